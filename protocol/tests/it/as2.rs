@@ -1,0 +1,1 @@
+//! Tests: as2 (to be filled).

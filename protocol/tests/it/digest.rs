@@ -1,0 +1,1 @@
+//! Tests: digest (to be filled).

@@ -1,0 +1,1 @@
+//! Tests: ed25519 (to be filled).

@@ -1,0 +1,1 @@
+//! Tests: httpsig (to be filled).

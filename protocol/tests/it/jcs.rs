@@ -1,0 +1,1 @@
+//! Tests: jcs (to be filled).

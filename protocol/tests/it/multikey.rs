@@ -1,0 +1,1 @@
+//! Tests: multikey (to be filled).

@@ -1,0 +1,1 @@
+//! Tests: proofs (to be filled).

@@ -1,0 +1,1 @@
+//! Tests: spec_vectors (to be filled).

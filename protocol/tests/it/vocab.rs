@@ -1,0 +1,1 @@
+//! Tests: vocab (to be filled).

@@ -1,0 +1,2 @@
+//! Harness for multi-node integration tests: nodes on loopback ports with their own
+//! databases.
