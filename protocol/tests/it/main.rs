@@ -1,4 +1,5 @@
 //! Integration tests of the protocol crate: external conformance vectors
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! (`../shared/vectors`), our own vectors (`spec/vectors`), and the vocabulary.
 
 mod as2;
