@@ -21,6 +21,7 @@ mod activity;
 mod actor;
 mod collection;
 mod discovery;
+mod posting;
 mod validate;
 
 pub use activity::{Activity, ActivityType, ObjectRef};
@@ -29,6 +30,16 @@ pub use collection::{OrderedCollection, OrderedCollectionPage, Tombstone};
 pub use discovery::{
     ACTIVITY_JSON, Jrd, JrdLink, NODEINFO_21_REL, NodeInfo, NodeInfoLink, NodeInfoLinks,
     NodeInfoServices, NodeInfoSoftware, NodeInfoUsage, NodeInfoUsers, parse_acct,
+};
+pub use posting::{
+    CareerDecision, CareerOfferBody, CareerRoute, Categorie, CnfptRef, Contact, CostSharing,
+    DateItem, DayPart, Employer, FacilitationRequestBody, Filiere, ImmersionOfferBody,
+    ImmersionSwapBody, LocalMetierRef, Location, MAD_MAX_MONTHS, MISSION_MAX_MONTHS,
+    MISSION_QUOTITE_PCT, MadOfferBody, MetierRef, OpenToContractuels, Posting, PostingBody,
+    PostingDates, PostingKind, PostingStatus, ProjectMissionBody, Reciprocity,
+    ReimbursementExpected, Remuneration, RomeRef, Route, Slot, Statutory, SwapPair, Telework,
+    TrainerKind, TrainingSessionBody, VacancyBody, VacancyKind, VacancyReason, Visibility,
+    WaiverReason, WorkingTime, WorkingTimeKind, add_months, months_between,
 };
 pub use validate::{Problem, Problems, Report, Rule, Validate, ValidationContext};
 
@@ -208,6 +219,8 @@ pub enum MessageType {
     Activity(ActivityType),
     /// `Organization`: a node's actor.
     Organization,
+    /// `Posting`: an offer of any kind.
+    Posting,
     /// `Tombstone`: a deleted object.
     Tombstone,
     /// `OrderedCollection`: an outbox or another ordered collection.
@@ -219,7 +232,7 @@ pub enum MessageType {
 }
 
 /// The accepted type names, for error messages.
-const EXPECTED_TYPES: &str = "Create, Update, Delete, Follow, Accept, Reject, Undo, Offer, Announce, Add, Organization, Tombstone, OrderedCollection, OrderedCollectionPage";
+const EXPECTED_TYPES: &str = "Create, Update, Delete, Follow, Accept, Reject, Undo, Offer, Announce, Add, Organization, Posting, Tombstone, OrderedCollection, OrderedCollectionPage";
 
 impl MessageType {
     /// Classifies a `type` name.
@@ -229,6 +242,7 @@ impl MessageType {
         }
         match name {
             "Organization" => MessageType::Organization,
+            "Posting" => MessageType::Posting,
             "Tombstone" => MessageType::Tombstone,
             "OrderedCollection" => MessageType::OrderedCollection,
             "OrderedCollectionPage" => MessageType::OrderedCollectionPage,
@@ -245,6 +259,8 @@ pub enum Message {
     Activity(Box<Activity>),
     /// A node's actor.
     Organization(Box<Organization>),
+    /// A posting.
+    Posting(Box<Posting>),
     /// A deleted object.
     Tombstone(Box<Tombstone>),
     /// An ordered collection (outbox).
@@ -303,6 +319,7 @@ impl Message {
         Ok(match MessageType::from_name(&name) {
             MessageType::Activity(_) => Message::Activity(decode("activity", value)?),
             MessageType::Organization => Message::Organization(decode("Organization", value)?),
+            MessageType::Posting => Message::Posting(decode("Posting", value)?),
             MessageType::Tombstone => Message::Tombstone(decode("Tombstone", value)?),
             MessageType::OrderedCollection => {
                 Message::OrderedCollection(decode("OrderedCollection", value)?)
@@ -324,6 +341,7 @@ impl Message {
         match self {
             Message::Activity(a) => a.kind.name(),
             Message::Organization(_) => "Organization",
+            Message::Posting(_) => "Posting",
             Message::Tombstone(_) => "Tombstone",
             Message::OrderedCollection(_) => "OrderedCollection",
             Message::OrderedCollectionPage(_) => "OrderedCollectionPage",
@@ -335,6 +353,7 @@ impl Message {
         match self {
             Message::Activity(a) => Some(a.id.as_str()),
             Message::Organization(o) => Some(o.id.as_str()),
+            Message::Posting(p) => Some(p.id.as_str()),
             Message::Tombstone(t) => Some(t.id.as_str()),
             Message::OrderedCollection(c) => Some(c.id.as_str()),
             Message::OrderedCollectionPage(p) => Some(p.id.as_str()),
@@ -347,6 +366,7 @@ impl Message {
         match self {
             Message::Activity(a) => Some(&a.actor),
             Message::Organization(o) => Some(&o.id),
+            Message::Posting(p) => Some(&p.attributed_to),
             Message::Tombstone(_)
             | Message::OrderedCollection(_)
             | Message::OrderedCollectionPage(_) => None,
@@ -358,6 +378,7 @@ impl Message {
     pub fn is_private(&self) -> bool {
         match self {
             Message::Activity(a) => a.object.embedded().is_some_and(Message::is_private),
+            Message::Posting(p) => p.posting_kind() == PostingKind::CareerOffer,
             Message::Organization(_)
             | Message::Tombstone(_)
             | Message::OrderedCollection(_)
@@ -373,6 +394,7 @@ impl Message {
         match self {
             Message::Activity(a) => serde_json::to_value(a),
             Message::Organization(o) => serde_json::to_value(o),
+            Message::Posting(p) => serde_json::to_value(p),
             Message::Tombstone(t) => serde_json::to_value(t),
             Message::OrderedCollection(c) => serde_json::to_value(c),
             Message::OrderedCollectionPage(p) => serde_json::to_value(p),
@@ -399,6 +421,10 @@ impl Message {
                 check_context(report, o.context.as_ref(), o.proof.is_some());
                 o.check(report);
             }
+            Message::Posting(p) => {
+                check_context(report, p.context.as_ref(), p.proof.is_some());
+                p.check(report);
+            }
             Message::Tombstone(t) => t.check(report),
             Message::OrderedCollection(c) => c.check(report),
             Message::OrderedCollectionPage(p) => p.check(report),
@@ -412,6 +438,7 @@ impl Validate for Message {
         match self {
             Message::Activity(a) => a.check(report),
             Message::Organization(o) => o.check(report),
+            Message::Posting(p) => p.check(report),
             Message::Tombstone(t) => t.check(report),
             Message::OrderedCollection(c) => c.check(report),
             Message::OrderedCollectionPage(p) => p.check(report),
@@ -431,6 +458,7 @@ impl Serialize for Message {
         match self {
             Message::Activity(a) => a.serialize(s),
             Message::Organization(o) => o.serialize(s),
+            Message::Posting(p) => p.serialize(s),
             Message::Tombstone(t) => t.serialize(s),
             Message::OrderedCollection(c) => c.serialize(s),
             Message::OrderedCollectionPage(p) => p.serialize(s),
