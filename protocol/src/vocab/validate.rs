@@ -159,6 +159,30 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// A stable machine code for the rule (`"required"`, `"mad_too_long"`…), for APIs and
+    /// test manifests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rule::Required { .. } => "required",
+            Rule::NotAllowed { .. } => "not_allowed",
+            Rule::MadTooLong { .. } => "mad_too_long",
+            Rule::MissionQuotite { .. } => "mission_quotite",
+            Rule::MissionTooLong { .. } => "mission_too_long",
+            Rule::Percentage { .. } => "percentage",
+            Rule::DateOrder { .. } => "date_order",
+            Rule::OriginMismatch { .. } => "origin_mismatch",
+            Rule::ActorMismatch { .. } => "actor_mismatch",
+            Rule::PlainHttp => "plain_http",
+            Rule::NotUuidV7 => "not_uuid_v7",
+            Rule::Context { .. } => "context",
+            Rule::Addressing { .. } => "addressing",
+            Rule::PersonalData { .. } => "personal_data",
+            Rule::Range { .. } => "range",
+            Rule::Key { .. } => "key",
+            Rule::Inconsistent { .. } => "inconsistent",
+        }
+    }
+
     /// The French message for HR officers.
     pub fn message_fr(&self) -> String {
         match self {

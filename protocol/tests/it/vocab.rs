@@ -373,3 +373,216 @@ fn embedded_objects_validate_through_the_trait() {
     };
     org.validate(&prod()).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Spec examples (`spec/examples/`): every example parses, validates, round-trips; every
+// negative example (`spec/examples/invalid/`, outcomes in `expected.json`) is refused with
+// the expected rule at the expected path.
+
+fn examples_dir() -> std::path::PathBuf {
+    crate::workspace_root().join("spec/examples")
+}
+
+fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn spec_examples_parse_validate_and_round_trip() {
+    let files = json_files(&examples_dir());
+    assert!(
+        files.len() >= 8,
+        "expected the spec examples, found {}",
+        files.len()
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let doc = crate::read_json(path);
+        let msg = Message::from_value(doc.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Err(problems) = msg.validate(&prod()) {
+            panic!("{name}: {problems}");
+        }
+        assert_eq!(
+            msg.to_value().unwrap(),
+            doc,
+            "{name}: round trip changed the document"
+        );
+        if let Message::Posting(p) = &msg {
+            kinds.insert(p.posting_kind().as_str());
+        }
+    }
+    for kind in vocab::PostingKind::ALL {
+        assert!(
+            kinds.contains(kind.as_str()),
+            "no example of posting kind {}",
+            kind.as_str()
+        );
+    }
+}
+
+#[test]
+fn spec_negative_examples_are_refused_with_the_expected_rule() {
+    let dir = examples_dir().join("invalid");
+    let expected = crate::read_json(&dir.join("expected.json"));
+    let expected = expected.as_object().unwrap();
+    let files: Vec<_> = json_files(&dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("expected.json"))
+        .collect();
+    assert_eq!(
+        files.len(),
+        expected.len(),
+        "every negative example has an expectation"
+    );
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let want = expected
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name}: no expectation"));
+        let result = Message::from_value(crate::read_json(&path));
+        match want["outcome"].as_str().unwrap() {
+            "parse_error" => {
+                let err = result.err().unwrap_or_else(|| panic!("{name}: parsed"));
+                let ParseError::Invalid { path: at, .. } = &err else {
+                    panic!("{name}: unexpected error {err}")
+                };
+                assert_eq!(at, want["path"].as_str().unwrap(), "{name}: {err}");
+                assert!(!err.message_fr().is_empty());
+            }
+            "invalid" => {
+                let msg = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                let problems = msg
+                    .validate(&prod())
+                    .err()
+                    .unwrap_or_else(|| panic!("{name}: accepted"));
+                for p in want["problems"].as_array().unwrap() {
+                    let (at, rule) = (p["path"].as_str().unwrap(), p["rule"].as_str().unwrap());
+                    assert!(
+                        problems
+                            .iter()
+                            .any(|x| x.path == at && x.rule.code() == rule),
+                        "{name}: expected {rule} at {at}, got {problems}"
+                    );
+                }
+            }
+            other => panic!("{name}: unknown outcome {other}"),
+        }
+    }
+}
+
+#[test]
+fn posting_validation_reports_every_problem_at_once() {
+    let mut doc = crate::read_json(&examples_dir().join("posting-mad-offer.json"));
+    doc["body"]["durationMonths"] = json!(48);
+    doc["body"]["quotitePct"] = json!(120);
+    doc["dates"]["end"] = json!("2027-01-01");
+    doc.as_object_mut().unwrap().remove("contact");
+    let problems = Message::from_value(doc)
+        .unwrap()
+        .validate(&prod())
+        .unwrap_err();
+    let codes: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.path.as_str(), p.rule.code()))
+        .collect();
+    for want in [
+        ("/body/durationMonths", "mad_too_long"),
+        ("/body/quotitePct", "percentage"),
+        ("/dates/end", "date_order"),
+        ("/contact", "required"),
+    ] {
+        assert!(codes.contains(&want), "{want:?} not in {codes:?}");
+    }
+    let mad = problems
+        .iter()
+        .find(|p| p.rule.code() == "mad_too_long")
+        .unwrap();
+    assert!(
+        mad.message_fr().contains("ne peut excéder 36 mois"),
+        "{}",
+        mad.message_fr()
+    );
+    assert!(mad.to_string().contains("48"), "{mad}");
+}
+
+#[test]
+fn posting_kind_and_body_must_match() {
+    // A vacancy body under postingKind mad_offer: the MAD body ignores vacancy fields
+    // (kept as unknown), and the MAD rules then report what is missing.
+    let mut doc = crate::read_json(&examples_dir().join("posting-vacancy.json"));
+    doc["postingKind"] = json!("mad_offer");
+    let msg = Message::from_value(doc.clone()).unwrap();
+    let problems = msg.validate(&prod()).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.path == "/body/quotitePct"),
+        "{problems}"
+    );
+    // Round trip still keeps every field.
+    assert_eq!(msg.to_value().unwrap(), doc);
+    // A body that is not an object is refused at parse time.
+    doc["body"] = json!("n/a");
+    assert!(Message::from_value(doc).is_err());
+}
+
+#[test]
+fn create_posting_activity() {
+    let posting = crate::read_json(&examples_dir().join("posting-vacancy.json"));
+    let mut object = posting.clone();
+    object.as_object_mut().unwrap().remove("@context");
+    let create = json!({
+        "@context": vocab::context(),
+        "id": "https://emploi.grenoble.fr/activities/019aa1b2-3c4d-7e5f-8a6b-000000000001",
+        "type": "Create",
+        "actor": "https://emploi.grenoble.fr/actor",
+        "object": object,
+        "to": ["https://emploi.grenoble.fr/followers"]
+    });
+    let msg = Message::from_value(create.clone()).unwrap();
+    msg.validate(&prod()).unwrap();
+    assert_eq!(msg.to_value().unwrap(), create);
+    // Creating another node's posting is refused.
+    let mut forged = create.clone();
+    forged["object"]["attributedTo"] = json!("https://passerelle.isere.fr/actor");
+    let problems = Message::from_value(forged)
+        .unwrap()
+        .validate(&prod())
+        .unwrap_err();
+    assert!(
+        problems.any(|r| matches!(r, Rule::ActorMismatch { .. })),
+        "{problems}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "/object/id" && p.rule.code() == "origin_mismatch"),
+        "{problems}"
+    );
+    // A career offer must not travel in a public activity.
+    let mut career = crate::read_json(&examples_dir().join("posting-career-offer.json"));
+    career.as_object_mut().unwrap().remove("@context");
+    let offer = json!({
+        "@context": vocab::context(),
+        "id": "https://passerelle.isere.fr/activities/019aa1b2-3c4d-7e5f-8a6b-000000000002",
+        "type": "Offer",
+        "actor": "https://passerelle.isere.fr/actor",
+        "object": career,
+        "to": [vocab::PUBLIC]
+    });
+    let problems = Message::from_value(offer)
+        .unwrap()
+        .validate(&prod())
+        .unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "/to" && p.rule.code() == "addressing"),
+        "{problems}"
+    );
+}
