@@ -325,7 +325,7 @@ pub enum HttpSigError {
     },
     /// A covered component is not supported by this implementation.
     #[error(
-        "covered component {component} is not supported (supported: derived components except @query-param with other parameters, header fields with sf, key or bs)"
+        "covered component {component} is not supported: use @method, @target-uri, @authority, @scheme, @request-target, @path, @query, @query-param;name=, @status (responses) or a header field, optionally with sf, key= or bs (req and tr are not supported)"
     )]
     UnsupportedComponent {
         /// The component identifier.
@@ -709,6 +709,42 @@ pub fn sign_request(
 /// # Errors
 /// As [`sign_request`]; [`HttpSigError::MissingComponent`] when a body is sent without
 /// `Content-Type`.
+///
+/// # Examples
+/// ```
+/// use passerelle_protocol::httpsig::{
+///     RequestParts, VerifyPolicy, parse_signature, sign_passerelle_request,
+/// };
+/// use passerelle_protocol::keys::SigningKey;
+///
+/// let key = SigningKey::from_seed(&[1; 32]);
+/// let key_id = "https://mairie-a.example/actor#key-1";
+/// let body = br#"{"type":"Follow"}"#;
+/// let content_type = ("Content-Type", "application/activity+json");
+/// let signed = sign_passerelle_request(
+///     "POST", "https://cdg-b.example/inbox", &[content_type], body, &key, key_id, 1_790_000_000,
+/// )?;
+/// let digest = signed.content_digest.as_deref().unwrap_or_default();
+///
+/// // The receiver: headers as received, then the key found from the keyid.
+/// let headers = [
+///     content_type,
+///     ("Content-Digest", digest),
+///     ("Signature-Input", signed.signature.signature_input.as_str()),
+///     ("Signature", signed.signature.signature.as_str()),
+/// ];
+/// let parts = RequestParts {
+///     method: "POST",
+///     target_uri: "https://cdg-b.example/inbox",
+///     headers: &headers,
+///     body,
+/// };
+/// let candidate = parse_signature(&parts, None)?;
+/// assert_eq!(candidate.key_id(), key_id);
+/// let verified = candidate.verify(&key.public_key(), &VerifyPolicy::passerelle(1_790_000_005))?;
+/// assert_eq!(verified.created, 1_790_000_000);
+/// # Ok::<(), passerelle_protocol::httpsig::HttpSigError>(())
+/// ```
 pub fn sign_passerelle_request(
     method: &str,
     target_uri: &str,
@@ -1308,4 +1344,38 @@ fn int_bare(value: i64, what: &'static str) -> Result<sfv::BareItem, HttpSigErro
             name: what,
             reason: format!("{value} is out of the RFC 8941 integer range ({e})"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_is_normalized() {
+        let u = TargetUri::parse("HTTPS://user@Mairie.EXAMPLE:443/a/b?c=d#frag").unwrap();
+        assert_eq!(u.authority(), "mairie.example");
+        assert_eq!(u.path(), "/a/b");
+        assert_eq!(u.query, Some("c=d"));
+        let u = TargetUri::parse("http://mairie.example:8080").unwrap();
+        assert_eq!(u.authority(), "mairie.example:8080");
+        assert_eq!(u.path(), "/");
+        assert_eq!(u.request_target(), "/");
+        assert!(TargetUri::parse("/inbox").is_err());
+        assert!(TargetUri::parse("https:///inbox").is_err());
+    }
+
+    #[test]
+    fn query_param_reencoding_keeps_bad_escapes() {
+        assert_eq!(reencode("a+b%41%zz%"), "a%20bA%25zz%25");
+    }
+
+    #[test]
+    fn obs_fold_and_whitespace() {
+        let headers = [("X-A", "  one\r\n\t two  "), ("x-a", "three")];
+        assert_eq!(
+            combined_field(&headers, "x-a").as_deref(),
+            Some("one two, three")
+        );
+        assert_eq!(combined_field(&headers, "x-b"), None);
+    }
 }
