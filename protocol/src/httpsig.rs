@@ -703,8 +703,8 @@ pub fn sign_request(
 /// `@target-uri`. Parameters: `created`, `expires = created + 300`, `keyid`,
 /// `alg="ed25519"`, label `sig1`.
 ///
-/// `headers` must not already contain `Content-Digest`; with a body it must contain
-/// `Content-Type`.
+/// A `Content-Digest` already in `headers` is ignored (the returned one replaces it); with a
+/// body, `headers` must contain `Content-Type`.
 ///
 /// # Errors
 /// As [`sign_request`]; [`HttpSigError::MissingComponent`] when a body is sent without

@@ -273,6 +273,7 @@ fn build_digest_vectors() -> serde_json::Value {
     serde_json::json!({
         "algorithm": "RFC9530-Content-Digest",
         "notes": {
+            "GeneratedBy": "protocol/tests/it/digest.rs from fixed inputs; regenerate with PASSERELLE_WRITE_VECTORS=1",
             "Policy": "sha-256 and sha-512 are checked; other members are ignored when a supported one is present; every supported member must match; Byte Sequences are decoded strictly (RFC 8941).",
             "Expected": "valid: the strongest algorithm checked; invalid: the name of the passerelle_protocol::digest::DigestError variant.",
             "Deprecated": "RFC 9530 deprecated algorithm present.",
@@ -281,8 +282,6 @@ fn build_digest_vectors() -> serde_json::Value {
             "NoSupported": "No supported algorithm.",
             "Malformed": "Not an RFC 8941 dictionary of byte sequences."
         },
-        "generatedBy": "protocol/tests/it/digest.rs (PASSERELLE_WRITE_VECTORS=1)",
-        "numberOfTests": tests.len(),
         "testGroups": [{ "tests": tests }],
     })
 }

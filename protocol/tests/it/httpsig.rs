@@ -1021,6 +1021,7 @@ fn build_httpsig_vectors() -> Value {
     json!({
         "algorithm": "RFC9421-ed25519-passerelle-profile",
         "notes": {
+            "GeneratedBy": "protocol/tests/it/httpsig.rs from fixed seeds; regenerate with PASSERELLE_WRITE_VECTORS=1",
             "Profile": "Signature-Input covers @method, @target-uri and, with a body, content-digest (sha-256) and content-type; parameters created, expires, keyid, alg=\"ed25519\"; label sig1.",
             "Policy": "created at most 300 s before input.now and at most 60 s after it; expires required and after input.now.",
             "Key": "testGroups[].key: the key to verify with (Multikey); secretKeyMultibase lets another implementation re-sign. Fixed seeds 0x11*32 (group key) and 0x22*32 (the 'wrong key' signer).",
@@ -1038,8 +1039,6 @@ fn build_httpsig_vectors() -> Value {
             "DuplicatedLabel": "A label repeated in Signature-Input (RFC 8941 would keep the last one silently).",
             "TamperedTarget": "A covered component changed."
         },
-        "generatedBy": "protocol/tests/it/httpsig.rs (PASSERELLE_WRITE_VECTORS=1)",
-        "numberOfTests": tests.len(),
         "testGroups": [{
             "key": {
                 "type": "Multikey",
