@@ -351,3 +351,85 @@ fn python_agrees_with_our_vectors() {
         assert_eq!(r["ok"] == true, *valid, "tcId {tc}: {r}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// eddsa-jcs-2022: the Python side (interop/proof.py) is checked against the W3C and FEP-8b32
+// vectors, so that it can serve as the independent implementation once
+// `passerelle_protocol::proof` exists (a Rust ⇄ Python test is to be added then).
+
+fn shared_vectors(what: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("PASSERELLE_SHARED_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/vectors"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{what}: {} is missing and CI must not skip", dir.display());
+    }
+    eprintln!("SKIPPED {what}: {} not found", dir.display());
+    None
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn python_proof_helper_matches_published_vectors() {
+    let Some(py) = python("interop: eddsa-jcs-2022 Python helper") else {
+        return;
+    };
+    let Some(dir) = shared_vectors("interop: eddsa-jcs-2022 vectors") else {
+        return;
+    };
+    let w3c = dir.join("vc-di-eddsa");
+    let pair = read_json(&w3c.join("keyPair.json"));
+    let public = pair["publicKeyMultibase"].as_str().unwrap();
+    let secret = pair["privateKeyMultibase"].as_str().unwrap();
+    let signed = read_json(&w3c.join("eddsa-jcs-2022/signedJCS.json"));
+    let unsigned = read_json(&w3c.join("unsigned.json"));
+    let mut options = signed["proof"].clone();
+    let o = options.as_object_mut().unwrap();
+    o.remove("proofValue");
+    o.remove("@context");
+
+    let fep = dir.join("fep-8b32/current-2025-10");
+    let fep_params = read_json(&fep.join("params-and-intermediates.json"));
+    let fep_secret = fep_params["ed25519_secret_key_multibase"].as_str().unwrap();
+    let fep_public = SigningKey::from_multikey_secret(fep_secret)
+        .unwrap()
+        .public_key()
+        .to_multikey();
+    let fep_signed = read_json(&fep.join("signed.json"));
+
+    let mut requests = vec![
+        json!({"op": "verify", "document": signed, "publicKeyMultibase": public}),
+        json!({"op": "sign", "document": unsigned, "options": options, "secretKeyMultibase": secret}),
+        json!({"op": "verify", "document": fep_signed, "publicKeyMultibase": fep_public}),
+        // Right document, wrong key.
+        json!({"op": "verify", "document": signed, "publicKeyMultibase": SigningKey::from_seed(&[0x43; 32]).public_key().to_multikey()}),
+    ];
+    let negatives = read_json(&w3c.join("negative-cases-derived.json"));
+    let negatives = negatives["cases"].as_array().unwrap();
+    for case in negatives {
+        let key = if case["derived_from"].as_str().unwrap().starts_with("fep") {
+            fep_public.as_str()
+        } else {
+            public
+        };
+        requests
+            .push(json!({"op": "verify", "document": case["document"], "publicKeyMultibase": key}));
+    }
+    let r = run(&py, "proof.py", requests);
+    assert_eq!(r[0]["nacl"], true, "{}", r[0]);
+    assert_eq!(r[0]["apsig"], true, "{}", r[0]);
+    assert_eq!(r[1]["signed"], signed, "PyNaCl + rfc8785 re-signing");
+    assert_eq!(r[1]["apsigSigned"], signed, "apsig re-signing");
+    assert_eq!(r[2]["nacl"], true, "{}", r[2]);
+    assert_eq!(r[2]["apsig"], true, "{}", r[2]);
+    assert_eq!(r[3]["nacl"], false, "{}", r[3]);
+    for (case, result) in negatives.iter().zip(&r[4..]) {
+        assert_eq!(result["nacl"], false, "{}: {result}", case["mutation"]);
+    }
+}
