@@ -10,7 +10,14 @@
 //! - `problem`: an RFC 9457 problem whose `code` and `status` must agree with the error
 //!   table of §12;
 //! - `message`: a Passerelle message that `protocol::vocab` parses, validates (production
-//!   rules) and re-serialises to the same JSON; its `Multikey`s are the example keys;
+//!   rules) and re-serialises to the same JSON; its `Multikey`s are the example keys, and
+//!   every `proof` in it (and in its embedded `object`, `target`, `orderedItems`) is
+//!   re-computed with `protocol::proof` from the example key and `created` it names, must
+//!   give the same document, and must verify;
+//! - `httpsig`: an HTTP request (request line, header fields, blank line, body) re-signed
+//!   with `httpsig::sign_passerelle_request` from the example key and `created` of its
+//!   `Signature-Input`: `Content-Digest`, `Signature-Input` and `Signature` must be equal,
+//!   and the request must verify under `VerifyPolicy::passerelle`;
 //! - `webfinger`: a JRD equal to what `Jrd::for_actor` builds for its subject and actor;
 //! - `nodeinfo`: a NodeInfo document equal to what `NodeInfo::passerelle` builds, valid
 //!   against the NodeInfo 2.1 schema of the shared vectors.
@@ -31,6 +38,7 @@ use passerelle_protocol::keys::SigningKey;
 use passerelle_protocol::vocab::{
     Jrd, Message, NodeInfo, NodeInfoUsage, ValidationContext, parse_acct,
 };
+use passerelle_protocol::{httpsig, proof};
 use serde_json::Value;
 
 fn workspace_root() -> PathBuf {
@@ -340,7 +348,186 @@ fn check_message(keys: &Keys, block: &Block) -> Result<(), String> {
             serde_json::to_string_pretty(&back).unwrap_or_default()
         ));
     }
-    check_multikeys_in(&value, keys)
+    check_multikeys_in(&value, keys)?;
+    check_proofs_deep(keys, &value)
+}
+
+/// A document with `proof`s made by example keys: re-signing the document without its
+/// proofs, proof by proof with the same key and `created`, gives exactly the same
+/// document, and every proof verifies.
+fn check_proofs(keys: &Keys, value: &Value) -> Result<(), String> {
+    let infos = proof::proofs(value).map_err(|e| format!("proof: {e}"))?;
+    let mut unsigned = value.clone();
+    if let Some(map) = unsigned.as_object_mut() {
+        map.remove("proof");
+    }
+    let mut resigned = unsigned;
+    let mut public = Vec::new();
+    for info in &infos {
+        let key = keys.get(&info.verification_method).ok_or_else(|| {
+            format!(
+                "proof by `{}`, which is not an example key of §1.5",
+                info.verification_method
+            )
+        })?;
+        let created = info.created.ok_or("proof without `created`")?;
+        let options = proof::ProofOptions::new(info.verification_method.clone(), created);
+        resigned = proof::sign(resigned, key, &options).map_err(|e| format!("cannot sign: {e}"))?;
+        public.push((info.verification_method.clone(), key.public_key()));
+    }
+    if &resigned != value {
+        return Err(format!(
+            "re-signing with the example keys gives:\n{}",
+            serde_json::to_string_pretty(&resigned).unwrap_or_default()
+        ));
+    }
+    proof::verify(value.clone(), &public).map_err(|e| format!("proof does not verify: {e}"))?;
+    Ok(())
+}
+
+/// Checks the proofs of `value` and of the messages embedded in it (`object`, `target`,
+/// `orderedItems`), wherever a `proof` is present.
+fn check_proofs_deep(keys: &Keys, value: &Value) -> Result<(), String> {
+    if value.get("proof").is_some() {
+        check_proofs(keys, value)
+            .map_err(|e| format!("{}: {e}", value["id"].as_str().unwrap_or("(no id)")))?;
+    }
+    for member in ["object", "target"] {
+        if let Some(inner) = value.get(member).filter(|v| v.is_object()) {
+            check_proofs_deep(keys, inner)?;
+        }
+    }
+    if let Some(items) = value.get("orderedItems").and_then(Value::as_array) {
+        items
+            .iter()
+            .try_for_each(|item| check_proofs_deep(keys, item))?;
+    }
+    Ok(())
+}
+
+/// An HTTP request written in a spec example: request line, header lines, a blank line and
+/// the body (the rest of the block, without a final newline).
+struct HttpExample {
+    method: String,
+    target_uri: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn parse_http(block: &Block) -> Result<HttpExample, String> {
+    let (head, body) = match block.body.split_once("\n\n") {
+        Some((head, body)) => (head, body.to_string()),
+        None => (block.body.as_str(), String::new()),
+    };
+    let mut lines = head.lines();
+    let request_line = lines.next().ok_or("empty request")?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(path), Some("HTTP/1.1"), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("`{request_line}` is not `METHOD /path HTTP/1.1`"));
+    };
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("`{line}` is not a header field"))?;
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let host = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone())
+        .ok_or("no Host header")?;
+    Ok(HttpExample {
+        method: method.to_string(),
+        target_uri: format!("https://{host}{path}"),
+        headers,
+        body,
+    })
+}
+
+fn header<'a>(example: &'a HttpExample, name: &str) -> Option<&'a str> {
+    example
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A signed request: re-signed with the example key named by its `keyid` at its `created`,
+/// it must give the same `Content-Digest`, `Signature-Input` and `Signature`, and it must
+/// verify under Passerelle's policy at `created`.
+fn check_httpsig(keys: &Keys, block: &Block) -> Result<(), String> {
+    let example = parse_http(block)?;
+    let input = header(&example, "signature-input").ok_or("no Signature-Input")?;
+    let key_id = input
+        .split("keyid=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("Signature-Input has no keyid")?;
+    let created: i64 = input
+        .split(";created=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or("Signature-Input has no created")?;
+    let key = keys
+        .get(key_id)
+        .ok_or_else(|| format!("keyid `{key_id}` is not an example key of §1.5"))?;
+    let unsigned: Vec<(&str, &str)> = example
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            !["content-digest", "signature-input", "signature"]
+                .contains(&n.to_ascii_lowercase().as_str())
+        })
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let signed = httpsig::sign_passerelle_request(
+        &example.method,
+        &example.target_uri,
+        &unsigned,
+        example.body.as_bytes(),
+        key,
+        key_id,
+        created,
+    )
+    .map_err(|e| format!("cannot sign: {e}"))?;
+    let mut expected = Vec::new();
+    if let Some(digest) = &signed.content_digest {
+        expected.push(("Content-Digest", digest.as_str()));
+    }
+    expected.push(("Signature-Input", signed.signature.signature_input.as_str()));
+    expected.push(("Signature", signed.signature.signature.as_str()));
+    for (name, value) in &expected {
+        if header(&example, name) != Some(value) {
+            return Err(format!("{name} should be `{value}`"));
+        }
+    }
+    if signed.content_digest.is_none() && header(&example, "content-digest").is_some() {
+        return Err("a request without a body carries no Content-Digest".to_string());
+    }
+    let all: Vec<(&str, &str)> = example
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let parts = httpsig::RequestParts {
+        method: &example.method,
+        target_uri: &example.target_uri,
+        headers: &all,
+        body: example.body.as_bytes(),
+    };
+    httpsig::parse_signature(&parts, Some(httpsig::PASSERELLE_LABEL))
+        .and_then(|c| {
+            c.verify(
+                &key.public_key(),
+                &httpsig::VerifyPolicy::passerelle(created),
+            )
+        })
+        .map_err(|e| format!("does not verify: {e}"))?;
+    Ok(())
 }
 
 /// A WebFinger JRD: must equal what `Jrd::for_actor` builds for its subject and actor.
@@ -478,6 +665,7 @@ fn check_spec(root: &Path, markdown: &str) -> (usize, Vec<String>) {
                 "message" => check_message(&keys, block),
                 "webfinger" => check_webfinger(block),
                 "nodeinfo" => check_nodeinfo(block),
+                "httpsig" => check_httpsig(&keys, block),
                 other => Err(format!("unknown example marker `{other}`")),
             }
         };
@@ -637,4 +825,76 @@ fn webfinger_that_the_node_would_not_serve_is_refused() {
     );
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].contains("the node would answer"), "{f:?}");
+}
+
+/// A `Follow` from `a.example` signed with the checker's example key (seed `01` × 32).
+fn signed_follow() -> Value {
+    let follow = serde_json::json!({
+        "@context": ["https://www.w3.org/ns/activitystreams",
+            "https://w3id.org/security/data-integrity/v2", "https://w3id.org/passerelle/v1"],
+        "id": "https://a.example/activities/019ab4e2-7c10-7a3b-9d21-5f0e8c6a4b01",
+        "type": "Follow", "actor": "https://a.example/actor", "object": "https://b.example/actor",
+        "to": ["https://b.example/actor"], "published": "2026-11-23T08:00:00Z"});
+    let options = proof::ProofOptions::new(
+        "https://a.example/actor#k",
+        time::macros::datetime!(2026-11-23 08:00 UTC),
+    );
+    proof::sign(follow, &SigningKey::from_seed(&[1; 32]), &options).unwrap()
+}
+
+#[test]
+fn message_with_a_tampered_or_foreign_proof_is_refused() {
+    let good = signed_follow();
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap();
+    assert_eq!(failures_of("message", &pretty(&good)), Vec::<String>::new());
+    let mut tampered = good.clone();
+    tampered["published"] = "2026-11-23T08:00:09Z".into();
+    let f = failures_of("message", &pretty(&tampered));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].contains("re-signing with the example keys gives"),
+        "{f:?}"
+    );
+    let mut foreign = good;
+    foreign["proof"]["verificationMethod"] = "https://a.example/actor#other".into();
+    let f = failures_of("message", &pretty(&foreign));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains("not an example key"), "{f:?}");
+}
+
+#[test]
+fn http_example_with_a_tampered_body_or_signature_is_refused() {
+    let body = serde_json::to_string_pretty(&signed_follow()).unwrap();
+    let key = SigningKey::from_seed(&[1; 32]);
+    let signed = httpsig::sign_passerelle_request(
+        "POST",
+        "https://b.example/inbox",
+        &[
+            ("Host", "b.example"),
+            ("Content-Type", "application/activity+json"),
+        ],
+        body.as_bytes(),
+        &key,
+        "https://a.example/actor#k",
+        1_795_420_801,
+    )
+    .unwrap();
+    let request = format!(
+        "POST /inbox HTTP/1.1\nHost: b.example\nContent-Type: application/activity+json\n\
+         Content-Digest: {}\nSignature-Input: {}\nSignature: {}\n\n{body}",
+        signed.content_digest.unwrap(),
+        signed.signature.signature_input,
+        signed.signature.signature
+    );
+    let failures = |text: &str| {
+        let md = format!("{TABLE}\n<!-- example: httpsig -->\n```http\n{text}\n```\n");
+        check_spec(&workspace_root(), &md).1
+    };
+    assert_eq!(failures(&request), Vec::<String>::new());
+    let f = failures(&request.replace("08:00:00Z\"", "08:00:09Z\""));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains("Content-Digest should be"), "{f:?}");
+    let f = failures(&request.replace("Host: b.example", "Host: c.example"));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains("Signature should be"), "{f:?}");
 }
