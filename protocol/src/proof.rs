@@ -309,6 +309,16 @@ impl VerifyOptions {
 
 /// A value whose proofs all verified. Only [`verify`] makes one: the field is private, there
 /// is no public constructor and no `Deserialize`.
+///
+/// ```compile_fail,E0451
+/// // Private fields: cannot be built by hand.
+/// let v = passerelle_protocol::proof::Verified { inner: 1_u8, signers: Vec::new() };
+/// ```
+///
+/// ```compile_fail,E0277
+/// // No `Deserialize`: cannot be read from JSON.
+/// let v: passerelle_protocol::proof::Verified<serde_json::Value> = serde_json::from_str("{}").unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified<T> {
     inner: T,
