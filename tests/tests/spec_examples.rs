@@ -614,7 +614,7 @@ fn check_problem(codes: &BTreeMap<String, ErrorCode>, block: &Block) -> Result<(
             doc["status"], row.status
         ));
     }
-    let expected_type = format!("https://w3id.org/passerelle/problems/{code}");
+    let expected_type = format!("https://w3id.org/passerelle/problems#{code}");
     if doc["type"] != expected_type.as_str() {
         return Err(format!("`type` must be `{expected_type}`"));
     }
@@ -734,7 +734,7 @@ fn wrong_multikey_is_refused() {
 fn problem_with_a_status_other_than_the_table_is_refused() {
     let md = format!(
         "{TABLE}\n<!-- example: problem -->\n```json\n{}\n```\n",
-        r#"{"type": "https://w3id.org/passerelle/problems/digest_mismatch", "title": "t", "status": 401, "detail": "d", "code": "digest_mismatch"}"#
+        r#"{"type": "https://w3id.org/passerelle/problems#digest_mismatch", "title": "t", "status": 401, "detail": "d", "code": "digest_mismatch"}"#
     );
     let (_, failures) = check_spec(&workspace_root(), &md);
     assert_eq!(failures.len(), 1, "{failures:?}");
