@@ -329,7 +329,7 @@ fn python_agrees_with_our_vectors() {
     let mut verdicts = Vec::new();
     for group in file["testGroups"].as_array().unwrap() {
         let public = group["key"]["publicKeyMultibase"].as_str().unwrap();
-        let key_id = group["key"]["keyId"].as_str().unwrap();
+        let key_id = group["key"]["verificationMethod"].as_str().unwrap();
         for t in group["tests"].as_array().unwrap() {
             let mut r = t["input"].clone();
             let o = r.as_object_mut().unwrap();
@@ -353,9 +353,9 @@ fn python_agrees_with_our_vectors() {
 }
 
 // ---------------------------------------------------------------------------------------
-// eddsa-jcs-2022: the Python side (interop/proof.py) is checked against the W3C and FEP-8b32
-// vectors, so that it can serve as the independent implementation once
-// `passerelle_protocol::proof` exists (a Rust ⇄ Python test is to be added then).
+// eddsa-jcs-2022: `passerelle_protocol::proof` against interop/proof.py (PyNaCl + rfc8785
+// written from the specification, and apsig). The Python side is itself checked against the
+// W3C and FEP-8b32 vectors below.
 
 fn shared_vectors(what: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("PASSERELLE_SHARED_VECTORS")
@@ -432,4 +432,82 @@ fn python_proof_helper_matches_published_vectors() {
     for (case, result) in negatives.iter().zip(&r[4..]) {
         assert_eq!(result["nacl"], false, "{}: {result}", case["mutation"]);
     }
+}
+
+fn posting() -> Value {
+    json!({
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/passerelle/v1"],
+        "id": "https://mairie-a.example/postings/0192f5a0-7c1e-7d3a-9d2b-4a4c5e6f7a8b",
+        "type": "Posting",
+        "attributedTo": "https://mairie-a.example/actor",
+        "name": "Rédacteur territorial — état civil (h/f)",
+        "content": "Poste à temps complet, « accueil » et actes ; rémunération 2 100 € brut.",
+        "location": {"type": "Place", "name": "Saint-Étienne", "latitude": 45.4397, "longitude": 4.3872},
+        "workingTimePercent": 100,
+        "published": "2026-11-23T10:00:00Z",
+    })
+}
+
+#[test]
+fn proofs_rust_and_python_agree() {
+    use passerelle_protocol::proof::{self, ProofOptions};
+    let Some(py) = python("interop: eddsa-jcs-2022 Rust ⇄ Python") else {
+        return;
+    };
+    let vm = "https://mairie-a.example/actor#key-1";
+    let key = key();
+    let keys = [(vm.to_owned(), key.public_key())];
+    let public = key.public_key().to_multikey();
+    let secret = key.to_multikey_secret();
+    let created = time::macros::datetime!(2026-11-23 10:00:00 UTC);
+    let rust_signed = proof::sign(posting(), &key, &ProofOptions::new(vm, created)).unwrap();
+    let mut rust_tampered = rust_signed.clone();
+    rust_tampered["location"]["latitude"] = json!(45.4398);
+    let options = json!({
+        "type": "DataIntegrityProof",
+        "cryptosuite": "eddsa-jcs-2022",
+        "created": "2026-11-23T10:00:00Z",
+        "verificationMethod": vm,
+        "proofPurpose": "assertionMethod",
+    });
+    let r = run(
+        &py,
+        "proof.py",
+        vec![
+            json!({"op": "verify", "document": rust_signed, "publicKeyMultibase": public}),
+            json!({"op": "verify", "document": rust_tampered, "publicKeyMultibase": public}),
+            json!({"op": "sign", "document": posting(), "options": options, "secretKeyMultibase": secret.as_str()}),
+        ],
+    );
+    // Rust signs, Python verifies (both implementations).
+    assert_eq!(r[0]["nacl"], true, "{}", r[0]);
+    assert_eq!(r[0]["apsig"], true, "{}", r[0]);
+    // Tampered: both refuse.
+    assert_eq!(r[1]["nacl"], false, "{}", r[1]);
+    assert_eq!(r[1]["apsig"], false, "{}", r[1]);
+    assert!(proof::verify(rust_tampered, &keys).is_err());
+    // Python signs, Rust verifies; Ed25519 is deterministic, so the proofs are identical.
+    let py_signed = r[2]["signed"].clone();
+    let ap_signed = r[2]["apsigSigned"].clone();
+    assert_eq!(
+        py_signed["proof"]["proofValue"], rust_signed["proof"]["proofValue"],
+        "PyNaCl + rfc8785 and passerelle_protocol::proof sign differently"
+    );
+    assert_eq!(py_signed, rust_signed);
+    assert_eq!(
+        ap_signed["proof"]["proofValue"],
+        rust_signed["proof"]["proofValue"]
+    );
+    let verified = proof::verify(py_signed.clone(), &keys).unwrap();
+    assert_eq!(verified.signers(), [vm]);
+    proof::verify(ap_signed, &keys).unwrap();
+    let mut py_tampered = py_signed;
+    py_tampered["name"] = json!("Rédacteur principal");
+    assert!(proof::verify(py_tampered.clone(), &keys).is_err());
+    let again = run(
+        &py,
+        "proof.py",
+        vec![json!({"op": "verify", "document": py_tampered, "publicKeyMultibase": public})],
+    );
+    assert_eq!(again[0]["nacl"], false, "{}", again[0]);
 }

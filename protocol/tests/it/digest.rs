@@ -163,11 +163,7 @@ fn run_digest_vector(input: &serde_json::Value) -> serde_json::Value {
     let body = input["body"].as_str().unwrap().as_bytes();
     match verify_content_digest(field, body) {
         Ok(alg) => serde_json::json!({ "algorithm": alg.key() }),
-        Err(e) => {
-            let debug = format!("{e:?}");
-            let end = debug.find([' ', '(', '{']).unwrap_or(debug.len());
-            serde_json::json!({ "error": &debug[..end] })
-        }
+        Err(e) => serde_json::json!({ "error": crate::httpsig::error_name(&format!("{e:?}")) }),
     }
 }
 
@@ -260,6 +256,11 @@ fn build_digest_vectors() -> serde_json::Value {
             } else {
                 "valid"
             };
+            let flags: Vec<&str> = if result == "valid" {
+                std::iter::once("Valid").chain(flags).collect()
+            } else {
+                flags
+            };
             serde_json::json!({
                 "tcId": i + 1,
                 "comment": comment,
@@ -272,17 +273,21 @@ fn build_digest_vectors() -> serde_json::Value {
         .collect();
     serde_json::json!({
         "algorithm": "RFC9530-Content-Digest",
+        "schema": "vector-file.schema.json",
+        "generator": "protocol/tests/it/digest.rs from fixed inputs (PASSERELLE_WRITE_VECTORS=1 cargo test -p passerelle-protocol --test it digest)",
+        "numberOfTests": tests.len(),
         "notes": {
-            "GeneratedBy": "protocol/tests/it/digest.rs from fixed inputs; regenerate with PASSERELLE_WRITE_VECTORS=1",
+            "input": "fieldValue: the Content-Digest field value as received; body: the exact body as a UTF-8 string.",
+            "Valid": "Must be accepted.",
             "Policy": "sha-256 and sha-512 are checked; other members are ignored when a supported one is present; every supported member must match; Byte Sequences are decoded strictly (RFC 8941).",
-            "Expected": "valid: the strongest algorithm checked; invalid: the name of the passerelle_protocol::digest::DigestError variant.",
+            "expected": "valid: algorithm = the strongest algorithm checked; invalid: error = the refusal category (kebab-case name of the passerelle_protocol::digest::DigestError variant).",
             "Deprecated": "RFC 9530 deprecated algorithm present.",
             "Unknown": "Unregistered algorithm present.",
             "Mismatch": "A supported digest does not match the body.",
             "NoSupported": "No supported algorithm.",
             "Malformed": "Not an RFC 8941 dictionary of byte sequences."
         },
-        "testGroups": [{ "tests": tests }],
+        "testGroups": [{ "comment": "Content-Digest fields checked against bodies", "tests": tests }],
     })
 }
 

@@ -735,10 +735,18 @@ fn malformed_inputs_do_not_panic() {
 // ---------------------------------------------------------------------------------------
 // Our own vectors: spec/vectors/httpsig/passerelle-profile.json.
 
-fn error_name(e: &HttpSigError) -> String {
-    let debug = format!("{e:?}");
+/// The error category of a vector: the variant name in kebab-case (`CreatedTooOld` →
+/// `created-too-old`), as the vector schema asks.
+pub fn error_name(debug: &str) -> String {
     let end = debug.find([' ', '(', '{']).unwrap_or(debug.len());
-    debug[..end].to_owned()
+    let mut out = String::new();
+    for (i, c) in debug[..end].chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn req_json(req: &Req, now: i64) -> Value {
@@ -778,7 +786,10 @@ fn run_vector(input: &Value, public: &PublicKey) -> Value {
             "components": v.components.iter().map(|c| c.identifier().unwrap()).collect::<Vec<_>>(),
             "signatureBase": c.base(),
         }),
-        Err(e) => json!({ "error": error_name(&e) }),
+        Err(HttpSigError::ContentDigest(inner)) => json!({
+            "error": format!("content-digest-{}", error_name(&format!("{inner:?}")))
+        }),
+        Err(e) => json!({ "error": error_name(&format!("{e:?}")) }),
     }
 }
 
@@ -1008,6 +1019,10 @@ fn build_httpsig_vectors() -> Value {
             } else {
                 "valid"
             };
+            let mut flags = flags;
+            if result == "valid" {
+                flags.insert(0, "Valid");
+            }
             json!({
                 "tcId": i + 1,
                 "comment": comment,
@@ -1019,14 +1034,17 @@ fn build_httpsig_vectors() -> Value {
         })
         .collect();
     json!({
-        "algorithm": "RFC9421-ed25519-passerelle-profile",
+        "algorithm": "RFC9421-ed25519",
+        "schema": "vector-file.schema.json",
+        "generator": "protocol/tests/it/httpsig.rs from fixed seeds (PASSERELLE_WRITE_VECTORS=1 cargo test -p passerelle-protocol --test it httpsig)",
+        "numberOfTests": tests.len(),
         "notes": {
-            "GeneratedBy": "protocol/tests/it/httpsig.rs from fixed seeds; regenerate with PASSERELLE_WRITE_VECTORS=1",
             "Profile": "Signature-Input covers @method, @target-uri and, with a body, content-digest (sha-256) and content-type; parameters created, expires, keyid, alg=\"ed25519\"; label sig1.",
             "Policy": "created at most 300 s before input.now and at most 60 s after it; expires required and after input.now.",
-            "Key": "testGroups[].key: the key to verify with (Multikey); secretKeyMultibase lets another implementation re-sign. Fixed seeds 0x11*32 (group key) and 0x22*32 (the 'wrong key' signer).",
-            "Body": "input.body is the exact body as a UTF-8 string.",
-            "Expected": "valid: the verified keyId, created, expires, covered components and exact signature base; invalid: the name of the passerelle_protocol::httpsig::HttpSigError variant.",
+            "input": "method, targetUri (absolute, as the receiver reconstructs it), headers (field lines in order, as received, including Signature-Input and Signature), body (the exact body as a UTF-8 string), now (the verifier's clock, Unix seconds).",
+            "expected": "valid: the verified keyId, created, expires, covered component identifiers and the exact signature base; invalid: error = the refusal category (kebab-case name of the passerelle_protocol::httpsig::HttpSigError variant; for content-digest, followed by the DigestError variant).",
+            "key": "testGroups[].key is the key the verifier resolved for the keyid (verificationMethod); its secret and seed let another implementation re-sign. coSigners[0] is the signer of the WrongKey case.",
+            "Valid": "Must be accepted.",
             "ClockSkew": "Accepted clock skew.",
             "TamperedBody": "The signature verifies; the covered Content-Digest does not match the body.",
             "WrongDigest": "The signer signed a Content-Digest that is not the body's.",
@@ -1040,12 +1058,19 @@ fn build_httpsig_vectors() -> Value {
             "TamperedTarget": "A covered component changed."
         },
         "testGroups": [{
+            "comment": "Passerelle-profile requests signed by mairie-a.example",
             "key": {
-                "type": "Multikey",
+                "verificationMethod": KEY_ID,
                 "publicKeyMultibase": public.to_multikey(),
                 "secretKeyMultibase": a.to_multikey_secret().as_str(),
-                "keyId": KEY_ID,
+                "seedHex": hex::encode(a.seed().as_ref()),
             },
+            "coSigners": [{
+                "verificationMethod": "https://intrus.example/actor#key-1",
+                "publicKeyMultibase": key_b().public_key().to_multikey(),
+                "secretKeyMultibase": key_b().to_multikey_secret().as_str(),
+                "seedHex": hex::encode(key_b().seed().as_ref()),
+            }],
             "tests": tests,
         }],
     })
@@ -1055,7 +1080,7 @@ fn build_httpsig_vectors() -> Value {
 pub fn write_or_compare(relative: &str, generated: &Value) {
     let path = crate::workspace_root().join(relative);
     let text = serde_json::to_string_pretty(generated).unwrap() + "\n";
-    if std::env::var_os("PASSERELLE_WRITE_VECTORS").is_some() {
+    if std::env::var_os("PASSERELLE_WRITE_VECTORS").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
         return;
@@ -1071,6 +1096,27 @@ pub fn write_or_compare(relative: &str, generated: &Value) {
         "{} differs from what the code generates; if the change is intended, regenerate with PASSERELLE_WRITE_VECTORS=1 and review the diff",
         path.display()
     );
+    check_vector_schema(generated);
+}
+
+/// Validates a vector file against `spec/vectors/vector-file.schema.json`, and the tcId and
+/// numberOfTests rules of `spec/vectors/README.md`.
+fn check_vector_schema(file: &Value) {
+    let schema =
+        crate::read_json(&crate::workspace_root().join("spec/vectors/vector-file.schema.json"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(file).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "schema errors: {errors:#?}");
+    let ids: Vec<u64> = file["testGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["tests"].as_array().unwrap())
+        .map(|t| t["tcId"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (1..=ids.len() as u64).collect();
+    assert_eq!(ids, expected, "tcIds must run from 1 in file order");
+    assert_eq!(file["numberOfTests"].as_u64(), Some(ids.len() as u64));
 }
 
 #[test]
@@ -1082,6 +1128,7 @@ fn passerelle_httpsig_vectors() {
     let file = crate::read_json(
         &crate::workspace_root().join("spec/vectors/httpsig/passerelle-profile.json"),
     );
+    check_vector_schema(&file);
     let mut flags_seen = Vec::new();
     for group in file["testGroups"].as_array().unwrap() {
         let public =
@@ -1118,19 +1165,23 @@ fn passerelle_httpsig_vectors() {
     }
     // The invalid families fail for the intended reason.
     let expect = [
-        ("TamperedBody", "ContentDigest"),
-        ("WrongDigest", "ContentDigest"),
-        ("Stale", "CreatedTooOld"),
-        ("Expired", "Expired"),
-        ("FutureCreated", "CreatedInFuture"),
-        ("ComponentNotCovered", "ComponentNotCovered"),
-        ("WrongAlg", "UnsupportedAlgorithm"),
-        ("WrongKey", "BadSignature"),
-        ("DuplicatedLabel", "DuplicateLabel"),
-        ("TamperedTarget", "BadSignature"),
+        ("TamperedBody", "content-digest-mismatch"),
+        ("WrongDigest", "content-digest-mismatch"),
+        ("Stale", "created-too-old"),
+        ("Expired", "expired"),
+        ("FutureCreated", "created-in-future"),
+        ("ComponentNotCovered", "component-not-covered"),
+        ("WrongAlg", "unsupported-algorithm"),
+        ("WrongKey", "bad-signature"),
+        ("DuplicatedLabel", "duplicate-label"),
+        ("TamperedTarget", "bad-signature"),
     ];
     for t in file["testGroups"][0]["tests"].as_array().unwrap() {
-        if let Some(flag) = t["flags"][0].as_str()
+        if let Some(flag) = t["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|f| f.as_str())
             && let Some((_, err)) = expect.iter().find(|(f, _)| *f == flag)
         {
             assert_eq!(t["expected"]["error"], *err, "tcId {}", t["tcId"]);
