@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 use passerelle_protocol::ids::{ActorId, Siren};
 use passerelle_protocol::keys::SigningKey;
+use passerelle_protocol::mad::TRANSITIONS;
 use passerelle_protocol::vocab::{
     Jrd, Message, NodeInfo, NodeInfoUsage, ValidationContext, parse_acct,
 };
@@ -621,6 +622,87 @@ fn check_problem(codes: &BTreeMap<String, ErrorCode>, block: &Block) -> Result<(
     Ok(())
 }
 
+/// `CamelCase` to `snake_case` (the names of `mad::Check`, which has no wire form).
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The §4.3 table (`<!-- mad-transitions -->`) must be `protocol::mad::TRANSITIONS`, row by
+/// row: same transitions in the same order, same states, parties, checks and legal basis.
+fn check_mad_table(markdown: &str) -> Result<(), String> {
+    let start = markdown
+        .find("<!-- mad-transitions -->")
+        .ok_or("the spec has no `<!-- mad-transitions -->` table")?;
+    let rows = table_rows(&markdown[start..]);
+    let list = |cell: &str| -> Vec<String> {
+        if cell == "—" {
+            Vec::new()
+        } else {
+            cell.split(", ")
+                .map(|x| x.trim_matches('`').to_string())
+                .collect()
+        }
+    };
+    let mut problems = Vec::new();
+    if rows.len() != TRANSITIONS.len() {
+        problems.push(format!(
+            "the table has {} rows, protocol::mad::TRANSITIONS has {}",
+            rows.len(),
+            TRANSITIONS.len()
+        ));
+    }
+    for (row, rule) in rows.iter().zip(TRANSITIONS) {
+        let expected = [
+            vec![rule.transition.as_str().to_string()],
+            rule.from.iter().map(|s| s.as_str().to_string()).collect(),
+            vec![rule.to.as_str().to_string()],
+            rule.parties
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+            rule.checks
+                .iter()
+                .map(|c| snake_case(&format!("{c:?}")))
+                .collect(),
+            vec![rule.legal_basis.to_string()],
+        ];
+        if row.len() != 6 {
+            problems.push(format!("row {row:?} does not have 6 cells"));
+            continue;
+        }
+        for (column, (cell, want)) in row.iter().zip(&expected).enumerate() {
+            let got = if column == 5 {
+                vec![cell.to_string()]
+            } else {
+                list(cell)
+            };
+            if &got != want {
+                problems.push(format!(
+                    "transition `{}`, column {}: the spec says {got:?}, the code {want:?}",
+                    rule.transition.as_str(),
+                    column + 1
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
 /// Checks every block of `markdown`; returns one message per failing block, and how many
 /// examples were checked.
 fn check_spec(root: &Path, markdown: &str) -> (usize, Vec<String>) {
@@ -639,6 +721,11 @@ fn check_spec(root: &Path, markdown: &str) -> (usize, Vec<String>) {
             BTreeMap::new()
         }
     };
+    if markdown.contains("<!-- mad-transitions -->")
+        && let Err(e) = check_mad_table(markdown)
+    {
+        failures.push(format!("MAD transition table (§4.3): {e}"));
+    }
     let blocks = match extract_blocks(markdown) {
         Ok(blocks) => blocks,
         Err(e) => return (0, vec![e]),
@@ -897,4 +984,18 @@ fn http_example_with_a_tampered_body_or_signature_is_refused() {
     let f = failures(&request.replace("Host: b.example", "Host: c.example"));
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].contains("Signature should be"), "{f:?}");
+}
+
+#[test]
+fn mad_table_that_differs_from_the_code_is_refused() {
+    let markdown = std::fs::read_to_string(workspace_root().join("spec/protocol.md")).unwrap();
+    assert_eq!(check_mad_table(&markdown), Ok(()));
+    let changed = markdown.replacen(
+        "| `agent_agrees` | `agent_review` | `agent_agreed` | `agent` |",
+        "| `agent_agrees` | `agent_review` | `agent_agreed` | `origin_hr` |",
+        1,
+    );
+    assert_ne!(changed, markdown, "the row to alter is not in the spec");
+    let err = check_mad_table(&changed).unwrap_err();
+    assert!(err.contains("transition `agent_agrees`, column 4"), "{err}");
 }
