@@ -14,6 +14,8 @@
 //!   every `proof` in it (and in its embedded `object`, `target`, `orderedItems`) is
 //!   re-computed with `protocol::proof` from the example key and `created` it names, must
 //!   give the same document, and must verify;
+//! - `httpsig-base`: the RFC 9421 signature base of the preceding `httpsig` example, as
+//!   `httpsig::parse_signature` builds it;
 //! - `httpsig`: an HTTP request (request line, header fields, blank line, body) re-signed
 //!   with `httpsig::sign_passerelle_request` from the example key and `created` of its
 //!   `Signature-Input`: `Content-Digest`, `Signature-Input` and `Signature` must be equal,
@@ -459,7 +461,7 @@ fn header<'a>(example: &'a HttpExample, name: &str) -> Option<&'a str> {
 /// A signed request: re-signed with the example key named by its `keyid` at its `created`,
 /// it must give the same `Content-Digest`, `Signature-Input` and `Signature`, and it must
 /// verify under Passerelle's policy at `created`.
-fn check_httpsig(keys: &Keys, block: &Block) -> Result<(), String> {
+fn check_httpsig(keys: &Keys, block: &Block) -> Result<String, String> {
     let example = parse_http(block)?;
     let input = header(&example, "signature-input").ok_or("no Signature-Input")?;
     let key_id = input
@@ -520,15 +522,15 @@ fn check_httpsig(keys: &Keys, block: &Block) -> Result<(), String> {
         headers: &all,
         body: example.body.as_bytes(),
     };
-    httpsig::parse_signature(&parts, Some(httpsig::PASSERELLE_LABEL))
-        .and_then(|c| {
-            c.verify(
-                &key.public_key(),
-                &httpsig::VerifyPolicy::passerelle(created),
-            )
-        })
+    let candidate = httpsig::parse_signature(&parts, Some(httpsig::PASSERELLE_LABEL))
+        .map_err(|e| format!("cannot parse the signature: {e}"))?;
+    candidate
+        .verify(
+            &key.public_key(),
+            &httpsig::VerifyPolicy::passerelle(created),
+        )
         .map_err(|e| format!("does not verify: {e}"))?;
-    Ok(())
+    Ok(candidate.base().to_string())
 }
 
 /// A WebFinger JRD: must equal what `Jrd::for_actor` builds for its subject and actor.
@@ -731,6 +733,8 @@ fn check_spec(root: &Path, markdown: &str) -> (usize, Vec<String>) {
         Err(e) => return (0, vec![e]),
     };
     let mut checked = 0;
+    // The signature base of the last `httpsig` example, for `httpsig-base`.
+    let mut last_base: Option<String> = None;
     for block in &blocks {
         let Some(marker) = &block.marker else {
             if block.info != "text" {
@@ -752,7 +756,16 @@ fn check_spec(root: &Path, markdown: &str) -> (usize, Vec<String>) {
                 "message" => check_message(&keys, block),
                 "webfinger" => check_webfinger(block),
                 "nodeinfo" => check_nodeinfo(block),
-                "httpsig" => check_httpsig(&keys, block),
+                "httpsig" => check_httpsig(&keys, block).map(|base| {
+                    last_base = Some(base);
+                }),
+                "httpsig-base" => match &last_base {
+                    Some(base) if *base == block.body => Ok(()),
+                    Some(base) => Err(format!(
+                        "the signature base of the preceding request is:\n{base}"
+                    )),
+                    None => Err("no `httpsig` example precedes this base".to_string()),
+                },
                 other => Err(format!("unknown example marker `{other}`")),
             }
         };
