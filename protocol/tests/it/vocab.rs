@@ -472,6 +472,13 @@ fn spec_negative_examples_are_refused_with_the_expected_rule() {
                     );
                 }
             }
+            "unknown_type" => {
+                let err = result.err().unwrap_or_else(|| panic!("{name}: parsed"));
+                assert!(
+                    matches!(&err, ParseError::UnknownType { name: n, .. } if n == want["name"].as_str().unwrap()),
+                    "{name}: {err}"
+                );
+            }
             other => panic!("{name}: unknown outcome {other}"),
         }
     }
@@ -585,4 +592,30 @@ fn create_posting_activity() {
             .any(|p| p.path == "/to" && p.rule.code() == "addressing"),
         "{problems}"
     );
+}
+
+#[test]
+fn spec_discovery_examples() {
+    let dir = examples_dir().join("discovery");
+    let wf = crate::read_json(&dir.join("webfinger.json"));
+    let jrd: Jrd = serde_json::from_value(wf.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&jrd).unwrap(), wf);
+    assert_eq!(
+        jrd.actor_id().unwrap().as_str(),
+        "https://emploi.grenoble.fr/actor"
+    );
+    let ni = crate::read_json(&dir.join("nodeinfo.json"));
+    let parsed: NodeInfo = serde_json::from_value(ni.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&parsed).unwrap(), ni);
+    assert_eq!(parsed.passerelle_protocol_version(), Some("1.0"));
+    let links: NodeInfoLinks =
+        serde_json::from_value(crate::read_json(&dir.join("nodeinfo-well-known.json"))).unwrap();
+    assert!(links.href_21().unwrap().ends_with("/nodeinfo/2.1"));
+    let Some(shared) = crate::shared_vectors("NodeInfo 2.1 schema (spec example)") else {
+        return;
+    };
+    let schema = crate::read_json(&shared.join("nodeinfo/nodeinfo-2.1-schema.json"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&ni).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
