@@ -773,3 +773,54 @@ fn context_defines_every_property_of_the_examples() {
         "terms missing from passerelle-v1.jsonld: {missing:?}"
     );
 }
+
+#[test]
+fn constructors_build_valid_messages() {
+    use passerelle_protocol::ids::{mint, uuid_v7};
+    use passerelle_protocol::vocab::{
+        Activity, ActivityType, Collectivite, ObjectRef, Organization,
+    };
+    let id: ActorId = "https://emploi.grenoble.fr/actor".parse().unwrap();
+    let key = SigningKey::from_seed(&[9; 32]).public_key();
+    let collectivite: Collectivite = serde_json::from_value(json!({
+        "siren": "213801855", "kind": "commune", "versant": "fpt", "commune": "38185"
+    }))
+    .unwrap();
+    let org = Organization::new(
+        id.clone(),
+        "grenoble",
+        "Ville de Grenoble",
+        collectivite,
+        vec![Multikey::new(
+            "https://emploi.grenoble.fr/actor#key-1".parse().unwrap(),
+            &key,
+        )],
+    )
+    .unwrap();
+    assert_eq!(org.inbox.as_str(), "https://emploi.grenoble.fr/actor/inbox");
+    assert_eq!(
+        org.endpoints.shared_inbox.as_str(),
+        "https://emploi.grenoble.fr/inbox"
+    );
+    let msg = Message::Organization(Box::new(org.clone()));
+    msg.validate(&prod()).unwrap();
+    // Serialized, it parses back to the same actor.
+    assert_eq!(Message::from_value(msg.to_value().unwrap()).unwrap(), msg);
+
+    let activity_id = mint(
+        "https://emploi.grenoble.fr",
+        "activities",
+        uuid_v7(1_795_000_000_000, [3; 10]),
+    )
+    .unwrap();
+    let update = Activity::new(
+        ActivityType::Update,
+        activity_id,
+        id,
+        ObjectRef::Embedded(Box::new(msg)),
+        vec!["https://emploi.grenoble.fr/actor/followers".into()],
+    );
+    let msg = Message::Activity(Box::new(update));
+    msg.validate(&prod()).unwrap();
+    assert_eq!(msg.to_value().unwrap()["object"]["type"], "Organization");
+}
