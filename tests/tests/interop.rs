@@ -8,13 +8,15 @@
 //! export PASSERELLE_INTEROP_PYTHON=/tmp/passerelle-interop/bin/python
 //! cargo test -p passerelle-tests --test interop
 //! ```
-//! Without `PASSERELLE_INTEROP_PYTHON` the tests print one SKIPPED line, except under `CI`
-//! where they fail.
+//! Without `PASSERELLE_INTEROP_PYTHON` the tests create that venv themselves under
+//! `target/interop-venv`; if that fails they print one SKIPPED line, except under `CI` where
+//! they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use passerelle_protocol::httpsig::{
     HttpSigError, RequestParts, VerifyPolicy, parse_signature, sign_passerelle_request,
@@ -30,19 +32,48 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The interpreter of the interop virtualenv, or `None` (after one SKIPPED line) outside CI.
+///
+/// `PASSERELLE_INTEROP_PYTHON` wins; otherwise the venv is created once under
+/// `target/interop-venv` by `interop/setup.sh` (it needs `python3` and PyPI), so that the
+/// README's plain `cargo test --workspace` runs these tests too.
 fn python(what: &str) -> Option<PathBuf> {
+    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     if let Some(p) = std::env::var_os("PASSERELLE_INTEROP_PYTHON") {
         return Some(PathBuf::from(p));
     }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{what}: PASSERELLE_INTEROP_PYTHON is not set, and CI must not skip the interoperability tests (run interop/setup.sh)"
-        );
+    let found = VENV.get_or_init(|| {
+        let venv = workspace_root().join("target").join("interop-venv");
+        let python = venv.join("bin").join("python");
+        let ready = venv.join(".passerelle-ready");
+        if ready.is_file() && python.is_file() {
+            return Ok(python);
+        }
+        let out = Command::new("sh")
+            .arg(workspace_root().join("interop").join("setup.sh"))
+            .arg(&venv)
+            .output()
+            .map_err(|e| format!("cannot run interop/setup.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "interop/setup.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        std::fs::write(&ready, b"ok").map_err(|e| e.to_string())?;
+        Ok(python)
+    });
+    match found {
+        Ok(p) => Some(p.clone()),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "{what}: no interop virtualenv ({e}), and CI must not skip the interoperability tests"
+            )
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {what}: no interop virtualenv ({e}); set PASSERELLE_INTEROP_PYTHON");
+            None
+        }
     }
-    eprintln!(
-        "SKIPPED {what}: set PASSERELLE_INTEROP_PYTHON (see interop/setup.sh) to run the interoperability tests"
-    );
-    None
 }
 
 /// Runs `interop/<script>` with `{"requests": requests}` on stdin; returns its results.

@@ -356,6 +356,8 @@ fn check_two_party(
     what: &'static str,
 ) {
     r.check_id_policy("id", id.as_url());
+    r.check_id_policy("origin", origin.as_url());
+    r.check_id_policy("host", host.as_url());
     r.check_same_origin("id", id, attributed_to, "attributedTo");
     r.check_minted("id", id);
     if attributed_to != origin && attributed_to != host {
@@ -409,6 +411,14 @@ impl Validate for MadRequest {
         );
         if self.version == 0 {
             r.push("version", 0, Rule::Range { rule: "at least 1" });
+        }
+        if let Some((_, crate::mad::Eligibility::Never, rule)) = crate::mad::STATUT_ELIGIBILITY
+            .iter()
+            .find(|(s, _, _)| *s == self.agent.statut)
+        {
+            r.nested("agent", |r| {
+                r.push("statut", self.agent.statut, Rule::Ineligible { rule });
+            });
         }
         if self.agent.reference.trim().is_empty() {
             r.nested("agent", |r| {
@@ -557,6 +567,35 @@ impl Validate for Convention {
                             rule: "a SHA-256 digest in lower-case hex (64 characters)",
                         },
                     );
+                });
+            }
+        }
+        // Each proof of the set is made with a key of one of the two employers.
+        let (proofs, is_set): (Vec<&Value>, bool) = match &self.proof {
+            Some(Value::Array(a)) => (a.iter().collect(), true),
+            Some(p) => (vec![p], false),
+            None => (Vec::new(), false),
+        };
+        for (i, p) in proofs.iter().enumerate() {
+            let method = p.get("verificationMethod").and_then(Value::as_str);
+            let controller = method.and_then(|m| m.parse::<crate::ids::KeyId>().ok());
+            let ok = controller.is_some_and(|k| {
+                let c = k.controller();
+                c == self.origin || c == self.host
+            });
+            if !ok {
+                let rule = Rule::ActorMismatch {
+                    what: "the proof's verificationMethod (a key id)",
+                    other: "a key of the origin or of the host",
+                };
+                r.nested("proof", |r| {
+                    if is_set {
+                        r.nested(i.to_string(), |r| {
+                            r.push("verificationMethod", method, rule)
+                        });
+                    } else {
+                        r.push("verificationMethod", method, rule);
+                    }
                 });
             }
         }

@@ -323,6 +323,26 @@ impl Message {
     ///
     /// # Errors
     /// A [`ParseError`] saying what is wrong, unknown types reported by name.
+    ///
+    /// # Examples
+    /// ```
+    /// use passerelle_protocol::vocab::{Message, ParseError, ValidationContext};
+    /// let follow = serde_json::json!({
+    ///     "@context": passerelle_protocol::vocab::context(),
+    ///     "id": "https://passerelle.isere.fr/activities/019aa1b2-0004-7004-8004-000000000004",
+    ///     "type": "Follow",
+    ///     "actor": "https://passerelle.isere.fr/actor",
+    ///     "object": "https://emploi.grenoble.fr/actor",
+    ///     "to": ["https://emploi.grenoble.fr/actor"]
+    /// });
+    /// let message = Message::from_value(follow)?;
+    /// assert_eq!(message.type_name(), "Follow");
+    /// message.validate(&ValidationContext::production()).unwrap();
+    ///
+    /// let note = serde_json::json!({"type": "Note", "content": "Bonjour"});
+    /// assert!(matches!(Message::from_value(note), Err(ParseError::UnknownType { name, .. }) if name == "Note"));
+    /// # Ok::<(), ParseError>(())
+    /// ```
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
         let obj = match &value {
             Value::Object(m) => m,

@@ -299,11 +299,11 @@ impl Validate for AgentProfile {
                 },
             );
         }
-        for key in self.extra.keys() {
+        for (key, value) in &self.extra {
             if looks_like_personal_data(key) {
                 r.push(
                     key,
-                    &self.extra[key],
+                    value,
                     Rule::PersonalData {
                         property: key.clone(),
                     },

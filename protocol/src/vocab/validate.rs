@@ -150,6 +150,12 @@ pub enum Rule {
         /// Why.
         reason: String,
     },
+    /// The agent's statut never allows a *mise à disposition*.
+    #[error("this statut cannot be mis à disposition: {rule}")]
+    Ineligible {
+        /// The rule and its source.
+        rule: &'static str,
+    },
     /// The object's kind-specific body does not match its declared kind.
     #[error("{what}")]
     Inconsistent {
@@ -180,6 +186,7 @@ impl Rule {
             Rule::Range { .. } => "range",
             Rule::Key { .. } => "key",
             Rule::Inconsistent { .. } => "inconsistent",
+            Rule::Ineligible { .. } => "ineligible",
         }
     }
 
@@ -221,6 +228,7 @@ impl Rule {
             Rule::Range { rule } => format!("Valeur hors limites : doit être {rule}."),
             Rule::Key { reason } => format!("Clé publique invalide : {reason}."),
             Rule::Inconsistent { what } => format!("Incohérence : {what}."),
+            Rule::Ineligible { .. } => "Seuls les fonctionnaires titulaires, et les contractuels en CDI dans certains cas, peuvent être mis à disposition (jamais un stagiaire ni un contractuel en CDD).".to_owned(),
         }
     }
 }

@@ -472,6 +472,13 @@ fn spec_negative_examples_are_refused_with_the_expected_rule() {
                     );
                 }
             }
+            "unknown_type" => {
+                let err = result.err().unwrap_or_else(|| panic!("{name}: parsed"));
+                assert!(
+                    matches!(&err, ParseError::UnknownType { name: n, .. } if n == want["name"].as_str().unwrap()),
+                    "{name}: {err}"
+                );
+            }
             other => panic!("{name}: unknown outcome {other}"),
         }
     }
@@ -585,4 +592,235 @@ fn create_posting_activity() {
             .any(|p| p.path == "/to" && p.rule.code() == "addressing"),
         "{problems}"
     );
+}
+
+#[test]
+fn spec_discovery_examples() {
+    let dir = examples_dir().join("discovery");
+    let wf = crate::read_json(&dir.join("webfinger.json"));
+    let jrd: Jrd = serde_json::from_value(wf.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&jrd).unwrap(), wf);
+    assert_eq!(
+        jrd.actor_id().unwrap().as_str(),
+        "https://emploi.grenoble.fr/actor"
+    );
+    let ni = crate::read_json(&dir.join("nodeinfo.json"));
+    let parsed: NodeInfo = serde_json::from_value(ni.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&parsed).unwrap(), ni);
+    assert_eq!(parsed.passerelle_protocol_version(), Some("1.0"));
+    let links: NodeInfoLinks =
+        serde_json::from_value(crate::read_json(&dir.join("nodeinfo-well-known.json"))).unwrap();
+    assert!(links.href_21().unwrap().ends_with("/nodeinfo/2.1"));
+    let Some(shared) = crate::shared_vectors("NodeInfo 2.1 schema (spec example)") else {
+        return;
+    };
+    let schema = crate::read_json(&shared.join("nodeinfo/nodeinfo-2.1-schema.json"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&ni).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON Schemas (`spec/schemas/`) and the JSON-LD context (`spec/context/`).
+
+fn schema_for(type_name: &str) -> jsonschema::Validator {
+    let name = if vocab::ActivityType::from_name(type_name).is_some() {
+        "Activity"
+    } else {
+        type_name
+    };
+    let path = crate::workspace_root().join(format!("spec/schemas/{name}.schema.json"));
+    let schema = crate::read_json(&path);
+    jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn schema_errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn spec_examples_validate_against_their_schemas() {
+    let mut checked = std::collections::BTreeSet::new();
+    for path in json_files(&examples_dir()) {
+        let doc = crate::read_json(&path);
+        let type_name = doc["type"].as_str().unwrap().to_owned();
+        let errors = schema_errors(&schema_for(&type_name), &doc);
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        // Embedded objects validate against their own schema too.
+        if let Some(obj) = doc.get("object").filter(|o| o.is_object()) {
+            let inner = obj["type"].as_str().unwrap();
+            let errors = schema_errors(&schema_for(inner), obj);
+            assert!(errors.is_empty(), "{} (object): {errors:?}", path.display());
+        }
+        checked.insert(type_name);
+    }
+    for t in [
+        "Organization",
+        "Posting",
+        "AgentProfile",
+        "MadRequest",
+        "Convention",
+        "OrderedCollection",
+        "OrderedCollectionPage",
+    ] {
+        assert!(checked.contains(t), "no example of {t}");
+    }
+    let wf = crate::read_json(&examples_dir().join("discovery/webfinger.json"));
+    assert!(schema_errors(&schema_for("Jrd"), &wf).is_empty());
+}
+
+#[test]
+fn schemas_refuse_negative_examples_they_can_express() {
+    // Rules a schema can state (enums, bounds, required fields, forbidden properties);
+    // checksums, origins and date arithmetic are left to `Validate`.
+    for name in [
+        "posting-unknown-categorie",
+        "posting-unknown-kind",
+        "posting-vacancy-without-statutory-fields",
+        "posting-vacancy-without-motif",
+        "posting-career-offer-public",
+        "posting-project-mission-quotite-50",
+        "posting-project-mission-30-months",
+        "posting-mad-offer-40-months",
+        "posting-without-passerelle-context",
+        "agent-profile-with-name",
+        "agent-profile-with-photo-salary-evaluation",
+        "agent-profile-public",
+        "mad-request-waiver-without-ground",
+        "convention-without-notice-clause",
+        "outbox-with-items",
+        "activity-unknown-type",
+    ] {
+        let doc = crate::read_json(&examples_dir().join(format!("invalid/{name}.json")));
+        let type_name = doc["type"].as_str().unwrap();
+        let schema_name = if type_name == "Like" {
+            "Follow"
+        } else {
+            type_name
+        };
+        assert!(
+            !schema_for(schema_name).is_valid(&doc),
+            "{name}: the schema accepts it"
+        );
+    }
+}
+
+#[test]
+fn context_defines_every_property_of_the_examples() {
+    let ctx = crate::read_json(&crate::workspace_root().join("spec/context/passerelle-v1.jsonld"));
+    let defined: std::collections::BTreeSet<String> = ctx["@context"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    // ActivityStreams 2.0 and Data Integrity terms, defined by the other two contexts.
+    let standard = [
+        "@context",
+        "id",
+        "type",
+        "actor",
+        "object",
+        "target",
+        "to",
+        "cc",
+        "published",
+        "updated",
+        "name",
+        "summary",
+        "attributedTo",
+        "inbox",
+        "outbox",
+        "followers",
+        "following",
+        "endpoints",
+        "sharedInbox",
+        "preferredUsername",
+        "orderedItems",
+        "totalItems",
+        "first",
+        "last",
+        "next",
+        "prev",
+        "partOf",
+        "proof",
+    ];
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    out.insert(k.clone());
+                    walk(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for path in json_files(&examples_dir()) {
+        walk(&crate::read_json(&path), &mut used);
+    }
+    let missing: Vec<_> = used
+        .iter()
+        .filter(|k| !defined.contains(*k) && !standard.contains(&k.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "terms missing from passerelle-v1.jsonld: {missing:?}"
+    );
+}
+
+#[test]
+fn constructors_build_valid_messages() {
+    use passerelle_protocol::ids::{mint, uuid_v7};
+    use passerelle_protocol::vocab::{
+        Activity, ActivityType, Collectivite, ObjectRef, Organization,
+    };
+    let id: ActorId = "https://emploi.grenoble.fr/actor".parse().unwrap();
+    let key = SigningKey::from_seed(&[9; 32]).public_key();
+    let collectivite: Collectivite = serde_json::from_value(json!({
+        "siren": "213801855", "kind": "commune", "versant": "fpt", "commune": "38185"
+    }))
+    .unwrap();
+    let org = Organization::new(
+        id.clone(),
+        "grenoble",
+        "Ville de Grenoble",
+        collectivite,
+        vec![Multikey::new(
+            "https://emploi.grenoble.fr/actor#key-1".parse().unwrap(),
+            &key,
+        )],
+    )
+    .unwrap();
+    assert_eq!(org.inbox.as_str(), "https://emploi.grenoble.fr/actor/inbox");
+    assert_eq!(
+        org.endpoints.shared_inbox.as_str(),
+        "https://emploi.grenoble.fr/inbox"
+    );
+    let msg = Message::Organization(Box::new(org.clone()));
+    msg.validate(&prod()).unwrap();
+    // Serialized, it parses back to the same actor.
+    assert_eq!(Message::from_value(msg.to_value().unwrap()).unwrap(), msg);
+
+    let activity_id = mint(
+        "https://emploi.grenoble.fr",
+        "activities",
+        uuid_v7(1_795_000_000_000, [3; 10]),
+    )
+    .unwrap();
+    let update = Activity::new(
+        ActivityType::Update,
+        activity_id,
+        id,
+        ObjectRef::Embedded(Box::new(msg)),
+        vec!["https://emploi.grenoble.fr/actor/followers".into()],
+    );
+    let msg = Message::Activity(Box::new(update));
+    msg.validate(&prod()).unwrap();
+    assert_eq!(msg.to_value().unwrap()["object"]["type"], "Organization");
 }
