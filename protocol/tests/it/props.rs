@@ -1070,3 +1070,53 @@ fn transport_signature_pad_bits_are_ignored_and_only_them() {
     }
     assert_eq!((same, refused), (16, 48));
 }
+
+// ---------------------------------------------------------------------------------------
+// Message::from_slice: bytes from outside
+// ---------------------------------------------------------------------------------------
+
+fn follow() -> Value {
+    serde_json::json!({
+        "@context": vocab::context(),
+        "id": "https://emploi.grenoble.fr/activities/0190c5d2-3b4a-7c8d-9e0f-123456789abc",
+        "type": "Follow",
+        "actor": "https://emploi.grenoble.fr/actor",
+        "object": "https://www.isere.fr/actor",
+        "to": ["https://www.isere.fr/actor"],
+        "published": "2026-11-23T10:00:00Z"
+    })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// `Message::from_slice` reads bytes as `parse_strict` does: the same message for what
+    /// parse_strict accepts, a refusal for what it refuses (a member given twice could
+    /// otherwise be read one way by the proof check and another way by the application).
+    #[test]
+    fn message_from_slice_is_as_strict_as_parse_strict(
+        dup in any::<Index>(),
+        other in json_value(),
+        seed in any::<u64>(),
+        twice in any::<bool>(),
+    ) {
+        let doc = follow();
+        let mut text = messy(&doc, seed);
+        if twice {
+            let map = doc.as_object().unwrap();
+            let name = map.keys().nth(dup.index(map.len())).unwrap();
+            let close = text.rfind('}').unwrap();
+            text.replace_range(close.., &format!(",{}:{other}}}", Value::from(name.as_str())));
+        }
+        match parse_strict(text.as_bytes(), &limits()) {
+            Ok(value) => prop_assert_eq!(
+                vocab::Message::from_slice(text.as_bytes()).ok(),
+                vocab::Message::from_value(value).ok()
+            ),
+            Err(e) => prop_assert!(
+                vocab::Message::from_slice(text.as_bytes()).is_err(),
+                "parse_strict refuses ({}) but Message::from_slice accepts {}", e, text
+            ),
+        }
+    }
+}
