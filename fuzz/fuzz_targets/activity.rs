@@ -1,7 +1,8 @@
 //! Activity JSON as an inbox receives it: `parse_strict`, dispatch on `type`, validation.
 //!
-//! Properties: no panic; a parsed message serializes, its serialization parses back to
-//! the same message and canonicalizes.
+//! Properties: no panic; `Message::from_slice` reads the bytes exactly as `parse_strict`
+//! then `Message::from_value` do; a parsed message serializes, its serialization parses
+//! back to the same message and canonicalizes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,12 +10,26 @@ use passerelle_protocol::canonical::{ParseLimits, canonicalize, parse_strict};
 use passerelle_protocol::vocab::{Message, ValidationContext};
 
 fuzz_target!(|data: &[u8]| {
+    let direct = Message::from_slice(data);
     let Ok(value) = parse_strict(data, &ParseLimits::default()) else {
+        assert!(
+            direct.is_err(),
+            "Message::from_slice accepts what parse_strict refuses"
+        );
         return;
     };
     let Ok(message) = Message::from_value(value) else {
+        assert!(
+            direct.is_err(),
+            "Message::from_slice accepts what from_value refuses"
+        );
         return;
     };
+    assert_eq!(
+        direct.as_ref(),
+        Ok(&message),
+        "Message::from_slice reads another message"
+    );
     for ctx in [
         ValidationContext::production(),
         ValidationContext::development(),

@@ -1120,3 +1120,34 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Content-Digest
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The digest we send verifies its body, and any single-byte change to the body is a
+    /// mismatch.
+    #[test]
+    fn content_digest_detects_any_body_change(
+        body in prop::collection::vec(any::<u8>(), 1..300),
+        at in any::<Index>(),
+        with in any::<u8>(),
+    ) {
+        use passerelle_protocol::digest::{
+            DigestAlgorithm, DigestError, content_digest, verify_content_digest,
+        };
+        let field = content_digest(&body);
+        prop_assert_eq!(verify_content_digest(&field, &body), Ok(DigestAlgorithm::Sha256));
+        let mut changed = body.clone();
+        let i = at.index(changed.len());
+        flip_byte(&mut changed, i, with);
+        let mismatch = matches!(
+            verify_content_digest(&field, &changed),
+            Err(DigestError::Mismatch { algorithm: "sha-256", .. })
+        );
+        prop_assert!(mismatch);
+    }
+}
