@@ -2,9 +2,35 @@
 //!
 //! A node signs with one [`SigningKey`] at a time and publishes every [`PublicKey`] it has
 //! used, as a Multikey (`publicKeyMultibase` = `z` + base58btc(`0xed 0x01` ‖ 32 key bytes))
-//! in its actor's `assertionMethod`. Verification is always *strict*
-//! ([`ed25519_dalek::VerifyingKey::verify_strict`]): non-canonical encodings and small-order
-//! keys are refused (see `protocol/tests/it/ed25519.rs` for the Wycheproof verdicts).
+//! in its actor's `assertionMethod`. Only Ed25519 Multikeys are accepted: an RSA, X25519,
+//! P-256… Multikey is refused with [`KeyError::UnsupportedKeyType`] naming its type.
+//!
+//! # Strict verification
+//!
+//! [`PublicKey::verify`] is ed25519-dalek's `verify_strict`. Against the 151 Wycheproof
+//! cases it gives exactly Wycheproof's verdicts (as OpenSSL and libsodium do); the cases
+//! below are those a careless verifier accepts, with how we treat them
+//! (`protocol/tests/it/ed25519.rs` checks each, by tcId):
+//!
+//! - **Malleable S** (`S ≥ L`, tcId 63–66 and 85): refused. RFC 8032 §5.1.7 requires
+//!   `S < L`; otherwise `S + L` gives a second valid-looking signature for the same message.
+//! - **High bits of S / S reduced mod p** (tcId 67–70): refused by the same range check.
+//! - **Non-canonical or altered R** (tcId 42–59, 151): refused. The encoding of the
+//!   recomputed `R` is compared byte for byte with the received one, so a flipped sign bit,
+//!   an unused high bit or `y = 1` with the sign of `x` set never verifies.
+//! - **R of small order / R not a point** (tcId 60–62): refused; strict verification
+//!   refuses an `R` of small order (here the identity) and any `R` that does not decode.
+//! - **Small-order public keys** (not in that Wycheproof file; tested with the identity and
+//!   a point of order 8): refused. With such a key, `R` = identity and `S` = 0 satisfy the
+//!   RFC 8032 equation for *every* message; `verify_strict` refuses weak keys outright.
+//!   [`PublicKey::from_bytes`] still accepts them (they are curve points), so a key is only
+//!   "bad" when it is used.
+//! - **Wrong signature length** (truncated, trailing garbage, tcId 30–41): refused by
+//!   [`Signature::from_slice`] before any curve arithmetic.
+//! - **Cofactored vs cofactorless equation**: `verify_strict` uses the cofactorless check
+//!   (`[S]B = R + [k]A`), as RFC 8032 permits; with small-order `R` and `A` refused, both
+//!   equations give the same verdicts on honest signatures. Batch verification is *not*
+//!   used: it skips the weak-key checks.
 //!
 //! Secret keys never appear in `Debug` output and are zeroized when dropped.
 
@@ -35,6 +61,16 @@ pub enum KeyError {
         value: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A well-formed Multikey of a type we do not accept (RSA, X25519, P-256…).
+    #[error(
+        "unsupported Multikey type {key_type} in {prefix:?}…: Passerelle accepts Ed25519 keys only (publicKeyMultibase starting with \"z6Mk\")"
+    )]
+    UnsupportedKeyType {
+        /// The multicodec name of the key type found (`rsa-pub`, `x25519-pub`…).
+        key_type: &'static str,
+        /// The first characters of the value received.
+        prefix: String,
     },
     /// A signature has the wrong length.
     #[error("invalid Ed25519 signature: expected 64 bytes, got {0}")]
@@ -170,9 +206,15 @@ impl PublicKey {
         let bytes = bs58::decode(rest)
             .into_vec()
             .map_err(|_| err("not valid base58btc"))?;
-        let key = bytes
-            .strip_prefix(&MULTICODEC_ED25519_PUB)
-            .ok_or_else(|| err("not an ed25519-pub multicodec key (prefix 0xed01)"))?;
+        let Some(key) = bytes.strip_prefix(&MULTICODEC_ED25519_PUB) else {
+            return Err(match other_key_type(&bytes) {
+                Some(key_type) => KeyError::UnsupportedKeyType {
+                    key_type,
+                    prefix: value.chars().take(4).collect(),
+                },
+                None => err("not an ed25519-pub multicodec key (prefix 0xed01)"),
+            });
+        };
         let key: &[u8; 32] = key
             .try_into()
             .map_err(|_| err("an Ed25519 public key has 32 bytes"))?;
@@ -190,6 +232,26 @@ impl PublicKey {
             .verify_strict(message, &sig)
             .map_err(|_| KeyError::BadSignature)
     }
+}
+
+/// Names the multicodec key type that `bytes` starts with, for the key types other than
+/// `ed25519-pub` that a Multikey is likely to carry.
+fn other_key_type(bytes: &[u8]) -> Option<&'static str> {
+    const KNOWN: &[([u8; 2], &str)] = &[
+        ([0x85, 0x24], "rsa-pub"),
+        ([0xec, 0x01], "x25519-pub"),
+        ([0x80, 0x24], "p256-pub"),
+        ([0x81, 0x24], "p384-pub"),
+        ([0xe7, 0x01], "secp256k1-pub"),
+        (
+            [0x80, 0x26],
+            "ed25519-priv (a SECRET key, not a public one)",
+        ),
+    ];
+    KNOWN
+        .iter()
+        .find(|(prefix, _)| bytes.starts_with(prefix))
+        .map(|(_, name)| *name)
 }
 
 impl fmt::Debug for PublicKey {

@@ -1,1 +1,439 @@
-//! See the crate documentation.
+//! Typed Passerelle messages and their validation.
+//!
+//! **Wire conventions.** JSON property names are camelCase (ActivityStreams style); enum
+//! *values* are the snake_case wire values of the domain model (`"vacancy"`,
+//! `"fonctionnaire_titulaire"`); object types are PascalCase. Every top-level message
+//! carries [`CONTEXT`] as its `@context`; the Passerelle context is fixed and never fetched.
+//!
+//! **Dispatch.** [`Message::from_value`] reads the `type` tag first, then decodes the one
+//! typed struct for that type; an unknown type is refused by name
+//! ([`ParseError::UnknownType`]), never guessed (no `#[serde(untagged)]`).
+//!
+//! **Nothing is dropped.** Every struct keeps `proof` and every unknown property (in
+//! `extra`), so that parse → serialize gives back the same JSON object. Proofs are still
+//! verified over the bytes received, never over a re-serialization.
+//!
+//! **Validation.** Parsing refuses what the types cannot hold; [`Validate`] then checks the
+//! rules across fields and returns every problem at once ([`Problems`]), each with a JSON
+//! path, the value, an English message and a French one for HR officers.
+
+mod activity;
+mod actor;
+mod collection;
+mod discovery;
+mod validate;
+
+pub use activity::{Activity, ActivityType, ObjectRef};
+pub use actor::{Collectivite, Endpoints, Multikey, OrganisationKind, Organization, Versant};
+pub use collection::{OrderedCollection, OrderedCollectionPage, Tombstone};
+pub use discovery::{
+    ACTIVITY_JSON, Jrd, JrdLink, NODEINFO_21_REL, NodeInfo, NodeInfoLink, NodeInfoLinks,
+    NodeInfoServices, NodeInfoSoftware, NodeInfoUsage, NodeInfoUsers, parse_acct,
+};
+pub use validate::{Problem, Problems, Report, Rule, Validate, ValidationContext};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// The ActivityStreams 2.0 context.
+pub const AS_CONTEXT: &str = "https://www.w3.org/ns/activitystreams";
+/// The W3C Data Integrity v2 context (for `proof`).
+pub const DATA_INTEGRITY_CONTEXT: &str = "https://w3id.org/security/data-integrity/v2";
+/// The Passerelle context (fixed, never fetched; see `spec/context/passerelle-v1.jsonld`).
+pub const PASSERELLE_CONTEXT: &str = "https://w3id.org/passerelle/v1";
+/// The `@context` of every top-level Passerelle message, in this order.
+pub const CONTEXT: [&str; 3] = [AS_CONTEXT, DATA_INTEGRITY_CONTEXT, PASSERELLE_CONTEXT];
+/// The ActivityStreams public collection (`to`/`cc` value meaning "everyone").
+pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+/// The properties a message keeps without knowing them (unknown properties).
+pub type Extra = serde_json::Map<String, Value>;
+
+/// The standard `@context` value: [`CONTEXT`] as a JSON array.
+pub fn context() -> Value {
+    Value::Array(
+        CONTEXT
+            .iter()
+            .map(|c| Value::String((*c).to_owned()))
+            .collect(),
+    )
+}
+
+/// Whether an addressing value means "public" (`as:Public`, `Public` or the full URL).
+pub fn is_public(address: &str) -> bool {
+    matches!(address, PUBLIC | "as:Public" | "Public")
+}
+
+/// Checks `@context` of a top-level message: present and listing the AS and Passerelle
+/// contexts (and Data Integrity when `has_proof`).
+pub(crate) fn check_context(report: &mut Report<'_>, context: Option<&Value>, has_proof: bool) {
+    let listed = |url: &str| match context {
+        Some(Value::String(s)) => s == url,
+        Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(url)),
+        _ => false,
+    };
+    let mut required = vec![AS_CONTEXT, PASSERELLE_CONTEXT];
+    if has_proof {
+        required.push(DATA_INTEGRITY_CONTEXT);
+    }
+    for missing in required.into_iter().filter(|u| !listed(u)) {
+        report.push(
+            "@context",
+            context.cloned().unwrap_or(Value::Null),
+            Rule::Context { missing },
+        );
+    }
+}
+
+/// Declares a one-value enum used as a struct's `type` field, so that a typed struct only
+/// accepts its own type name and writes it back.
+macro_rules! type_tag {
+    ($(#[$doc:meta])* $name:ident = $value:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            #[doc = concat!("`\"", $value, "\"`")]
+            #[default]
+            #[serde(rename = $value)]
+            Tag,
+        }
+    };
+}
+pub(crate) use type_tag;
+
+/// Deserializes a value that AS2 allows as either one item or an array of items.
+pub(crate) fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom))
+            .collect(),
+        one => serde_json::from_value(one)
+            .map(|x| vec![x])
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Serde helpers for calendar dates (`YYYY-MM-DD`).
+pub(crate) mod date_format {
+    time::serde::format_description!(pub day, Date, "[year]-[month]-[day]");
+}
+
+/// Why a JSON document is not a Passerelle message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The bytes are not JSON.
+    #[error("not JSON: {0}")]
+    Json(String),
+    /// The document is not a JSON object.
+    #[error("a message must be a JSON object, got {found}")]
+    NotAnObject {
+        /// The JSON type found ("array", "string"…).
+        found: &'static str,
+    },
+    /// The object has no `type`.
+    #[error(
+        "the object has no \"type\"; every message names its type (e.g. \"Create\", \"Posting\")"
+    )]
+    MissingType,
+    /// `type` is not a single string.
+    #[error("\"type\" must be a single string, got {found}")]
+    TypeNotString {
+        /// The JSON found, compact.
+        found: String,
+    },
+    /// The type is not one Passerelle knows.
+    #[error("unknown message type {name:?}; Passerelle accepts {expected}")]
+    UnknownType {
+        /// The type name received.
+        name: String,
+        /// The accepted types, for the message.
+        expected: &'static str,
+    },
+    /// The type is known but the object does not match it.
+    #[error("invalid {type_name} at {path}: {message}")]
+    Invalid {
+        /// The message type.
+        type_name: &'static str,
+        /// JSON path of the first offending field (`.` for the root).
+        path: String,
+        /// The decoder's explanation.
+        message: String,
+    },
+}
+
+impl ParseError {
+    /// The French message for HR officers.
+    pub fn message_fr(&self) -> String {
+        match self {
+            ParseError::Json(e) => format!("Le document n'est pas du JSON valide : {e}."),
+            ParseError::NotAnObject { .. } => "Le message doit être un objet JSON.".to_owned(),
+            ParseError::MissingType => "Le message n'indique pas son type (« type »).".to_owned(),
+            ParseError::TypeNotString { .. } => {
+                "Le type du message (« type ») doit être une chaîne unique.".to_owned()
+            }
+            ParseError::UnknownType { name, .. } => {
+                format!("Type de message inconnu : « {name} ».")
+            }
+            ParseError::Invalid {
+                type_name,
+                path,
+                message,
+            } => format!("{type_name} invalide, champ {path} : {message}."),
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The `type` names Passerelle dispatches on, with an explicit branch for the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageType {
+    /// An activity (`Create`, `Update`, … see [`ActivityType`]).
+    Activity(ActivityType),
+    /// `Organization`: a node's actor.
+    Organization,
+    /// `Tombstone`: a deleted object.
+    Tombstone,
+    /// `OrderedCollection`: an outbox or another ordered collection.
+    OrderedCollection,
+    /// `OrderedCollectionPage`: one page of it.
+    OrderedCollectionPage,
+    /// Any other type name: refused by [`Message::from_value`].
+    Unknown(String),
+}
+
+/// The accepted type names, for error messages.
+const EXPECTED_TYPES: &str = "Create, Update, Delete, Follow, Accept, Reject, Undo, Offer, Announce, Add, Organization, Tombstone, OrderedCollection, OrderedCollectionPage";
+
+impl MessageType {
+    /// Classifies a `type` name.
+    pub fn from_name(name: &str) -> Self {
+        if let Some(a) = ActivityType::from_name(name) {
+            return MessageType::Activity(a);
+        }
+        match name {
+            "Organization" => MessageType::Organization,
+            "Tombstone" => MessageType::Tombstone,
+            "OrderedCollection" => MessageType::OrderedCollection,
+            "OrderedCollectionPage" => MessageType::OrderedCollectionPage,
+            other => MessageType::Unknown(other.to_owned()),
+        }
+    }
+}
+
+/// Any Passerelle message or object, decoded after dispatch on its `type`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Message {
+    /// An activity.
+    Activity(Box<Activity>),
+    /// A node's actor.
+    Organization(Box<Organization>),
+    /// A deleted object.
+    Tombstone(Box<Tombstone>),
+    /// An ordered collection (outbox).
+    OrderedCollection(Box<OrderedCollection>),
+    /// A page of an ordered collection.
+    OrderedCollectionPage(Box<OrderedCollectionPage>),
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    type_name: &'static str,
+    value: Value,
+) -> Result<T, ParseError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        ParseError::Invalid {
+            type_name,
+            path,
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+impl Message {
+    /// Parses JSON bytes into a message: the `type` tag first, then the typed decoding.
+    ///
+    /// # Errors
+    /// A [`ParseError`] saying what is wrong, unknown types reported by name.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, ParseError> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Decodes a JSON value into a message: the `type` tag first, then the typed decoding.
+    ///
+    /// # Errors
+    /// A [`ParseError`] saying what is wrong, unknown types reported by name.
+    pub fn from_value(value: Value) -> Result<Self, ParseError> {
+        let obj = match &value {
+            Value::Object(m) => m,
+            other => {
+                return Err(ParseError::NotAnObject {
+                    found: json_kind(other),
+                });
+            }
+        };
+        let name = match obj.get("type") {
+            None => return Err(ParseError::MissingType),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(ParseError::TypeNotString {
+                    found: other.to_string(),
+                });
+            }
+        };
+        Ok(match MessageType::from_name(&name) {
+            MessageType::Activity(_) => Message::Activity(decode("activity", value)?),
+            MessageType::Organization => Message::Organization(decode("Organization", value)?),
+            MessageType::Tombstone => Message::Tombstone(decode("Tombstone", value)?),
+            MessageType::OrderedCollection => {
+                Message::OrderedCollection(decode("OrderedCollection", value)?)
+            }
+            MessageType::OrderedCollectionPage => {
+                Message::OrderedCollectionPage(decode("OrderedCollectionPage", value)?)
+            }
+            MessageType::Unknown(name) => {
+                return Err(ParseError::UnknownType {
+                    name,
+                    expected: EXPECTED_TYPES,
+                });
+            }
+        })
+    }
+
+    /// The message's `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Message::Activity(a) => a.kind.name(),
+            Message::Organization(_) => "Organization",
+            Message::Tombstone(_) => "Tombstone",
+            Message::OrderedCollection(_) => "OrderedCollection",
+            Message::OrderedCollectionPage(_) => "OrderedCollectionPage",
+        }
+    }
+
+    /// The message's id, when it has one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Message::Activity(a) => Some(a.id.as_str()),
+            Message::Organization(o) => Some(o.id.as_str()),
+            Message::Tombstone(t) => Some(t.id.as_str()),
+            Message::OrderedCollection(c) => Some(c.id.as_str()),
+            Message::OrderedCollectionPage(p) => Some(p.id.as_str()),
+        }
+    }
+
+    /// The actor that owns the object: the actor of an activity, the `attributedTo` of an
+    /// object, the actor itself for an `Organization`; `None` for collections and tombstones.
+    pub fn owner(&self) -> Option<&crate::ids::ActorId> {
+        match self {
+            Message::Activity(a) => Some(&a.actor),
+            Message::Organization(o) => Some(&o.id),
+            Message::Tombstone(_)
+            | Message::OrderedCollection(_)
+            | Message::OrderedCollectionPage(_) => None,
+        }
+    }
+
+    /// Whether the object must never be addressed to the public (personal data, private
+    /// offers, MAD negotiation).
+    pub fn is_private(&self) -> bool {
+        match self {
+            Message::Activity(a) => a.object.embedded().is_some_and(Message::is_private),
+            Message::Organization(_)
+            | Message::Tombstone(_)
+            | Message::OrderedCollection(_)
+            | Message::OrderedCollectionPage(_) => false,
+        }
+    }
+
+    /// Serializes the message back to JSON.
+    ///
+    /// # Errors
+    /// Only if a custom serializer fails (none does for these types).
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        match self {
+            Message::Activity(a) => serde_json::to_value(a),
+            Message::Organization(o) => serde_json::to_value(o),
+            Message::Tombstone(t) => serde_json::to_value(t),
+            Message::OrderedCollection(c) => serde_json::to_value(c),
+            Message::OrderedCollectionPage(p) => serde_json::to_value(p),
+        }
+    }
+
+    /// Validates the message as a top-level message (with its `@context`).
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub fn validate(&self, ctx: &ValidationContext) -> Result<(), Problems> {
+        let mut report = Report::new(ctx);
+        self.check_top(&mut report);
+        report.finish()
+    }
+
+    fn check_top(&self, report: &mut Report<'_>) {
+        match self {
+            Message::Activity(a) => {
+                check_context(report, a.context.as_ref(), a.proof.is_some());
+                a.check(report);
+            }
+            Message::Organization(o) => {
+                check_context(report, o.context.as_ref(), o.proof.is_some());
+                o.check(report);
+            }
+            Message::Tombstone(t) => t.check(report),
+            Message::OrderedCollection(c) => c.check(report),
+            Message::OrderedCollectionPage(p) => p.check(report),
+        }
+    }
+}
+
+impl Validate for Message {
+    /// Validates as an embedded object (no `@context` required).
+    fn check(&self, report: &mut Report<'_>) {
+        match self {
+            Message::Activity(a) => a.check(report),
+            Message::Organization(o) => o.check(report),
+            Message::Tombstone(t) => t.check(report),
+            Message::OrderedCollection(c) => c.check(report),
+            Message::OrderedCollectionPage(p) => p.check(report),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Message::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Message::Activity(a) => a.serialize(s),
+            Message::Organization(o) => o.serialize(s),
+            Message::Tombstone(t) => t.serialize(s),
+            Message::OrderedCollection(c) => c.serialize(s),
+            Message::OrderedCollectionPage(p) => p.serialize(s),
+        }
+    }
+}
