@@ -1,8 +1,8 @@
 //! Authentication of HR users and API clients: argon2id passwords, hashed bearer tokens,
 //! roles. No HTTP here: `http::api` extracts the credentials and calls these functions.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
@@ -28,7 +28,9 @@ pub enum AuthError {
     #[error("identifiant ou mot de passe incorrect")]
     BadCredentials,
     /// The token is unknown, revoked or expired.
-    #[error("jeton d'accès inconnu, révoqué ou expiré ; demandez-en un nouveau à un administrateur")]
+    #[error(
+        "jeton d'accès inconnu, révoqué ou expiré ; demandez-en un nouveau à un administrateur"
+    )]
     BadToken,
     /// The caller's role is too low for the action.
     #[error("cette action demande le rôle « {needed} » ; votre rôle est « {actual} »")]
@@ -88,7 +90,9 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(AuthError::WeakPassword);
     }
-    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| AuthError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -98,7 +102,11 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 /// Checks a password against a stored PHC hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -106,7 +114,10 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 pub fn new_token_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// The stored form of a token secret: hex SHA-256. Secrets are random and 256 bits long,
@@ -192,7 +203,11 @@ pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Principal
 ///
 /// # Errors
 /// [`AuthError::BadCredentials`] for any mismatch.
-pub async fn login(store: &Store, username: &str, password: &str) -> Result<(Principal, String, OffsetDateTime), AuthError> {
+pub async fn login(
+    store: &Store,
+    username: &str,
+    password: &str,
+) -> Result<(Principal, String, OffsetDateTime), AuthError> {
     let (account, hash) = match store.account_by_username(username).await {
         Ok(found) => found,
         Err(StoreError::NotFound { .. }) => {
@@ -220,23 +235,46 @@ pub async fn login(store: &Store, username: &str, password: &str) -> Result<(Pri
     };
     let actor = format!("account:{}", account.username);
     store
-        .create_token(&new, &AuditRecord::new(actor.clone(), "session.open", format!("account:{}", account.id)))
+        .create_token(
+            &new,
+            &AuditRecord::new(
+                actor.clone(),
+                "session.open",
+                format!("account:{}", account.id),
+            ),
+        )
         .await?;
-    Ok((Principal { actor, role: account.role }, secret, expires))
+    Ok((
+        Principal {
+            actor,
+            role: account.role,
+        },
+        secret,
+        expires,
+    ))
 }
 
 /// Creates an HR account with an argon2id password hash.
 ///
 /// # Errors
 /// [`AuthError::WeakPassword`], or [`AuthError::Store`] (conflict if the name is taken).
-pub async fn create_account(store: &Store, username: &str, password: &str, role: Role, audit_actor: &str) -> Result<Uuid, AuthError> {
+pub async fn create_account(
+    store: &Store,
+    username: &str,
+    password: &str,
+    role: Role,
+    audit_actor: &str,
+) -> Result<Uuid, AuthError> {
     let pw = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
         .await
         .map_err(|e| AuthError::Hash(e.to_string()))??;
     let mut audit = AuditRecord::new(audit_actor, "account.create", format!("account:{username}"));
     audit.details = serde_json::json!({ "role": role.as_str() });
-    Ok(store.create_account(username, &hash, role, &audit).await?.id)
+    Ok(store
+        .create_account(username, &hash, role, &audit)
+        .await?
+        .id)
 }
 
 /// A valid argon2id hash of a random password, used to equalize timing.
@@ -252,7 +290,10 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterx", &h));
-        assert!(matches!(hash_password("short"), Err(AuthError::WeakPassword)));
+        assert!(matches!(
+            hash_password("short"),
+            Err(AuthError::WeakPassword)
+        ));
     }
 
     #[test]
@@ -267,9 +308,15 @@ mod tests {
 
     #[test]
     fn roles_are_ordered() {
-        let p = Principal { actor: "x".into(), role: Role::Rh };
+        let p = Principal {
+            actor: "x".into(),
+            role: Role::Rh,
+        };
         assert!(p.require(Role::Lecteur).is_ok());
         assert!(p.require(Role::Rh).is_ok());
-        assert!(matches!(p.require(Role::Admin), Err(AuthError::Forbidden { .. })));
+        assert!(matches!(
+            p.require(Role::Admin),
+            Err(AuthError::Forbidden { .. })
+        ));
     }
 }

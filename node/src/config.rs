@@ -33,7 +33,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "passerelle.toml";
 /// `PASSERELLE_SERVER_LISTEN=0.0.0.0:8080`) < command-line options. Every key is optional;
 /// the values shown are the defaults. `passerelle check-config` prints the effective
 /// configuration and where each value came from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Documented, DocumentedFields)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, Documented, DocumentedFields,
+)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// HTTP server.
@@ -190,7 +192,9 @@ impl fmt::Display for Origin {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The configuration file could not be read.
-    #[error("cannot read configuration file {path}: {source}; check the path given to --config or PASSERELLE_CONFIG")]
+    #[error(
+        "cannot read configuration file {path}: {source}; check the path given to --config or PASSERELLE_CONFIG"
+    )]
     ReadFile {
         /// The file.
         path: PathBuf,
@@ -216,7 +220,9 @@ pub enum ConfigError {
         known: String,
     },
     /// A section has an unknown key or a value of the wrong type.
-    #[error("invalid [{section}] section: {message}; see deploy/passerelle.example.toml for every key")]
+    #[error(
+        "invalid [{section}] section: {message}; see deploy/passerelle.example.toml for every key"
+    )]
     Section {
         /// The section name.
         section: String,
@@ -252,7 +258,9 @@ pub enum ConfigError {
         fix: String,
     },
     /// A `*_file` secret could not be read.
-    #[error("{key}: cannot read secret file {path}: {source}; check the path and that the node's user may read it")]
+    #[error(
+        "{key}: cannot read secret file {path}: {source}; check the path and that the node's user may read it"
+    )]
     SecretFile {
         /// Dotted key, e.g. `database.url_file`.
         key: &'static str,
@@ -320,10 +328,11 @@ impl Config {
         };
         let mut table = match &file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 let table: toml::Table =
                     toml::from_str(&text).map_err(|e| ConfigError::Syntax {
                         path: path.clone(),
@@ -438,7 +447,10 @@ impl Config {
         if self.server.body_limit_bytes < 1024 {
             return Err(ConfigError::Invalid {
                 key: "server.body_limit_bytes",
-                message: format!("{} bytes is too small for any request", self.server.body_limit_bytes),
+                message: format!(
+                    "{} bytes is too small for any request",
+                    self.server.body_limit_bytes
+                ),
                 fix: "use at least 1024 (the default is 1048576)".to_owned(),
             });
         }
@@ -453,7 +465,8 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "log.filter",
                 message: format!("{:?} is not a valid filter: {e}", self.log.filter),
-                fix: "use a level (info, debug) or directives such as `info,passerelle_node=debug`".to_owned(),
+                fix: "use a level (info, debug) or directives such as `info,passerelle_node=debug`"
+                    .to_owned(),
             });
         }
         Ok(())
@@ -591,7 +604,11 @@ fn section_table(config: &Config, section: &str) -> toml::Table {
 
 /// The environment variable for a key.
 pub fn env_var(section: &str, key: &str) -> String {
-    format!("{ENV_PREFIX}{}_{}", section.to_uppercase(), key.to_uppercase())
+    format!(
+        "{ENV_PREFIX}{}_{}",
+        section.to_uppercase(),
+        key.to_uppercase()
+    )
 }
 
 fn apply_env(
@@ -601,7 +618,9 @@ fn apply_env(
 ) -> Result<(), ConfigError> {
     let keys = all_keys();
     for (var, value) in env {
-        if !var.starts_with(ENV_PREFIX) || var == CONFIG_FILE_ENV || var.starts_with("PASSERELLE_TEST_")
+        if !var.starts_with(ENV_PREFIX)
+            || var == CONFIG_FILE_ENV
+            || var.starts_with("PASSERELLE_TEST_")
         {
             continue;
         }
@@ -670,7 +689,11 @@ fn apply_cli(table: &mut toml::Table, cli: &CliOverrides, origins: &mut BTreeMap
         put("log", "format", toml::Value::String(s.to_owned()));
     }
     if cli.allow_http_loopback_peers {
-        put("federation", "allow_http_loopback_peers", toml::Value::Boolean(true));
+        put(
+            "federation",
+            "allow_http_loopback_peers",
+            toml::Value::Boolean(true),
+        );
     }
 }
 
@@ -693,7 +716,9 @@ fn example_config() -> Config {
     let mut c = Config::default();
     c.server.base_url = Url::parse("https://rh.ville-exemple.fr").ok();
     c.database.url = Some("postgres://passerelle@127.0.0.1:5432/passerelle".to_owned());
-    c.database.url_file = Some(PathBuf::from("/run/credentials/passerelle.service/database_url"));
+    c.database.url_file = Some(PathBuf::from(
+        "/run/credentials/passerelle.service/database_url",
+    ));
     c.database.max_connections = Some(8);
     c.data.key_file = Some(PathBuf::from("/var/lib/passerelle/node-key.secret"));
     c
@@ -705,7 +730,8 @@ fn example_config() -> Config {
 pub fn example_toml() -> String {
     let defaults = Config::default();
     let example = example_config();
-    let mut out = String::from("# Generated by `passerelle check-config --example`; do not edit by hand.\n");
+    let mut out =
+        String::from("# Generated by `passerelle check-config --example`; do not edit by hand.\n");
     for line in Config::DOCS.lines() {
         push_comment(&mut out, line);
     }
@@ -800,10 +826,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("[serveur]") && msg.contains("server"), "{msg}");
-        let msg = Config::load(None, &env(&[("PASSERELLE_SERVER_LISEN", "x")]), &CliOverrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("PASSERELLE_SERVER_LISEN") && msg.contains("PASSERELLE_SERVER_LISTEN"), "{msg}");
+        let msg = Config::load(
+            None,
+            &env(&[("PASSERELLE_SERVER_LISEN", "x")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("PASSERELLE_SERVER_LISEN") && msg.contains("PASSERELLE_SERVER_LISTEN"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -812,7 +845,9 @@ mod tests {
             ("PASSERELLE_FEDERATION_ALLOW_HTTP_LOOPBACK_PEERS", "true"),
             ("PASSERELLE_SERVER_BODY_LIMIT_BYTES", "4096"),
         ]);
-        let c = Config::load(None, &e, &CliOverrides::default()).unwrap().config;
+        let c = Config::load(None, &e, &CliOverrides::default())
+            .unwrap()
+            .config;
         assert!(c.federation.allow_http_loopback_peers);
         assert_eq!(c.server.body_limit_bytes, 4096);
         let err = Config::load(
@@ -830,8 +865,13 @@ mod tests {
         let secret = dir.path().join("db_url");
         std::fs::write(&secret, "postgres://u:pw@127.0.0.1/db\n").unwrap();
         let e = env(&[("PASSERELLE_DATABASE_URL_FILE", secret.to_str().unwrap())]);
-        let c = Config::load(None, &e, &CliOverrides::default()).unwrap().config;
-        assert_eq!(c.database.url.as_deref(), Some("postgres://u:pw@127.0.0.1/db"));
+        let c = Config::load(None, &e, &CliOverrides::default())
+            .unwrap()
+            .config;
+        assert_eq!(
+            c.database.url.as_deref(),
+            Some("postgres://u:pw@127.0.0.1/db")
+        );
         assert!(!format!("{c:?}").contains("pw"));
         let mut both = e.clone();
         both.insert("PASSERELLE_DATABASE_URL".into(), "sqlite://x.db".into());
@@ -839,19 +879,37 @@ mod tests {
         assert!(err.to_string().contains("database.url_file"), "{err}");
         let missing = env(&[("PASSERELLE_DATABASE_URL_FILE", "/nonexistent/secret")]);
         let err = Config::load(None, &missing, &CliOverrides::default()).unwrap_err();
-        assert!(matches!(err, ConfigError::SecretFile { key: "database.url_file", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::SecretFile {
+                    key: "database.url_file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn invalid_values_name_key_and_fix() {
         let cases = [
             ("PASSERELLE_DATABASE_URL", "mysql://x", "database.url"),
-            ("PASSERELLE_SERVER_BASE_URL", "http://rh.example.fr", "server.base_url"),
-            ("PASSERELLE_SERVER_BODY_LIMIT_BYTES", "10", "server.body_limit_bytes"),
+            (
+                "PASSERELLE_SERVER_BASE_URL",
+                "http://rh.example.fr",
+                "server.base_url",
+            ),
+            (
+                "PASSERELLE_SERVER_BODY_LIMIT_BYTES",
+                "10",
+                "server.body_limit_bytes",
+            ),
             ("PASSERELLE_LOG_FILTER", "info,,=[", "log.filter"),
         ];
         for (var, value, key) in cases {
-            let err = Config::load(None, &env(&[(var, value)]), &CliOverrides::default()).unwrap_err();
+            let err =
+                Config::load(None, &env(&[(var, value)]), &CliOverrides::default()).unwrap_err();
             let msg = err.to_string();
             assert!(msg.starts_with(key) && msg.contains("fix:"), "{var}: {msg}");
         }
@@ -859,7 +917,9 @@ mod tests {
 
     #[test]
     fn defaults_need_no_configuration() {
-        let c = Config::load(None, &env(&[]), &CliOverrides::default()).unwrap().config;
+        let c = Config::load(None, &env(&[]), &CliOverrides::default())
+            .unwrap()
+            .config;
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.base_url(), "http://127.0.0.1:8080");
         assert!(c.database_url().starts_with("sqlite://passerelle-data/"));

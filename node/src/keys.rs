@@ -18,7 +18,9 @@ use crate::store::{AuditRecord, NodeKey, Store, StoreError};
 #[non_exhaustive]
 pub enum KeyFileError {
     /// The key file could not be read or written.
-    #[error("key file {path}: {source}; check the path (data.key_file) and the node user's permissions")]
+    #[error(
+        "key file {path}: {source}; check the path (data.key_file) and the node user's permissions"
+    )]
     Io {
         /// The file.
         path: PathBuf,
@@ -34,7 +36,9 @@ pub enum KeyFileError {
         mode: u32,
     },
     /// The key file does not hold a Multikey Ed25519 secret.
-    #[error("key file {path} does not hold an Ed25519 Multikey secret: {source}; restore it from a backup")]
+    #[error(
+        "key file {path} does not hold an Ed25519 Multikey secret: {source}; restore it from a backup"
+    )]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -42,7 +46,9 @@ pub enum KeyFileError {
         source: KeyError,
     },
     /// The key file's key is not the database's current key.
-    #[error("key file {path} holds key {public}, but the database's current key is {current}; copy the current key file from the node that ran `passerelle keys rotate`, or point data.key_file at it")]
+    #[error(
+        "key file {path} holds key {public}, but the database's current key is {current}; copy the current key file from the node that ran `passerelle keys rotate`, or point data.key_file at it"
+    )]
     Mismatch {
         /// The file.
         path: PathBuf,
@@ -81,9 +87,11 @@ pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool), KeyFileError> {
     if path.exists() {
         check_permissions(path)?;
         let text = std::fs::read_to_string(path).map_err(io)?;
-        let key = SigningKey::from_multikey_secret(text.trim()).map_err(|source| KeyFileError::Invalid {
-            path: path.to_path_buf(),
-            source,
+        let key = SigningKey::from_multikey_secret(text.trim()).map_err(|source| {
+            KeyFileError::Invalid {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         return Ok((key, false));
     }
@@ -190,7 +198,12 @@ pub async fn load_and_register(store: &Store, path: &Path) -> Result<NodeSigning
 /// # Errors
 /// Any [`KeyFileError`]; on error the key file keeps the old key unless the database
 /// already switched (then the error says so through `Io`).
-pub async fn rotate(store: &Store, path: &Path, grace: Duration, actor: &str) -> Result<NodeKey, KeyFileError> {
+pub async fn rotate(
+    store: &Store,
+    path: &Path,
+    grace: Duration,
+    actor: &str,
+) -> Result<NodeKey, KeyFileError> {
     let current = load_and_register(store, path).await?;
     let new = SigningKey::generate().map_err(KeyFileError::Generate)?;
     // Keep the old secret beside the new one until the rotation is committed.
@@ -204,7 +217,12 @@ pub async fn rotate(store: &Store, path: &Path, grace: Duration, actor: &str) ->
     let mut audit = AuditRecord::new(actor, "key.rotate", format!("key:{key_id}"));
     audit.details = serde_json::json!({ "previous": current.key_id, "previous_expires_in_days": grace.whole_days() });
     if let Err(e) = store
-        .add_current_key(&key_id, &new.public_key().to_multikey(), OffsetDateTime::now_utc() + grace, &audit)
+        .add_current_key(
+            &key_id,
+            &new.public_key().to_multikey(),
+            OffsetDateTime::now_utc() + grace,
+            &audit,
+        )
         .await
     {
         // Put the old key back: the database still lists it as current.
@@ -215,7 +233,11 @@ pub async fn rotate(store: &Store, path: &Path, grace: Duration, actor: &str) ->
     let keys = store.keys().await?;
     keys.into_iter()
         .find(|k| k.key_id == key_id)
-        .ok_or_else(|| KeyFileError::Store(StoreError::NotFound { what: format!("key {key_id}") }))
+        .ok_or_else(|| {
+            KeyFileError::Store(StoreError::NotFound {
+                what: format!("key {key_id}"),
+            })
+        })
 }
 
 #[cfg(test)]
@@ -231,7 +253,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let (k2, created) = load_or_create(&path).unwrap();
         assert!(!created);
@@ -256,6 +281,9 @@ mod tests {
         let path = dir.path().join("key.secret");
         write_key_file(&path, &SigningKey::from_seed(&[7; 32])).unwrap();
         std::fs::write(&path, "not a key\n").unwrap();
-        assert!(matches!(load_or_create(&path), Err(KeyFileError::Invalid { .. })));
+        assert!(matches!(
+            load_or_create(&path),
+            Err(KeyFileError::Invalid { .. })
+        ));
     }
 }

@@ -166,9 +166,10 @@ impl IntoResponse for AppError {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"passerelle\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"passerelle\""),
+            );
         }
         response
     }
@@ -187,7 +188,9 @@ impl From<StoreError> for AppError {
 impl From<AuthError> for AppError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::BadCredentials | AuthError::BadToken => AppError::Unauthorized(e.to_string()),
+            AuthError::BadCredentials | AuthError::BadToken => {
+                AppError::Unauthorized(e.to_string())
+            }
             AuthError::Forbidden { .. } => AppError::Forbidden(e.to_string()),
             AuthError::WeakPassword => AppError::bad_request("weak_password", e.to_string()),
             AuthError::Store(s) => s.into(),
@@ -211,7 +214,10 @@ mod tests {
 
     #[test]
     fn store_errors_map_to_statuses() {
-        let nf: AppError = StoreError::NotFound { what: "agent x".into() }.into();
+        let nf: AppError = StoreError::NotFound {
+            what: "agent x".into(),
+        }
+        .into();
         assert_eq!(nf.status(), StatusCode::NOT_FOUND);
         let c: AppError = StoreError::Conflict { what: "dup".into() }.into();
         assert_eq!((c.status(), c.code()), (StatusCode::CONFLICT, "conflict"));

@@ -26,7 +26,9 @@ impl Metrics {
     /// Records one request.
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
-        let Ok(mut map) = self.series.lock() else { return };
+        let Ok(mut map) = self.series.lock() else {
+            return;
+        };
         let s = map
             .entry((method.to_owned(), route.to_owned(), status))
             .or_default();
@@ -45,18 +47,41 @@ impl Metrics {
         out.push_str("# HELP passerelle_http_requests_total HTTP requests handled, by method, route and status.\n");
         out.push_str("# TYPE passerelle_http_requests_total counter\n");
         for ((m, r, st), s) in map.iter() {
-            let _ = writeln!(out, "passerelle_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{st}\"}} {}", escape(r), s.count);
+            let _ = writeln!(
+                out,
+                "passerelle_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{st}\"}} {}",
+                escape(r),
+                s.count
+            );
         }
-        out.push_str("# HELP passerelle_http_request_duration_seconds Time to handle HTTP requests.\n");
+        out.push_str(
+            "# HELP passerelle_http_request_duration_seconds Time to handle HTTP requests.\n",
+        );
         out.push_str("# TYPE passerelle_http_request_duration_seconds histogram\n");
         for ((m, r, st), s) in map.iter() {
             let labels = format!("method=\"{m}\",route=\"{}\",status=\"{st}\"", escape(r));
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "passerelle_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "passerelle_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "passerelle_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "passerelle_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "passerelle_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "passerelle_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "passerelle_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "passerelle_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
     }
 }

@@ -12,7 +12,10 @@ use crate::state::AppState;
 /// # `GET /healthz`
 /// Liveness: the process answers. Does not touch the database.
 pub async fn get_healthz() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n")
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "ok\n",
+    )
 }
 
 /// # `GET /readyz`
@@ -21,7 +24,9 @@ pub async fn get_healthz() -> impl IntoResponse {
 pub async fn get_readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     if let Err(e) = state.store().ping().await {
         tracing::warn!(error = %e, "readiness: database unreachable");
-        return Err(AppError::Unavailable("base de données injoignable".to_owned()));
+        return Err(AppError::Unavailable(
+            "base de données injoignable".to_owned(),
+        ));
     }
     let status = state.store().migration_status().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness: cannot read migrations");
@@ -33,7 +38,10 @@ pub async fn get_readyz(State(state): State<AppState>) -> Result<impl IntoRespon
             status.known - status.applied
         )));
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ready\n"))
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "ready\n",
+    ))
 }
 
 /// # `GET /metrics`
@@ -49,7 +57,11 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
         passerelle_protocol::PROTOCOL_VERSION
     );
     out.push_str("# HELP passerelle_uptime_seconds Time since this process started.\n# TYPE passerelle_uptime_seconds gauge\n");
-    let _ = writeln!(out, "passerelle_uptime_seconds {}", state.uptime().as_secs_f64());
+    let _ = writeln!(
+        out,
+        "passerelle_uptime_seconds {}",
+        state.uptime().as_secs_f64()
+    );
     let db_up = state.store().ping().await.is_ok();
     out.push_str("# HELP passerelle_database_up Whether the database answered this scrape.\n# TYPE passerelle_database_up gauge\n");
     let _ = writeln!(out, "passerelle_database_up {}", u8::from(db_up));
@@ -64,5 +76,11 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(out, "passerelle_outbox_activities {n}");
     }
     state.metrics().render(&mut out);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
 }

@@ -73,9 +73,9 @@ impl StoreError {
 /// Maps a sqlx error: constraint violations become [`StoreError::Conflict`].
 fn map_err(action: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::conflict(format!("{action}: an entry with the same key already exists"))
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::conflict(format!(
+            "{action}: an entry with the same key already exists"
+        )),
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             StoreError::conflict(format!("{action}: it refers to a missing entry"))
         }
@@ -90,7 +90,9 @@ fn map_err(action: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Roles of HR users and API tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read-only access.
@@ -155,7 +157,9 @@ impl PostingStatus {
             "draft" => Ok(Self::Draft),
             "published" => Ok(Self::Published),
             "closed" => Ok(Self::Closed),
-            other => Err(StoreError::conflict(format!("unknown posting status {other:?} in the database"))),
+            other => Err(StoreError::conflict(format!(
+                "unknown posting status {other:?} in the database"
+            ))),
         }
     }
 }
@@ -261,7 +265,11 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// A record with no details.
-    pub fn new(actor: impl Into<String>, action: impl Into<String>, target: impl Into<String>) -> Self {
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
         Self {
             actor: actor.into(),
             action: action.into(),
@@ -469,7 +477,8 @@ fn parse_uuid(s: &str) -> Result<Uuid> {
 }
 
 fn parse_role(s: &str) -> Result<Role> {
-    Role::parse(s).ok_or_else(|| StoreError::conflict(format!("unknown role {s:?} in the database")))
+    Role::parse(s)
+        .ok_or_else(|| StoreError::conflict(format!("unknown role {s:?} in the database")))
 }
 
 fn parse_json(s: &str) -> Result<serde_json::Value> {
@@ -483,7 +492,8 @@ fn json_text(v: &serde_json::Value) -> String {
 /// Reads a column, mapping a decode error.
 macro_rules! col {
     ($row:expr, $name:literal) => {
-        $row.try_get($name).map_err(map_err(concat!("read column ", $name)))?
+        $row.try_get($name)
+            .map_err(map_err(concat!("read column ", $name)))?
     };
 }
 
@@ -677,10 +687,13 @@ impl Store {
     /// # Errors
     /// [`StoreError::Other`] when the URL is not supported or the database unreachable.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        let kind = DatabaseKind::from_url(url).map_err(|e| StoreError::other("choose a database backend", e))?;
+        let kind = DatabaseKind::from_url(url)
+            .map_err(|e| StoreError::other("choose a database backend", e))?;
         let inner = match kind {
             DatabaseKind::Sqlite => Inner::Sqlite(sqlite::connect(url, max_connections).await?),
-            DatabaseKind::Postgres => Inner::Postgres(postgres::connect(url, max_connections).await?),
+            DatabaseKind::Postgres => {
+                Inner::Postgres(postgres::connect(url, max_connections).await?)
+            }
         };
         Ok(Self { inner })
     }
@@ -718,13 +731,18 @@ impl Store {
                 Err(e) => return Err(StoreError::other("read applied migrations", e)),
             }
         });
-        let applied = m.iter().filter(|mig| versions.contains(&mig.version)).count();
+        let applied = m
+            .iter()
+            .filter(|mig| versions.contains(&mig.version))
+            .count();
         Ok(MigrationStatus { known, applied })
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
-        both!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map_err(map_err("reach the database"))?);
+        both!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await.map_err(map_err("reach the database"))?;
+        });
         Ok(())
     }
 
@@ -788,7 +806,11 @@ impl Store {
     }
 
     /// Sets the identity only if none exists; returns whether it was written.
-    pub async fn init_identity(&self, identity: &NodeIdentity, audit: &AuditRecord) -> Result<bool> {
+    pub async fn init_identity(
+        &self,
+        identity: &NodeIdentity,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
         both!(self, pool => {
             let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
             let t = to_ms(now());
@@ -951,7 +973,11 @@ impl Store {
 
     /// Creates `new` only if the node has no account and no token yet (first start).
     /// Returns `None` when the node was already set up. Safe against concurrent starts.
-    pub async fn create_bootstrap_token(&self, new: &NewToken, audit: &AuditRecord) -> Result<Option<ApiToken>> {
+    pub async fn create_bootstrap_token(
+        &self,
+        new: &NewToken,
+        audit: &AuditRecord,
+    ) -> Result<Option<ApiToken>> {
         both!(self, pool => {
             let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
             // Taking the identity row lock serializes concurrent first starts.
@@ -1143,7 +1169,12 @@ impl Store {
     }
 
     /// Replaces an agent's fields.
-    pub async fn update_agent(&self, id: Uuid, fields: &AgentFields, audit: &AuditRecord) -> Result<Agent> {
+    pub async fn update_agent(
+        &self,
+        id: Uuid,
+        fields: &AgentFields,
+        audit: &AuditRecord,
+    ) -> Result<Agent> {
         both!(self, pool => {
             let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
             let n = sqlx::query("UPDATE agents SET display_name = $1, email = $2, data = $3, updated_at = $4 WHERE id = $5")
@@ -1187,7 +1218,13 @@ impl Store {
     // ---- partners ----
 
     /// Adds a partner.
-    pub async fn add_partner(&self, actor_id: &str, name: &str, status: &str, audit: &AuditRecord) -> Result<Partner> {
+    pub async fn add_partner(
+        &self,
+        actor_id: &str,
+        name: &str,
+        status: &str,
+        audit: &AuditRecord,
+    ) -> Result<Partner> {
         let partner = Partner {
             id: Uuid::now_v7(),
             actor_id: actor_id.to_owned(),
@@ -1237,7 +1274,13 @@ impl Store {
     // ---- postings ----
 
     /// Creates a draft posting with the given id.
-    pub async fn create_posting(&self, id: Uuid, kind: &str, document: &serde_json::Value, audit: &AuditRecord) -> Result<Posting> {
+    pub async fn create_posting(
+        &self,
+        id: Uuid,
+        kind: &str,
+        document: &serde_json::Value,
+        audit: &AuditRecord,
+    ) -> Result<Posting> {
         let t = from_ms(to_ms(now()));
         both!(self, pool => {
             let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
@@ -1355,7 +1398,12 @@ impl Store {
     }
 
     /// Deletes a posting, appending `activity` (a `Delete`) to the outbox.
-    pub async fn delete_posting(&self, id: Uuid, activity: Option<&NewActivity>, audit: &AuditRecord) -> Result<()> {
+    pub async fn delete_posting(
+        &self,
+        id: Uuid,
+        activity: Option<&NewActivity>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
         both!(self, pool, lock => {
             let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
             let n = sqlx::query("DELETE FROM postings WHERE id = $1")
@@ -1380,7 +1428,13 @@ impl Store {
 
     /// Outbox activities with `seq < before` (newest first) or, with `after`, `seq > after`
     /// (oldest first). `public_only` keeps the public ones.
-    pub async fn outbox(&self, after: Option<i64>, before: Option<i64>, limit: u32, public_only: bool) -> Result<Vec<OutboxItem>> {
+    pub async fn outbox(
+        &self,
+        after: Option<i64>,
+        before: Option<i64>,
+        limit: u32,
+        public_only: bool,
+    ) -> Result<Vec<OutboxItem>> {
         both!(self, pool => {
             let sql = if after.is_some() {
                 "SELECT seq, activity_id, activity_type, object_id, public, document, created_at FROM outbox \
@@ -1436,4 +1490,3 @@ impl Store {
         both!(self, pool => pool.close().await)
     }
 }
-

@@ -29,4 +29,5 @@ pub(super) const VERSION_SQL: &str = "SELECT version()";
 /// processes may write to one database; identity values are handed out before commit, so
 /// without this lock a reader paging by sequence number could skip a row that commits
 /// late. The lock serializes outbox appends only; reads are not blocked.
-pub(super) const LOCK_OUTBOX_SQL: Option<&str> = Some("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE");
+pub(super) const LOCK_OUTBOX_SQL: Option<&str> =
+    Some("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE");
