@@ -5,5 +5,6 @@
 mod binary;
 mod generated;
 mod http;
+mod postings;
 mod store_conformance;
 mod support;
