@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod metrics;
 pub mod ops;
+pub mod pages;
 
 use std::time::Instant;
 
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::get_readyz))
         .route("/metrics", get(ops::get_metrics))
         .merge(discovery::routes())
+        .merge(pages::routes())
         .merge(api_router)
         .route(
             "/api/v1/openapi.json",
