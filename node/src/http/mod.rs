@@ -25,7 +25,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::state::AppState;
 
@@ -69,7 +69,8 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or("")
                     .to_owned();
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), route, request_id = id)
-            }),
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
