@@ -429,10 +429,10 @@ async fn run_in_process_stops_gracefully_and_keeps_data() {
     stop.send(()).unwrap();
     let mut accepted = 0;
     for w in writes {
-        if let Ok(Ok(r)) = w.await {
-            if r.status() == 201 {
-                accepted += 1;
-            }
+        if let Ok(Ok(r)) = w.await
+            && r.status() == 201
+        {
+            accepted += 1;
         }
     }
     tokio::time::timeout(Duration::from_secs(10), handle)
