@@ -794,6 +794,19 @@ impl Store {
         })
     }
 
+    /// The database's clock (for `passerelle diagnostics`: signed messages carry times).
+    pub async fn server_time(&self) -> Result<OffsetDateTime> {
+        both!(self, pool => {
+            let sql = match self.kind() {
+                DatabaseKind::Sqlite => sqlite::NOW_MS_SQL,
+                DatabaseKind::Postgres => postgres::NOW_MS_SQL,
+            };
+            let row = sqlx::query(sql).fetch_one(pool).await.map_err(map_err("read the database clock"))?;
+            let ms: i64 = row.try_get(0).map_err(map_err("read the database clock"))?;
+            Ok(from_ms(ms))
+        })
+    }
+
     // ---- node identity and keys ----
 
     /// The node's identity.

@@ -373,7 +373,8 @@ fn init_keys_tokens_users_diagnostics() {
     assert!(
         out.contains("database server: SQLite 3.")
             && out.contains("migrations: 1/1")
-            && out.contains("clock (UTC)"),
+            && out.contains("clock (UTC)")
+            && out.contains("database clock (UTC)"),
         "{out}"
     );
     let (code, out, _) = run(d, &["migrate"], &[]);

@@ -586,3 +586,17 @@ async fn futures_join_all<F: std::future::Future>(
     }
     out
 }
+
+async fn clock(store: &Store) {
+    let t = store.server_time().await.unwrap();
+    let skew = (t - OffsetDateTime::now_utc()).abs();
+    assert!(
+        skew < Duration::seconds(5),
+        "database clock {t} is off by {skew}"
+    );
+}
+
+#[tokio::test]
+async fn store_clock() {
+    on_each_backend!(clock);
+}
