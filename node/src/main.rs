@@ -1,4 +1,37 @@
-//! `passerelle`: the node binary.
-fn main() {
-    println!("passerelle {}", env!("CARGO_PKG_VERSION"));
+//! `passerelle`: the node binary. Parses the command line and hands over to `cli`.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use passerelle_node::cli::{self, Cli, exit};
+
+fn main() -> ExitCode {
+    passerelle_node::telemetry::install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let env = std::env::vars().collect();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(cli::execute(cli, env)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
 }

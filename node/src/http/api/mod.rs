@@ -1,0 +1,127 @@
+//! The HR API under `/api/v1` (JSON). Routes are registered through `utoipa_axum`, so a
+//! route cannot exist without its OpenAPI description (`/api/v1/openapi.json`, committed
+//! as `spec/openapi.json`).
+//!
+//! Authentication: `Authorization: Bearer <token>` with an API token or a session token
+//! from `POST /api/v1/session`. Roles: `lecteur` reads, `rh` also writes postings and
+//! agents, `admin` also manages tokens and the node identity and reads the audit log.
+
+mod admin;
+pub use admin::{NodeIdentityBody, check_identity};
+mod agents;
+mod postings;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::AppError;
+use crate::auth::{self, Principal};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Passerelle HR API",
+        description = "API JSON d'un nœud Passerelle pour les services RH : offres, agents, partenaires, journal d'audit. Erreurs au format RFC 9457 (application/problem+json) avec un `code` stable.",
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(super::error::Problem, super::error::FieldError))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The HR API routes with their OpenAPI document.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(admin::post_session))
+        .routes(routes!(admin::get_me))
+        .routes(routes!(admin::get_node, admin::put_node))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::list_partners))
+        .routes(routes!(admin::list_audit))
+        .routes(routes!(agents::list_agents, agents::create_agent))
+        .routes(routes!(
+            agents::get_agent,
+            agents::put_agent,
+            agents::delete_agent
+        ))
+        .routes(routes!(postings::list_postings, postings::create_posting))
+        .routes(routes!(
+            postings::get_posting,
+            postings::put_posting,
+            postings::delete_posting
+        ))
+        .routes(routes!(postings::publish_posting))
+        .routes(routes!(postings::close_posting))
+}
+
+/// The authenticated caller of an API request.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "authentification requise : envoyez l'en-tête « Authorization: Bearer <jeton> »".to_owned(),
+                )
+            })?;
+        let Some(secret) = value.strip_prefix("Bearer ").map(str::trim) else {
+            return Err(AppError::Unauthorized(
+                "schéma d'authentification non pris en charge : utilisez « Bearer <jeton> »"
+                    .to_owned(),
+            ));
+        };
+        Ok(Caller(
+            auth::authenticate_token(state.store(), secret).await?,
+        ))
+    }
+}
+
+/// JSON body extractor whose rejections use our problem format.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct AppJson<T>(pub T);
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        let code = match rejection {
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::JsonSyntaxError(_) => "invalid_json",
+            JsonRejection::JsonDataError(_) => "invalid_body",
+            _ => "invalid_body",
+        };
+        AppError::bad_request(
+            code,
+            format!("corps de requête refusé : {}", rejection.body_text()),
+        )
+    }
+}

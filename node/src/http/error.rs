@@ -1,0 +1,225 @@
+//! [`AppError`]: every error a handler returns, mapped in one place to an RFC 9457
+//! `application/problem+json` response with a stable snake_case `code`.
+//!
+//! Internal failures are logged with their cause and sent as a generic 500: nothing about
+//! the database or the code reaches a client. Client errors (4xx) are final for partners'
+//! delivery workers; only 5xx and 503 invite a retry.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
+/// Media type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Errors of the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The request is malformed; `code` names the rule, `detail` the field and the fix.
+    #[error("{detail}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation (French when shown to HR users).
+        detail: String,
+    },
+    /// The request body failed validation.
+    #[error("{detail}")]
+    Validation {
+        /// Summary.
+        detail: String,
+        /// One message per problem, naming the field.
+        errors: Vec<FieldError>,
+    },
+    /// No or bad credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The credentials are valid but the role is too low.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The node is not ready (database down, migrations pending).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an infrastructure failure; the cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// One validation problem.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// JSON pointer or field name.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Problem type URI.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    pub detail: String,
+    /// Stable, snake_case machine code.
+    pub code: String,
+    /// Validation problems, if any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl AppError {
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. } => code,
+            AppError::Validation { .. } => "validation_failed",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { .. } => "Requête invalide",
+            AppError::Validation { .. } => "Données invalides",
+            AppError::Unauthorized(_) => "Authentification requise",
+            AppError::Forbidden(_) => "Accès refusé",
+            AppError::NotFound(_) => "Introuvable",
+            AppError::Conflict(_) => "Conflit",
+            AppError::Unavailable(_) => "Service indisponible",
+            AppError::Internal(_) => "Erreur interne",
+        }
+    }
+
+    /// Shorthand for [`AppError::BadRequest`].
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// The problem document sent to the client.
+    pub fn problem(&self) -> Problem {
+        let (detail, errors) = match self {
+            AppError::Internal(_) => (
+                "Une erreur interne est survenue ; elle a été journalisée. Réessayez plus tard ou contactez l'administrateur du nœud.".to_owned(),
+                Vec::new(),
+            ),
+            AppError::Validation { detail, errors } => (detail.clone(), errors.clone()),
+            other => (other.to_string(), Vec::new()),
+        };
+        Problem {
+            kind: format!("https://w3id.org/passerelle/problems#{}", self.code()),
+            title: self.title().to_owned(),
+            status: self.status().as_u16(),
+            detail,
+            code: self.code().to_owned(),
+            errors,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"passerelle\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what } => AppError::NotFound(format!("introuvable : {what}")),
+            StoreError::Conflict { what } => AppError::Conflict(format!("conflit : {what}")),
+            other => AppError::Internal(format!("{other:#}")),
+        }
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::BadCredentials | AuthError::BadToken => {
+                AppError::Unauthorized(e.to_string())
+            }
+            AuthError::Forbidden { .. } => AppError::Forbidden(e.to_string()),
+            AuthError::WeakPassword => AppError::bad_request("weak_password", e.to_string()),
+            AuthError::Store(s) => s.into(),
+            AuthError::Hash(h) => AppError::Internal(h),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let e = AppError::Internal("password authentication failed for user postgres".into());
+        let p = e.problem();
+        assert_eq!(p.status, 500);
+        assert_eq!(p.code, "internal_error");
+        assert!(!p.detail.contains("postgres"));
+    }
+
+    #[test]
+    fn store_errors_map_to_statuses() {
+        let nf: AppError = StoreError::NotFound {
+            what: "agent x".into(),
+        }
+        .into();
+        assert_eq!(nf.status(), StatusCode::NOT_FOUND);
+        let c: AppError = StoreError::Conflict { what: "dup".into() }.into();
+        assert_eq!((c.status(), c.code()), (StatusCode::CONFLICT, "conflict"));
+    }
+}

@@ -1,0 +1,1550 @@
+//! Storage: one [`Store`] with domain-level methods over SQLite or PostgreSQL.
+//!
+//! The backend is chosen by the database URL (`sqlite:` or `postgres://`). Both backends
+//! run the same SQL (numbered `$1` parameters work in both), written once in this file;
+//! `sqlite.rs` and `postgres.rs` hold connection options and the few statements that
+//! differ. Migrations live in `node/migrations/{sqlite,postgres}/` with identical file
+//! names and are embedded in the binary.
+//!
+//! Conventions: times are stored as Unix milliseconds, ids minted here are UUIDv7 text,
+//! JSON documents are stored as text. Every write that an HR user or an operator makes
+//! takes an [`AuditRecord`] and writes it in the same transaction, so the audit log
+//! cannot miss a committed change. Nothing is kept in process memory: several processes
+//! may share one PostgreSQL database.
+
+mod postgres;
+mod sqlite;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use crate::config::DatabaseKind;
+
+/// Storage errors, typed for callers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The requested row does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked up, e.g. `agent 0190…`.
+        what: String,
+    },
+    /// The write conflicts with existing data (duplicate key, stale version, bad reference).
+    #[error("conflict: {what}")]
+    Conflict {
+        /// What conflicted.
+        what: String,
+    },
+    /// The database failed; details are for logs, not for clients.
+    #[error("database error while trying to {action}: {cause}")]
+    Other {
+        /// What the store was doing.
+        action: &'static str,
+        /// The cause (part of the message, so a one-line report shows it once).
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    fn other(action: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Other {
+            action,
+            cause: Box::new(e),
+        }
+    }
+
+    fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    fn conflict(what: impl Into<String>) -> Self {
+        Self::Conflict { what: what.into() }
+    }
+}
+
+/// Maps a sqlx error: constraint violations become [`StoreError::Conflict`].
+fn map_err(action: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::conflict(format!(
+            "{action}: an entry with the same key already exists"
+        )),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::conflict(format!("{action}: it refers to a missing entry"))
+        }
+        sqlx::Error::Database(db) if db.is_check_violation() => {
+            StoreError::conflict(format!("{action}: a value is outside the allowed set"))
+        }
+        _ => StoreError::other(action, e),
+    }
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Roles of HR users and API tokens.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read-only access.
+    Lecteur,
+    /// HR officer: manages postings and agents.
+    Rh,
+    /// Administrator: also manages accounts, tokens and partners.
+    Admin,
+}
+
+impl Role {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Lecteur => "lecteur",
+            Role::Rh => "rh",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "lecteur" => Some(Role::Lecteur),
+            "rh" => Some(Role::Rh),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lifecycle of a local posting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PostingStatus {
+    /// Being written; visible only locally.
+    Draft,
+    /// Published to partners (and the public, depending on its addressing).
+    Published,
+    /// Closed: no longer open to candidates.
+    Closed,
+}
+
+impl PostingStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostingStatus::Draft => "draft",
+            PostingStatus::Published => "published",
+            PostingStatus::Closed => "closed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "draft" => Ok(Self::Draft),
+            "published" => Ok(Self::Published),
+            "closed" => Ok(Self::Closed),
+            other => Err(StoreError::conflict(format!(
+                "unknown posting status {other:?} in the database"
+            ))),
+        }
+    }
+}
+
+/// Who the node is: its collectivité.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// Name of the collectivité.
+    pub name: String,
+    /// SIREN (9 digits).
+    pub siren: String,
+    /// Kind of collectivité (commune, département…).
+    pub kind: String,
+    /// Account name in WebFinger (`acct:USERNAME@host`).
+    pub username: String,
+}
+
+/// A public key of the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeKey {
+    /// Fragment naming the key in the actor document, e.g. `key-0190…`.
+    pub key_id: String,
+    /// Multikey `z6Mk…`.
+    pub public_key_multibase: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// After this time proofs made with the key are no longer accepted.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Whether the node signs with this key now.
+    pub current: bool,
+}
+
+/// An HR user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Id.
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Disabled accounts cannot log in.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// An API token (only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Id.
+    pub id: Uuid,
+    /// Label given at creation.
+    pub name: String,
+    /// Role granted.
+    pub role: Role,
+    /// Account it belongs to (session tokens), if any.
+    pub account_id: Option<Uuid>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Expiry, if any.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Last use.
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl ApiToken {
+    /// Whether the token may be used at `now`.
+    pub fn is_active(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// A token to create.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Label.
+    pub name: String,
+    /// Role granted.
+    pub role: Role,
+    /// Hex SHA-256 of the secret.
+    pub token_hash: String,
+    /// Account, for session tokens.
+    pub account_id: Option<Uuid>,
+    /// Expiry.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Who did what, written with each change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Who: `account:NAME`, `token:ID` or `cli`.
+    pub actor: String,
+    /// What, e.g. `posting.publish`.
+    pub action: String,
+    /// On what, e.g. `posting:0190…`.
+    pub target: String,
+    /// Extra details.
+    pub details: serde_json::Value,
+}
+
+impl AuditRecord {
+    /// A record with no details.
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A stored audit entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Sequence number (increasing).
+    pub seq: i64,
+    /// When.
+    pub at: OffsetDateTime,
+    /// The record.
+    pub record: AuditRecord,
+}
+
+/// A local agent (personal data; never federated except within a MAD).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// Id.
+    pub id: Uuid,
+    /// Name as shown to HR.
+    pub display_name: String,
+    /// Work e-mail.
+    pub email: Option<String>,
+    /// Other fields (grade, service, appetites…).
+    pub data: serde_json::Value,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Fields of an agent to create or replace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentFields {
+    /// Name as shown to HR.
+    pub display_name: String,
+    /// Work e-mail.
+    pub email: Option<String>,
+    /// Other fields.
+    pub data: serde_json::Value,
+}
+
+/// A partner node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    /// Id.
+    pub id: Uuid,
+    /// The partner's actor URL.
+    pub actor_id: String,
+    /// Display name.
+    pub name: String,
+    /// Relationship state (`pending`, `accepted`, …).
+    pub status: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A local posting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posting {
+    /// Id.
+    pub id: Uuid,
+    /// Kind (`vacancy`, `mad_offer`, …).
+    pub kind: String,
+    /// Status.
+    pub status: PostingStatus,
+    /// The posting document, as validated by `protocol`.
+    pub document: serde_json::Value,
+    /// Version, incremented by every change.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+    /// First publication.
+    pub published_at: Option<OffsetDateTime>,
+}
+
+/// An activity to append to the outbox with a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewActivity {
+    /// Activity id (URL).
+    pub activity_id: String,
+    /// `Create`, `Update`, `Delete`…
+    pub activity_type: String,
+    /// Id of the object it is about.
+    pub object_id: String,
+    /// Whether it appears in the public outbox.
+    pub public: bool,
+    /// The activity document.
+    pub document: serde_json::Value,
+}
+
+/// A stored outbox activity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    /// Sequence number: the paging cursor, increasing in commit order.
+    pub seq: i64,
+    /// The activity.
+    pub activity: NewActivity,
+    /// When it was appended.
+    pub created_at: OffsetDateTime,
+}
+
+/// Status of the database schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Migrations known to this binary.
+    pub known: usize,
+    /// Of those, applied to the database.
+    pub applied: usize,
+}
+
+/// Database handle. Cheap to clone; holds a connection pool.
+#[derive(Clone)]
+pub struct Store {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("kind", &self.kind()).finish()
+    }
+}
+
+/// Opens a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so concurrent writers wait for each other (busy timeout) instead
+/// of failing when a read-then-write transaction tries to upgrade.
+trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
+    > + Send;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
+    > + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
+    > + Send {
+        self.begin()
+    }
+}
+
+/// Runs the same code on either pool. `$body` is compiled once per backend.
+macro_rules! both {
+    ($self:ident, $pool:ident, $lock:ident => $body:expr) => {
+        match &$self.inner {
+            Inner::Sqlite($pool) => {
+                #[allow(unused_variables)]
+                let $lock = sqlite::LOCK_OUTBOX_SQL;
+                $body
+            }
+            Inner::Postgres($pool) => {
+                #[allow(unused_variables)]
+                let $lock = postgres::LOCK_OUTBOX_SQL;
+                $body
+            }
+        }
+    };
+    ($self:ident, $pool:ident => $body:expr) => {
+        both!($self, $pool, _lock => $body)
+    };
+}
+
+/// Embedded migrations: (version, description, SQLite, PostgreSQL).
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+)];
+
+/// File names of the embedded migrations, for the test that both folders match.
+pub const MIGRATION_FILES: &[&str] = &["0001_initial.sql"];
+
+fn migrator(kind: DatabaseKind) -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, description, sqlite_sql, pg_sql)| {
+            let sql = match kind {
+                DatabaseKind::Sqlite => *sqlite_sql,
+                DatabaseKind::Postgres => *pg_sql,
+            };
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sqlx::SqlSafeStr::into_sql_str(sql),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn to_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| StoreError::other("decode a stored id", e))
+}
+
+fn parse_role(s: &str) -> Result<Role> {
+    Role::parse(s)
+        .ok_or_else(|| StoreError::conflict(format!("unknown role {s:?} in the database")))
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| StoreError::other("decode a stored JSON document", e))
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+/// Reads a column, mapping a decode error.
+macro_rules! col {
+    ($row:expr, $name:literal) => {
+        $row.try_get($name)
+            .map_err(map_err(concat!("read column ", $name)))?
+    };
+}
+
+macro_rules! key_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let expires: Option<i64> = col!(r, "expires_at");
+        NodeKey {
+            key_id: col!(r, "key_id"),
+            public_key_multibase: col!(r, "public_key_multibase"),
+            created_at: from_ms(col!(r, "created_at")),
+            expires_at: expires.map(from_ms),
+            current: col!(r, "is_current"),
+        }
+    }};
+}
+
+macro_rules! account_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let role: String = col!(r, "role");
+        Account {
+            id: parse_uuid(&id)?,
+            username: col!(r, "username"),
+            role: parse_role(&role)?,
+            disabled: col!(r, "disabled"),
+            created_at: from_ms(col!(r, "created_at")),
+        }
+    }};
+}
+
+macro_rules! token_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let role: String = col!(r, "role");
+        let account: Option<String> = col!(r, "account_id");
+        let expires: Option<i64> = col!(r, "expires_at");
+        let used: Option<i64> = col!(r, "last_used_at");
+        let revoked: Option<i64> = col!(r, "revoked_at");
+        ApiToken {
+            id: parse_uuid(&id)?,
+            name: col!(r, "name"),
+            role: parse_role(&role)?,
+            account_id: account.as_deref().map(parse_uuid).transpose()?,
+            created_at: from_ms(col!(r, "created_at")),
+            expires_at: expires.map(from_ms),
+            last_used_at: used.map(from_ms),
+            revoked_at: revoked.map(from_ms),
+        }
+    }};
+}
+
+macro_rules! agent_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let data: String = col!(r, "data");
+        Agent {
+            id: parse_uuid(&id)?,
+            display_name: col!(r, "display_name"),
+            email: col!(r, "email"),
+            data: parse_json(&data)?,
+            created_at: from_ms(col!(r, "created_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+        }
+    }};
+}
+
+macro_rules! posting_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let status: String = col!(r, "status");
+        let document: String = col!(r, "document");
+        let published: Option<i64> = col!(r, "published_at");
+        Posting {
+            id: parse_uuid(&id)?,
+            kind: col!(r, "kind"),
+            status: PostingStatus::parse(&status)?,
+            document: parse_json(&document)?,
+            version: col!(r, "version"),
+            created_at: from_ms(col!(r, "created_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+            published_at: published.map(from_ms),
+        }
+    }};
+}
+
+macro_rules! outbox_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let document: String = col!(r, "document");
+        OutboxItem {
+            seq: col!(r, "seq"),
+            activity: NewActivity {
+                activity_id: col!(r, "activity_id"),
+                activity_type: col!(r, "activity_type"),
+                object_id: col!(r, "object_id"),
+                public: col!(r, "public"),
+                document: parse_json(&document)?,
+            },
+            created_at: from_ms(col!(r, "created_at")),
+        }
+    }};
+}
+
+/// Writes an audit record inside a transaction.
+macro_rules! audit {
+    ($tx:expr, $rec:expr) => {{
+        let rec: &AuditRecord = $rec;
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(to_ms(now()))
+        .bind(&rec.actor)
+        .bind(&rec.action)
+        .bind(&rec.target)
+        .bind(json_text(&rec.details))
+        .execute(&mut *$tx)
+        .await
+        .map_err(map_err("write the audit log"))?;
+    }};
+}
+
+/// Appends an activity to the outbox inside a transaction.
+macro_rules! outbox_append {
+    ($tx:expr, $lock:expr, $act:expr) => {{
+        let act: &NewActivity = $act;
+        if let Some(lock) = $lock {
+            sqlx::query(lock)
+                .execute(&mut *$tx)
+                .await
+                .map_err(map_err("lock the outbox"))?;
+        }
+        sqlx::query(
+            "INSERT INTO outbox (activity_id, activity_type, object_id, public, document, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&act.activity_id)
+        .bind(&act.activity_type)
+        .bind(&act.object_id)
+        .bind(act.public)
+        .bind(json_text(&act.document))
+        .bind(to_ms(now()))
+        .execute(&mut *$tx)
+        .await
+        .map_err(map_err("append to the outbox"))?;
+    }};
+}
+
+/// Inserts a token inside a transaction and returns it.
+macro_rules! insert_token {
+    ($tx:expr, $new:expr) => {{
+        let new: &NewToken = $new;
+        let token = ApiToken {
+            id: Uuid::now_v7(),
+            name: new.name.clone(),
+            role: new.role,
+            account_id: new.account_id,
+            created_at: from_ms(to_ms(now())),
+            expires_at: new.expires_at.map(|t| from_ms(to_ms(t))),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, token_hash, role, account_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token.id.to_string())
+        .bind(&token.name)
+        .bind(&new.token_hash)
+        .bind(new.role.as_str())
+        .bind(new.account_id.map(|a| a.to_string()))
+        .bind(to_ms(token.created_at))
+        .bind(token.expires_at.map(to_ms))
+        .execute(&mut *$tx)
+        .await
+        .map_err(map_err("create the token"))?;
+        token
+    }};
+}
+
+/// Name of the first-start admin token (at most one ever exists).
+pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
+
+const POSTING_COLUMNS: &str =
+    "id, kind, status, document, version, created_at, updated_at, published_at";
+
+impl Store {
+    /// Connects to the database named by `url` (`sqlite:` or `postgres://`).
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] when the URL is not supported or the database unreachable.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let kind = DatabaseKind::from_url(url)
+            .map_err(|e| StoreError::other("choose a database backend", e))?;
+        let inner = match kind {
+            DatabaseKind::Sqlite => Inner::Sqlite(sqlite::connect(url, max_connections).await?),
+            DatabaseKind::Postgres => {
+                Inner::Postgres(postgres::connect(url, max_connections).await?)
+            }
+        };
+        Ok(Self { inner })
+    }
+
+    /// The backend in use.
+    pub fn kind(&self) -> DatabaseKind {
+        match self.inner {
+            Inner::Sqlite(_) => DatabaseKind::Sqlite,
+            Inner::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    /// Applies pending migrations (safe to run from several processes at once).
+    pub async fn migrate(&self) -> Result<()> {
+        let m = migrator(self.kind());
+        both!(self, pool => m.run(pool).await.map_err(|e| StoreError::other("apply migrations", e)))
+    }
+
+    /// How many of the known migrations are applied.
+    pub async fn migration_status(&self) -> Result<MigrationStatus> {
+        let m = migrator(self.kind());
+        let known = m.iter().count();
+        let versions: Vec<i64> = both!(self, pool => {
+            // A missing table means no migration was applied.
+            match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(pool)
+                .await
+            {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>("version"))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(map_err("read applied migrations"))?,
+                Err(sqlx::Error::Database(_)) => Vec::new(),
+                Err(e) => return Err(StoreError::other("read applied migrations", e)),
+            }
+        });
+        let applied = m
+            .iter()
+            .filter(|mig| versions.contains(&mig.version))
+            .count();
+        Ok(MigrationStatus { known, applied })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        both!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await.map_err(map_err("reach the database"))?;
+        });
+        Ok(())
+    }
+
+    /// The database engine and version, e.g. `SQLite 3.51.3`.
+    pub async fn server_version(&self) -> Result<String> {
+        both!(self, pool => {
+            let sql = match self.kind() {
+                DatabaseKind::Sqlite => sqlite::VERSION_SQL,
+                DatabaseKind::Postgres => postgres::VERSION_SQL,
+            };
+            let row = sqlx::query(sql).fetch_one(pool).await.map_err(map_err("read the database version"))?;
+            row.try_get::<String, _>(0).map_err(map_err("read the database version"))
+        })
+    }
+
+    /// The database's clock (for `passerelle diagnostics`: signed messages carry times).
+    pub async fn server_time(&self) -> Result<OffsetDateTime> {
+        both!(self, pool => {
+            let sql = match self.kind() {
+                DatabaseKind::Sqlite => sqlite::NOW_MS_SQL,
+                DatabaseKind::Postgres => postgres::NOW_MS_SQL,
+            };
+            let row = sqlx::query(sql).fetch_one(pool).await.map_err(map_err("read the database clock"))?;
+            let ms: i64 = row.try_get(0).map_err(map_err("read the database clock"))?;
+            Ok(from_ms(ms))
+        })
+    }
+
+    // ---- node identity and keys ----
+
+    /// The node's identity.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] before `passerelle init` (or the first `serve`).
+    pub async fn identity(&self) -> Result<NodeIdentity> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT name, siren, kind, username FROM node_identity WHERE singleton = 1")
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read the node identity"))?
+                .ok_or_else(|| StoreError::not_found("node identity"))?;
+            Ok(NodeIdentity {
+                name: col!(row, "name"),
+                siren: col!(row, "siren"),
+                kind: col!(row, "kind"),
+                username: col!(row, "username"),
+            })
+        })
+    }
+
+    /// Sets the node's identity (creating or replacing it).
+    pub async fn set_identity(&self, identity: &NodeIdentity, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let t = to_ms(now());
+            sqlx::query(
+                "INSERT INTO node_identity (singleton, name, siren, kind, username, created_at, updated_at) \
+                 VALUES (1, $1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (singleton) DO UPDATE SET name = excluded.name, siren = excluded.siren, \
+                 kind = excluded.kind, username = excluded.username, updated_at = excluded.updated_at",
+            )
+            .bind(&identity.name)
+            .bind(&identity.siren)
+            .bind(&identity.kind)
+            .bind(&identity.username)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("write the node identity"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    /// Sets the identity only if none exists; returns whether it was written.
+    pub async fn init_identity(
+        &self,
+        identity: &NodeIdentity,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let t = to_ms(now());
+            let done = sqlx::query(
+                "INSERT INTO node_identity (singleton, name, siren, kind, username, created_at, updated_at) \
+                 VALUES (1, $1, $2, $3, $4, $5, $5) ON CONFLICT (singleton) DO NOTHING",
+            )
+            .bind(&identity.name)
+            .bind(&identity.siren)
+            .bind(&identity.kind)
+            .bind(&identity.username)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("write the node identity"))?
+            .rows_affected()
+                == 1;
+            if done {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(done)
+        })
+    }
+
+    /// All public keys, current first, then newest first.
+    pub async fn keys(&self) -> Result<Vec<NodeKey>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT key_id, public_key_multibase, created_at, expires_at, is_current FROM node_keys \
+                 ORDER BY is_current DESC, created_at DESC, key_id DESC",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("read the node keys"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(key_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Registers `key` as the current key. Any previous current key stays listed and
+    /// expires at `old_expires_at`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if the key id or public key is already known.
+    pub async fn add_current_key(
+        &self,
+        key_id: &str,
+        public_key_multibase: &str,
+        old_expires_at: OffsetDateTime,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query("UPDATE node_keys SET is_current = FALSE, expires_at = $1 WHERE is_current = TRUE")
+                .bind(to_ms(old_expires_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("retire the current key"))?;
+            sqlx::query(
+                "INSERT INTO node_keys (key_id, public_key_multibase, created_at, expires_at, is_current) \
+                 VALUES ($1, $2, $3, NULL, TRUE)",
+            )
+            .bind(key_id)
+            .bind(public_key_multibase)
+            .bind(to_ms(now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("add a node key"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    // ---- accounts and tokens ----
+
+    /// Creates an HR account.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if the username is taken.
+    pub async fn create_account(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        audit: &AuditRecord,
+    ) -> Result<Account> {
+        let account = Account {
+            id: Uuid::now_v7(),
+            username: username.to_owned(),
+            role,
+            disabled: false,
+            created_at: from_ms(to_ms(now())),
+        };
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO accounts (id, username, password_hash, role, disabled, created_at) \
+                 VALUES ($1, $2, $3, $4, FALSE, $5)",
+            )
+            .bind(account.id.to_string())
+            .bind(username)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(to_ms(account.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("create the account"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        Ok(account)
+    }
+
+    /// An account and its password hash, by username.
+    pub async fn account_by_username(&self, username: &str) -> Result<(Account, String)> {
+        both!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, username, password_hash, role, disabled, created_at FROM accounts WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err("read an account"))?
+            .ok_or_else(|| StoreError::not_found(format!("account {username:?}")))?;
+            let hash: String = col!(row, "password_hash");
+            Ok((account_from_row!(row), hash))
+        })
+    }
+
+    /// All accounts, by username.
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        both!(self, pool => {
+            let rows = sqlx::query("SELECT id, username, role, disabled, created_at FROM accounts ORDER BY username")
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list accounts"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(account_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Creates an API token.
+    pub async fn create_token(&self, new: &NewToken, audit: &AuditRecord) -> Result<ApiToken> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let token = insert_token!(tx, new);
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(token)
+        })
+    }
+
+    /// Creates `new` only if the node has no account and no token yet (first start).
+    /// Returns `None` when the node was already set up. Safe against concurrent starts.
+    pub async fn create_bootstrap_token(
+        &self,
+        new: &NewToken,
+        audit: &AuditRecord,
+    ) -> Result<Option<ApiToken>> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM accounts) + (SELECT COUNT(*) FROM api_tokens) AS n",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err("count credentials"))?;
+            let n: i64 = col!(row, "n");
+            if n > 0 {
+                return Ok(None);
+            }
+            // The unique index `api_tokens_one_bootstrap` lets only one of several
+            // processes starting at once create it; the others get a conflict.
+            let mut new = new.clone();
+            new.name = BOOTSTRAP_TOKEN_NAME.to_owned();
+            let written: Result<ApiToken> = async {
+                let token = insert_token!(tx, &new);
+                audit!(tx, audit);
+                Ok(token)
+            }
+            .await;
+            match written {
+                Ok(token) => {
+                    tx.commit().await.map_err(map_err("commit"))?;
+                    Ok(Some(token))
+                }
+                Err(StoreError::Conflict { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// A token by the hash of its secret, whether active or not.
+    pub async fn token_by_hash(&self, token_hash: &str) -> Result<ApiToken> {
+        both!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, name, role, account_id, created_at, expires_at, last_used_at, revoked_at \
+                 FROM api_tokens WHERE token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err("read a token"))?
+            .ok_or_else(|| StoreError::not_found("token"))?;
+            Ok(token_from_row!(row))
+        })
+    }
+
+    /// Records that a token was used.
+    pub async fn touch_token(&self, id: Uuid) -> Result<()> {
+        both!(self, pool => {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(to_ms(now()))
+                .bind(id.to_string())
+                .execute(pool)
+                .await
+                .map_err(map_err("update a token"))?;
+        });
+        Ok(())
+    }
+
+    /// All tokens that are not session tokens, newest first.
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, name, role, account_id, created_at, expires_at, last_used_at, revoked_at \
+                 FROM api_tokens WHERE account_id IS NULL ORDER BY created_at DESC, id DESC",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("list tokens"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(token_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Revokes a token.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if no active token has this id.
+    pub async fn revoke_token(&self, id: Uuid, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(to_ms(now()))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("revoke a token"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("active token {id}")));
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    // ---- audit log ----
+
+    /// Audit entries, newest first, with `seq < before` when given.
+    pub async fn audit_log(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT seq, at, actor, action, target, details FROM audit_log \
+                 WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("read the audit log"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let details: String = col!(r, "details");
+                out.push(AuditEntry {
+                    seq: col!(r, "seq"),
+                    at: from_ms(col!(r, "at")),
+                    record: AuditRecord {
+                        actor: col!(r, "actor"),
+                        action: col!(r, "action"),
+                        target: col!(r, "target"),
+                        details: parse_json(&details)?,
+                    },
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    // ---- agents ----
+
+    /// Creates a local agent.
+    pub async fn create_agent(&self, fields: &AgentFields, audit: &AuditRecord) -> Result<Agent> {
+        let t = from_ms(to_ms(now()));
+        let agent = Agent {
+            id: Uuid::now_v7(),
+            display_name: fields.display_name.clone(),
+            email: fields.email.clone(),
+            data: fields.data.clone(),
+            created_at: t,
+            updated_at: t,
+        };
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO agents (id, display_name, email, data, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(agent.id.to_string())
+            .bind(&agent.display_name)
+            .bind(&agent.email)
+            .bind(json_text(&agent.data))
+            .bind(to_ms(t))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("create the agent"))?;
+            let mut audit = audit.clone();
+            audit.target = format!("agent:{}", agent.id);
+            audit!(tx, &audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        Ok(agent)
+    }
+
+    /// One agent.
+    pub async fn agent(&self, id: Uuid) -> Result<Agent> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT id, display_name, email, data, created_at, updated_at FROM agents WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read an agent"))?
+                .ok_or_else(|| StoreError::not_found(format!("agent {id}")))?;
+            Ok(agent_from_row!(row))
+        })
+    }
+
+    /// All agents, by name.
+    pub async fn agents(&self) -> Result<Vec<Agent>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, display_name, email, data, created_at, updated_at FROM agents ORDER BY display_name, id",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("list agents"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(agent_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Replaces an agent's fields.
+    pub async fn update_agent(
+        &self,
+        id: Uuid,
+        fields: &AgentFields,
+        audit: &AuditRecord,
+    ) -> Result<Agent> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query("UPDATE agents SET display_name = $1, email = $2, data = $3, updated_at = $4 WHERE id = $5")
+                .bind(&fields.display_name)
+                .bind(&fields.email)
+                .bind(json_text(&fields.data))
+                .bind(to_ms(now()))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("update the agent"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("agent {id}")));
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        self.agent(id).await
+    }
+
+    /// Deletes an agent.
+    pub async fn delete_agent(&self, id: Uuid, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query("DELETE FROM agents WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("delete the agent"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("agent {id}")));
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    // ---- partners ----
+
+    /// Adds a partner.
+    pub async fn add_partner(
+        &self,
+        actor_id: &str,
+        name: &str,
+        status: &str,
+        audit: &AuditRecord,
+    ) -> Result<Partner> {
+        let partner = Partner {
+            id: Uuid::now_v7(),
+            actor_id: actor_id.to_owned(),
+            name: name.to_owned(),
+            status: status.to_owned(),
+            created_at: from_ms(to_ms(now())),
+        };
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query("INSERT INTO partners (id, actor_id, name, status, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(partner.id.to_string())
+                .bind(actor_id)
+                .bind(name)
+                .bind(status)
+                .bind(to_ms(partner.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("add the partner"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        Ok(partner)
+    }
+
+    /// All partners, by name.
+    pub async fn partners(&self) -> Result<Vec<Partner>> {
+        both!(self, pool => {
+            let rows = sqlx::query("SELECT id, actor_id, name, status, created_at FROM partners ORDER BY name, id")
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list partners"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let id: String = col!(r, "id");
+                out.push(Partner {
+                    id: parse_uuid(&id)?,
+                    actor_id: col!(r, "actor_id"),
+                    name: col!(r, "name"),
+                    status: col!(r, "status"),
+                    created_at: from_ms(col!(r, "created_at")),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    // ---- postings ----
+
+    /// Creates a draft posting with the given id.
+    pub async fn create_posting(
+        &self,
+        id: Uuid,
+        kind: &str,
+        document: &serde_json::Value,
+        audit: &AuditRecord,
+    ) -> Result<Posting> {
+        let t = from_ms(to_ms(now()));
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO postings (id, kind, status, document, version, created_at, updated_at, published_at) \
+                 VALUES ($1, $2, 'draft', $3, 1, $4, $4, NULL)",
+            )
+            .bind(id.to_string())
+            .bind(kind)
+            .bind(json_text(document))
+            .bind(to_ms(t))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("create the posting"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        Ok(Posting {
+            id,
+            kind: kind.to_owned(),
+            status: PostingStatus::Draft,
+            document: document.clone(),
+            version: 1,
+            created_at: t,
+            updated_at: t,
+            published_at: None,
+        })
+    }
+
+    /// One posting.
+    pub async fn posting(&self, id: Uuid) -> Result<Posting> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {POSTING_COLUMNS} FROM postings WHERE id = $1"));
+            let row = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a posting"))?
+                .ok_or_else(|| StoreError::not_found(format!("posting {id}")))?;
+            Ok(posting_from_row!(row))
+        })
+    }
+
+    /// Postings, newest change first, optionally with one status.
+    pub async fn postings(&self, status: Option<PostingStatus>) -> Result<Vec<Posting>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {POSTING_COLUMNS} FROM postings WHERE ($1 IS NULL OR status = $1) ORDER BY updated_at DESC, id DESC"
+            ));
+            let rows = sqlx::query(sql)
+                .bind(status.map(PostingStatus::as_str))
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list postings"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(posting_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Changes a posting's document and/or status if its version is still
+    /// `expected_version`; appends `activity` to the outbox in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id; [`StoreError::Conflict`] when the
+    /// posting changed since `expected_version` was read.
+    pub async fn update_posting(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        document: &serde_json::Value,
+        status: PostingStatus,
+        activity: Option<&NewActivity>,
+        audit: &AuditRecord,
+    ) -> Result<Posting> {
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            if let Some(act) = activity {
+                outbox_append!(tx, lock, act);
+            }
+            let t = to_ms(now());
+            let n = sqlx::query(
+                "UPDATE postings SET document = $1, status = $2, version = version + 1, updated_at = $3, \
+                 published_at = CASE WHEN $2 = 'published' AND published_at IS NULL THEN $3 ELSE published_at END \
+                 WHERE id = $4 AND version = $5",
+            )
+            .bind(json_text(document))
+            .bind(status.as_str())
+            .bind(t)
+            .bind(id.to_string())
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("update the posting"))?
+            .rows_affected();
+            if n == 0 {
+                let exists = sqlx::query("SELECT 1 FROM postings WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err("read a posting"))?
+                    .is_some();
+                return Err(if exists {
+                    StoreError::conflict(format!("posting {id} changed since version {expected_version}; reload it and retry"))
+                } else {
+                    StoreError::not_found(format!("posting {id}"))
+                });
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        self.posting(id).await
+    }
+
+    /// Deletes a posting, appending `activity` (a `Delete`) to the outbox.
+    pub async fn delete_posting(
+        &self,
+        id: Uuid,
+        activity: Option<&NewActivity>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query("DELETE FROM postings WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("delete the posting"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("posting {id}")));
+            }
+            if let Some(act) = activity {
+                outbox_append!(tx, lock, act);
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    // ---- outbox ----
+
+    /// Outbox activities with `seq < before` (newest first) or, with `after`, `seq > after`
+    /// (oldest first). `public_only` keeps the public ones.
+    pub async fn outbox(
+        &self,
+        after: Option<i64>,
+        before: Option<i64>,
+        limit: u32,
+        public_only: bool,
+    ) -> Result<Vec<OutboxItem>> {
+        both!(self, pool => {
+            let sql = if after.is_some() {
+                "SELECT seq, activity_id, activity_type, object_id, public, document, created_at FROM outbox \
+                 WHERE seq > $1 AND seq < $2 AND (public = TRUE OR $3 = FALSE) ORDER BY seq ASC LIMIT $4"
+            } else {
+                "SELECT seq, activity_id, activity_type, object_id, public, document, created_at FROM outbox \
+                 WHERE seq > $1 AND seq < $2 AND (public = TRUE OR $3 = FALSE) ORDER BY seq DESC LIMIT $4"
+            };
+            let rows = sqlx::query(sql)
+                .bind(after.unwrap_or(0))
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(public_only)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("read the outbox"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(outbox_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Number of outbox activities.
+    pub async fn outbox_len(&self, public_only: bool) -> Result<i64> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE public = TRUE OR $1 = FALSE")
+                .bind(public_only)
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("count the outbox"))?;
+            Ok(col!(row, "n"))
+        })
+    }
+
+    /// Counts for NodeInfo and metrics: (published postings, accounts).
+    pub async fn usage(&self) -> Result<(i64, i64)> {
+        both!(self, pool => {
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM postings WHERE status = 'published') AS postings, \
+                 (SELECT COUNT(*) FROM accounts) AS accounts",
+            )
+            .fetch_one(pool)
+            .await
+            .map_err(map_err("count usage"))?;
+            Ok((col!(row, "postings"), col!(row, "accounts")))
+        })
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        both!(self, pool => pool.close().await)
+    }
+}

@@ -1,0 +1,37 @@
+//! PostgreSQL backend: connection options and the few statements that differ from SQLite.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::StoreError;
+
+/// Connects to the PostgreSQL database at `url`.
+///
+/// The URL may carry `?options=-c%20search_path%3D<schema>` to work in a schema of its
+/// own (the test suite does).
+pub(super) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::other("parse the PostgreSQL URL", e))?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::other("connect to PostgreSQL", e))
+}
+
+/// `SELECT` returning the engine and its version.
+pub(super) const VERSION_SQL: &str = "SELECT version()";
+
+/// Statement run at the start of a transaction that appends to the outbox. Several
+/// processes may write to one database; identity values are handed out before commit, so
+/// without this lock a reader paging by sequence number could skip a row that commits
+/// late. The lock serializes outbox appends only; reads are not blocked.
+pub(super) const LOCK_OUTBOX_SQL: Option<&str> =
+    Some("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE");
+
+/// `SELECT` returning the database server's clock in Unix milliseconds.
+pub(super) const NOW_MS_SQL: &str =
+    "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";

@@ -1,0 +1,47 @@
+//! SQLite backend: connection options and the few statements that differ from PostgreSQL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::StoreError;
+
+/// Page size for new databases: rows here are ~2 KB JSON documents, and 8 KiB pages store
+/// them 1.5× more compactly and insert them faster than the 4 KiB default
+/// (`perf-limits.md` §4).
+const PAGE_SIZE: u32 = 8192;
+
+/// Opens (creating if needed) the SQLite database at `url`.
+///
+/// WAL journal, `synchronous=NORMAL` (no fsync per commit in WAL mode, durable across
+/// process crashes), a 5 s busy timeout so concurrent writers wait instead of failing,
+/// and foreign keys on.
+pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::other("parse the SQLite URL", e))?
+        .create_if_missing(true)
+        .page_size(PAGE_SIZE)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::other("open the SQLite database", e))
+}
+
+/// `SELECT` returning the engine and its version.
+pub(super) const VERSION_SQL: &str = "SELECT 'SQLite ' || sqlite_version()";
+
+/// Statement run at the start of a transaction that appends to the outbox. SQLite has a
+/// single writer, so outbox sequence numbers are committed in order without a lock.
+pub(super) const LOCK_OUTBOX_SQL: Option<&str> = None;
+
+/// `SELECT` returning the database clock in Unix milliseconds.
+pub(super) const NOW_MS_SQL: &str =
+    "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
