@@ -464,6 +464,43 @@ fn verify_invalid_when_altered_or_key_expired() {
         run.stderr
     );
     assert!(run.stdout.contains("la clé avait expiré"), "{}", run.stdout);
+
+    // A third node's valid signature on a convention is refused.
+    let dir = tempfile::tempdir().unwrap();
+    with_actors(dir.path());
+    let isere = SigningKey::from_seed(&[3; 32]);
+    let isere_id = "https://passerelle.isere.fr/actor";
+    let isere_key = "https://passerelle.isere.fr/actor#key-1";
+    write(
+        dir.path(),
+        "isere.actor.json",
+        &actor(isere_id, "Département de l'Isère", isere_key, &isere, None),
+    );
+    let doc = proof::sign(
+        both_signed(),
+        &isere,
+        &ProofOptions::new(isere_key, datetime!(2026-12-17 08:00 UTC)),
+    )
+    .unwrap();
+    let file = write(dir.path(), "convention.json", &doc);
+    let run = verify(&[file.as_os_str()]);
+    assert_eq!(
+        run.code,
+        i32::from(exit::INVALID),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("Signed by Département de l'Isère"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("neither the origin nor the host"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

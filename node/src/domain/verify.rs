@@ -409,7 +409,16 @@ pub fn verify_document(
             signer_name,
             role,
             created: info.created,
-            status: check_one(single, info, &known),
+            status: match check_one(single, info, &known) {
+                // A convention is signed by its two employers only.
+                ProofStatus::Valid if convention.is_some() && role.is_none() => {
+                    ProofStatus::Invalid(
+                        "the key belongs to neither the origin nor the host of the convention"
+                            .to_owned(),
+                    )
+                }
+                other => other,
+            },
         });
     }
     let missing: Vec<(Role, ActorId)> = match &convention {
