@@ -641,3 +641,41 @@ fn verify_any_signed_document() {
         run.stdout
     );
 }
+
+#[test]
+fn draft_and_amendment_pages() {
+    let (p, t, r) = (parties(), terms(), member());
+    // The draft sent to the agent: no identity, no signature yet.
+    let mut i = input(&p, &t, &r, MadState::TermsAgreed, None);
+    i.agent_agreement = None;
+    let draft = convention::build(&i).unwrap();
+    let html = convention::render_html(&draft).unwrap();
+    assert!(html.contains("<h1>Convention de mise à disposition</h1>"));
+    assert!(
+        html.contains(
+            "Identité communiquée à l'organisme d'accueil après l'accord écrit de l'agent."
+        )
+    );
+    assert!(html.contains("son accord écrit n'est pas encore recueilli"));
+    assert!(html.contains("Aucune signature : document non signé."));
+    assert!(convention::signature_lines(&draft).is_empty());
+    // The first avenant, drafted by the host.
+    let a = agent();
+    let mut i = input(&p, &t, &r, MadState::AmendmentPending, Some(&a));
+    i.amendment = Some(1);
+    i.drafter = Drafter::Host;
+    // The id must be minted by the drafting node.
+    let err = convention::build(&i).unwrap_err();
+    assert!(matches!(err, ConventionError::Invalid(_)), "{err}");
+    i.id = "https://passerelle.grenoblealpesmetropole.fr/mad/conventions/019aa1b2-e7f8-7a0b-8c1d-2e3f4a5b6c7d"
+        .parse()
+        .unwrap();
+    let avenant = convention::build(&i).unwrap();
+    assert_eq!(avenant.attributed_to.as_str(), METRO);
+    assert_eq!(avenant.to, [VILLE]);
+    let html = convention::render_html(&avenant).unwrap();
+    assert!(
+        html.contains("<h1>Avenant n° 1 à la convention de mise à disposition</h1>"),
+        "{html}"
+    );
+}
