@@ -679,3 +679,18 @@ fn draft_and_amendment_pages() {
         "{html}"
     );
 }
+
+#[test]
+fn generated_convention_follows_the_json_schema() {
+    let text =
+        std::fs::read_to_string(workspace().join("spec/schemas/Convention.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let doc = both_signed();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // The check can fail: a convention without its clauses is refused.
+    let mut broken = doc.clone();
+    broken.as_object_mut().unwrap().remove("clauses");
+    assert!(!validator.is_valid(&broken));
+}
