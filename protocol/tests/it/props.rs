@@ -1151,3 +1151,22 @@ proptest! {
         prop_assert!(mismatch);
     }
 }
+
+/// Found by the `multikey` fuzz target (a wrong expectation, not a bug): the secret form,
+/// read from key files and environment variables, is trimmed, so surrounding whitespace
+/// is accepted; the public form, read from other nodes' documents, must be exact.
+#[test]
+fn multikey_secret_is_trimmed_but_public_is_exact() {
+    let key = SigningKey::from_seed(&[9; 32]);
+    let secret = key.to_multikey_secret();
+    let padded = format!("\r\n {}\n", secret.as_str());
+    assert_eq!(
+        SigningKey::from_multikey_secret(&padded)
+            .unwrap()
+            .public_key(),
+        key.public_key()
+    );
+    let public = key.public_key().to_multikey();
+    assert!(PublicKey::from_multikey(&format!(" {public}")).is_err());
+    assert!(PublicKey::from_multikey(&format!("{public}\n")).is_err());
+}
