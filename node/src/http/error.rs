@@ -223,3 +223,34 @@ mod tests {
         assert_eq!((c.status(), c.code()), (StatusCode::CONFLICT, "conflict"));
     }
 }
+
+/// `Path` extractor whose rejections use the problem format.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct AppPath<T>(pub T);
+
+/// `Query` extractor whose rejections use the problem format.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct AppQuery<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        AppError::bad_request(
+            "invalid_path",
+            format!("adresse invalide : {}", rejection.body_text()),
+        )
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        AppError::bad_request(
+            "invalid_query",
+            format!(
+                "paramètres de requête invalides : {}",
+                rejection.body_text()
+            ),
+        )
+    }
+}

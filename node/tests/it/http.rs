@@ -490,6 +490,18 @@ async fn validation_and_body_errors_are_problems() {
         .unwrap();
     let resp = n.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let r = n
+        .request("GET", "/api/v1/agents/not-a-uuid", Some(&rh), None)
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_path");
+    let r = n
+        .request("GET", "/api/v1/postings?status=bogus", Some(&rh), None)
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_query");
+    let r = n
+        .request("GET", "/api/v1/audit?limit=lots", Some(&n.admin), None)
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_query");
     let r = n.request("GET", "/no/such/page", None, None).await;
     assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
     let r = n
