@@ -47,6 +47,9 @@ pub enum AppError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The request body exceeds `server.body_limit_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
     /// The node is not ready (database down, migrations pending).
     #[error("{0}")]
     Unavailable(String),
@@ -93,6 +96,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -107,6 +111,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::TooLarge(_) => "payload_too_large",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -120,6 +125,7 @@ impl AppError {
             AppError::Forbidden(_) => "Accès refusé",
             AppError::NotFound(_) => "Introuvable",
             AppError::Conflict(_) => "Conflit",
+            AppError::TooLarge(_) => "Requête trop volumineuse",
             AppError::Unavailable(_) => "Service indisponible",
             AppError::Internal(_) => "Erreur interne",
         }
