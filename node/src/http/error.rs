@@ -50,6 +50,9 @@ pub enum AppError {
     /// The request body exceeds `server.body_limit_bytes`.
     #[error("{0}")]
     TooLarge(String),
+    /// Handling took longer than `server.request_timeout_secs`.
+    #[error("{0}")]
+    Timeout(String),
     /// The node is not ready (database down, migrations pending).
     #[error("{0}")]
     Unavailable(String),
@@ -97,6 +100,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,6 +116,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::TooLarge(_) => "payload_too_large",
+            AppError::Timeout(_) => "request_timeout",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -126,6 +131,7 @@ impl AppError {
             AppError::NotFound(_) => "Introuvable",
             AppError::Conflict(_) => "Conflit",
             AppError::TooLarge(_) => "Requête trop volumineuse",
+            AppError::Timeout(_) => "Délai dépassé",
             AppError::Unavailable(_) => "Service indisponible",
             AppError::Internal(_) => "Erreur interne",
         }
