@@ -163,6 +163,30 @@ pub fn canonicalize(value: &Value) -> Result<Vec<u8>, CanonicalError> {
     serde_json_canonicalizer::to_vec(value).map_err(|e| CanonicalError::Serialize(e.to_string()))
 }
 
+/// Canonical form of the object `map` without its member named `skip`, without copying the
+/// object (used for "the document without `proof`" and "the proof without `proofValue`").
+pub(crate) fn canonicalize_without(
+    map: &Map<String, Value>,
+    skip: &str,
+) -> Result<Vec<u8>, CanonicalError> {
+    struct Without<'a>(&'a Map<String, Value>, &'a str);
+    impl serde::Serialize for Without<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap as _;
+            let mut out = s.serialize_map(None)?;
+            for (k, v) in self.0.iter().filter(|(k, _)| k.as_str() != self.1) {
+                out.serialize_entry(k, v)?;
+            }
+            out.end()
+        }
+    }
+    for (k, v) in map.iter().filter(|(k, _)| k.as_str() != skip) {
+        check_integers(v, &Path::Key(&Path::Root, k))?;
+    }
+    serde_json_canonicalizer::to_vec(&Without(map, skip))
+        .map_err(|e| CanonicalError::Serialize(e.to_string()))
+}
+
 /// Parses untrusted JSON bytes, refusing what [`serde_json::from_slice`] would accept
 /// silently: duplicate member names, and anything beyond `limits`. Number precision is
 /// checked as in [`canonicalize`]. Object member order is kept as received.
@@ -518,6 +542,16 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn canonicalize_without_skips_one_member() {
+        let v = parse(r#"{"proof":{"x":1},"b":[1,2],"a":"é"}"#).unwrap();
+        let got = canonicalize_without(v.as_object().unwrap(), "proof").unwrap();
+        assert_eq!(got, r#"{"a":"é","b":[1,2]}"#.as_bytes());
+        let mut copy = v.clone();
+        copy.as_object_mut().unwrap().remove("proof");
+        assert_eq!(got, canonicalize(&copy).unwrap());
     }
 
     #[test]

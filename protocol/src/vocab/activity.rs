@@ -173,6 +173,30 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// A top-level activity with [`super::CONTEXT`], no `cc`, `target`, `published` or
+    /// proof (set them on the returned value).
+    pub fn new(
+        kind: ActivityType,
+        id: ObjectId,
+        actor: ActorId,
+        object: ObjectRef,
+        to: Vec<String>,
+    ) -> Self {
+        Self {
+            context: Some(super::context()),
+            id,
+            kind,
+            actor,
+            object,
+            target: None,
+            to,
+            cc: Vec::new(),
+            published: None,
+            proof: None,
+            extra: Extra::new(),
+        }
+    }
+
     /// Whether the activity is addressed to the public collection.
     pub fn is_public(&self) -> bool {
         self.to.iter().chain(&self.cc).any(|a| is_public(a))

@@ -258,6 +258,48 @@ pub struct Organization {
 }
 
 impl Organization {
+    /// A node's actor with the conventional layout: `inbox`, `outbox`, `followers` and
+    /// `following` under the actor id (`{id}/inbox`…), the shared inbox at `{origin}/inbox`,
+    /// [`super::CONTEXT`] and [`crate::PROTOCOL_VERSION`].
+    ///
+    /// # Errors
+    /// [`crate::ids::IdError`] if a derived URL is not a valid id (it always is for a valid
+    /// actor id without query).
+    pub fn new(
+        id: ActorId,
+        preferred_username: &str,
+        name: &str,
+        collectivite: Collectivite,
+        assertion_method: Vec<Multikey>,
+    ) -> Result<Self, crate::ids::IdError> {
+        let base = id.as_str().trim_end_matches('/');
+        let under = |leaf: &str| format!("{base}/{leaf}").parse::<ObjectId>();
+        let shared = format!("{}/inbox", id.origin().ascii_serialization()).parse()?;
+        Ok(Self {
+            context: Some(super::context()),
+            inbox: under("inbox")?,
+            outbox: under("outbox")?,
+            followers: under("followers")?,
+            following: under("following")?,
+            endpoints: Endpoints {
+                shared_inbox: shared,
+                extra: Extra::new(),
+            },
+            id,
+            kind: OrganizationType::Tag,
+            preferred_username: preferred_username.to_owned(),
+            name: name.to_owned(),
+            summary: None,
+            assertion_method,
+            collectivite,
+            protocol_version: crate::PROTOCOL_VERSION.to_owned(),
+            published: None,
+            updated: None,
+            proof: None,
+            extra: Extra::new(),
+        })
+    }
+
     /// The key `id`, if listed.
     pub fn key(&self, id: &KeyId) -> Option<&Multikey> {
         self.assertion_method.iter().find(|k| &k.id == id)

@@ -21,6 +21,9 @@ mod activity;
 mod actor;
 mod collection;
 mod discovery;
+mod mad_request;
+mod posting;
+mod profile;
 mod validate;
 
 pub use activity::{Activity, ActivityType, ObjectRef};
@@ -29,6 +32,24 @@ pub use collection::{OrderedCollection, OrderedCollectionPage, Tombstone};
 pub use discovery::{
     ACTIVITY_JSON, Jrd, JrdLink, NODEINFO_21_REL, NodeInfo, NodeInfoLink, NodeInfoLinks,
     NodeInfoServices, NodeInfoSoftware, NodeInfoUsage, NodeInfoUsers, parse_acct,
+};
+pub use mad_request::{
+    AgentAgreement, AgentRef, AgentStatut, Clause, Convention, DisclosedIdentity, EvaluationMode,
+    InvoicingPeriod, LeaveAuthority, MadRequest, MadTerms, ReimbursementMode, ReimbursementTerms,
+};
+pub use posting::{
+    CareerDecision, CareerOfferBody, CareerRoute, Categorie, CnfptRef, Contact, CostSharing,
+    DateItem, DayPart, Employer, FacilitationRequestBody, Filiere, ImmersionOfferBody,
+    ImmersionSwapBody, LocalMetierRef, Location, MAD_MAX_MONTHS, MISSION_MAX_MONTHS,
+    MISSION_QUOTITE_PCT, MadOfferBody, MetierRef, OpenToContractuels, Posting, PostingBody,
+    PostingDates, PostingKind, PostingStatus, ProjectMissionBody, Reciprocity,
+    ReimbursementExpected, Remuneration, RomeRef, Route, Slot, Statutory, SwapPair, Telework,
+    TrainerKind, TrainingSessionBody, VacancyBody, VacancyKind, VacancyReason, Visibility,
+    WaiverReason, WorkingTime, WorkingTimeKind, add_months, months_between,
+};
+pub use profile::{
+    AgentProfile, Appetite, Area, Availability, Horizon, ProfileVisibility, VolunteerRole,
+    Volunteering, looks_like_personal_data,
 };
 pub use validate::{Problem, Problems, Report, Rule, Validate, ValidationContext};
 
@@ -208,6 +229,14 @@ pub enum MessageType {
     Activity(ActivityType),
     /// `Organization`: a node's actor.
     Organization,
+    /// `Posting`: an offer of any kind.
+    Posting,
+    /// `AgentProfile`: an agent's pseudonymous profile.
+    AgentProfile,
+    /// `MadRequest`: a MAD negotiation.
+    MadRequest,
+    /// `Convention`: a MAD convention or avenant.
+    Convention,
     /// `Tombstone`: a deleted object.
     Tombstone,
     /// `OrderedCollection`: an outbox or another ordered collection.
@@ -219,7 +248,7 @@ pub enum MessageType {
 }
 
 /// The accepted type names, for error messages.
-const EXPECTED_TYPES: &str = "Create, Update, Delete, Follow, Accept, Reject, Undo, Offer, Announce, Add, Organization, Tombstone, OrderedCollection, OrderedCollectionPage";
+const EXPECTED_TYPES: &str = "Create, Update, Delete, Follow, Accept, Reject, Undo, Offer, Announce, Add, Organization, Posting, AgentProfile, MadRequest, Convention, Tombstone, OrderedCollection, OrderedCollectionPage";
 
 impl MessageType {
     /// Classifies a `type` name.
@@ -229,6 +258,10 @@ impl MessageType {
         }
         match name {
             "Organization" => MessageType::Organization,
+            "Posting" => MessageType::Posting,
+            "AgentProfile" => MessageType::AgentProfile,
+            "MadRequest" => MessageType::MadRequest,
+            "Convention" => MessageType::Convention,
             "Tombstone" => MessageType::Tombstone,
             "OrderedCollection" => MessageType::OrderedCollection,
             "OrderedCollectionPage" => MessageType::OrderedCollectionPage,
@@ -245,6 +278,14 @@ pub enum Message {
     Activity(Box<Activity>),
     /// A node's actor.
     Organization(Box<Organization>),
+    /// A posting.
+    Posting(Box<Posting>),
+    /// An agent's profile.
+    AgentProfile(Box<AgentProfile>),
+    /// A MAD request.
+    MadRequest(Box<MadRequest>),
+    /// A MAD convention.
+    Convention(Box<Convention>),
     /// A deleted object.
     Tombstone(Box<Tombstone>),
     /// An ordered collection (outbox).
@@ -282,6 +323,26 @@ impl Message {
     ///
     /// # Errors
     /// A [`ParseError`] saying what is wrong, unknown types reported by name.
+    ///
+    /// # Examples
+    /// ```
+    /// use passerelle_protocol::vocab::{Message, ParseError, ValidationContext};
+    /// let follow = serde_json::json!({
+    ///     "@context": passerelle_protocol::vocab::context(),
+    ///     "id": "https://passerelle.isere.fr/activities/019aa1b2-0004-7004-8004-000000000004",
+    ///     "type": "Follow",
+    ///     "actor": "https://passerelle.isere.fr/actor",
+    ///     "object": "https://emploi.grenoble.fr/actor",
+    ///     "to": ["https://emploi.grenoble.fr/actor"]
+    /// });
+    /// let message = Message::from_value(follow)?;
+    /// assert_eq!(message.type_name(), "Follow");
+    /// message.validate(&ValidationContext::production()).unwrap();
+    ///
+    /// let note = serde_json::json!({"type": "Note", "content": "Bonjour"});
+    /// assert!(matches!(Message::from_value(note), Err(ParseError::UnknownType { name, .. }) if name == "Note"));
+    /// # Ok::<(), ParseError>(())
+    /// ```
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
         let obj = match &value {
             Value::Object(m) => m,
@@ -303,6 +364,10 @@ impl Message {
         Ok(match MessageType::from_name(&name) {
             MessageType::Activity(_) => Message::Activity(decode("activity", value)?),
             MessageType::Organization => Message::Organization(decode("Organization", value)?),
+            MessageType::Posting => Message::Posting(decode("Posting", value)?),
+            MessageType::AgentProfile => Message::AgentProfile(decode("AgentProfile", value)?),
+            MessageType::MadRequest => Message::MadRequest(decode("MadRequest", value)?),
+            MessageType::Convention => Message::Convention(decode("Convention", value)?),
             MessageType::Tombstone => Message::Tombstone(decode("Tombstone", value)?),
             MessageType::OrderedCollection => {
                 Message::OrderedCollection(decode("OrderedCollection", value)?)
@@ -324,6 +389,10 @@ impl Message {
         match self {
             Message::Activity(a) => a.kind.name(),
             Message::Organization(_) => "Organization",
+            Message::Posting(_) => "Posting",
+            Message::AgentProfile(_) => "AgentProfile",
+            Message::MadRequest(_) => "MadRequest",
+            Message::Convention(_) => "Convention",
             Message::Tombstone(_) => "Tombstone",
             Message::OrderedCollection(_) => "OrderedCollection",
             Message::OrderedCollectionPage(_) => "OrderedCollectionPage",
@@ -335,6 +404,10 @@ impl Message {
         match self {
             Message::Activity(a) => Some(a.id.as_str()),
             Message::Organization(o) => Some(o.id.as_str()),
+            Message::Posting(p) => Some(p.id.as_str()),
+            Message::AgentProfile(p) => Some(p.id.as_str()),
+            Message::MadRequest(m) => Some(m.id.as_str()),
+            Message::Convention(c) => Some(c.id.as_str()),
             Message::Tombstone(t) => Some(t.id.as_str()),
             Message::OrderedCollection(c) => Some(c.id.as_str()),
             Message::OrderedCollectionPage(p) => Some(p.id.as_str()),
@@ -347,6 +420,10 @@ impl Message {
         match self {
             Message::Activity(a) => Some(&a.actor),
             Message::Organization(o) => Some(&o.id),
+            Message::Posting(p) => Some(&p.attributed_to),
+            Message::AgentProfile(p) => Some(&p.attributed_to),
+            Message::MadRequest(m) => Some(&m.attributed_to),
+            Message::Convention(c) => Some(&c.attributed_to),
             Message::Tombstone(_)
             | Message::OrderedCollection(_)
             | Message::OrderedCollectionPage(_) => None,
@@ -358,6 +435,8 @@ impl Message {
     pub fn is_private(&self) -> bool {
         match self {
             Message::Activity(a) => a.object.embedded().is_some_and(Message::is_private),
+            Message::Posting(p) => p.posting_kind() == PostingKind::CareerOffer,
+            Message::AgentProfile(_) | Message::MadRequest(_) | Message::Convention(_) => true,
             Message::Organization(_)
             | Message::Tombstone(_)
             | Message::OrderedCollection(_)
@@ -373,6 +452,10 @@ impl Message {
         match self {
             Message::Activity(a) => serde_json::to_value(a),
             Message::Organization(o) => serde_json::to_value(o),
+            Message::Posting(p) => serde_json::to_value(p),
+            Message::AgentProfile(p) => serde_json::to_value(p),
+            Message::MadRequest(m) => serde_json::to_value(m),
+            Message::Convention(c) => serde_json::to_value(c),
             Message::Tombstone(t) => serde_json::to_value(t),
             Message::OrderedCollection(c) => serde_json::to_value(c),
             Message::OrderedCollectionPage(p) => serde_json::to_value(p),
@@ -399,6 +482,22 @@ impl Message {
                 check_context(report, o.context.as_ref(), o.proof.is_some());
                 o.check(report);
             }
+            Message::Posting(p) => {
+                check_context(report, p.context.as_ref(), p.proof.is_some());
+                p.check(report);
+            }
+            Message::AgentProfile(p) => {
+                check_context(report, p.context.as_ref(), p.proof.is_some());
+                p.check(report);
+            }
+            Message::MadRequest(m) => {
+                check_context(report, m.context.as_ref(), m.proof.is_some());
+                m.check(report);
+            }
+            Message::Convention(c) => {
+                check_context(report, c.context.as_ref(), c.proof.is_some());
+                c.check(report);
+            }
             Message::Tombstone(t) => t.check(report),
             Message::OrderedCollection(c) => c.check(report),
             Message::OrderedCollectionPage(p) => p.check(report),
@@ -412,6 +511,10 @@ impl Validate for Message {
         match self {
             Message::Activity(a) => a.check(report),
             Message::Organization(o) => o.check(report),
+            Message::Posting(p) => p.check(report),
+            Message::AgentProfile(p) => p.check(report),
+            Message::MadRequest(m) => m.check(report),
+            Message::Convention(c) => c.check(report),
             Message::Tombstone(t) => t.check(report),
             Message::OrderedCollection(c) => c.check(report),
             Message::OrderedCollectionPage(p) => p.check(report),
@@ -431,6 +534,10 @@ impl Serialize for Message {
         match self {
             Message::Activity(a) => a.serialize(s),
             Message::Organization(o) => o.serialize(s),
+            Message::Posting(p) => p.serialize(s),
+            Message::AgentProfile(p) => p.serialize(s),
+            Message::MadRequest(m) => m.serialize(s),
+            Message::Convention(c) => c.serialize(s),
             Message::Tombstone(t) => t.serialize(s),
             Message::OrderedCollection(c) => c.serialize(s),
             Message::OrderedCollectionPage(p) => p.serialize(s),

@@ -150,6 +150,12 @@ pub enum Rule {
         /// Why.
         reason: String,
     },
+    /// The agent's statut never allows a *mise à disposition*.
+    #[error("this statut cannot be mis à disposition: {rule}")]
+    Ineligible {
+        /// The rule and its source.
+        rule: &'static str,
+    },
     /// The object's kind-specific body does not match its declared kind.
     #[error("{what}")]
     Inconsistent {
@@ -159,6 +165,31 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// A stable machine code for the rule (`"required"`, `"mad_too_long"`…), for APIs and
+    /// test manifests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rule::Required { .. } => "required",
+            Rule::NotAllowed { .. } => "not_allowed",
+            Rule::MadTooLong { .. } => "mad_too_long",
+            Rule::MissionQuotite { .. } => "mission_quotite",
+            Rule::MissionTooLong { .. } => "mission_too_long",
+            Rule::Percentage { .. } => "percentage",
+            Rule::DateOrder { .. } => "date_order",
+            Rule::OriginMismatch { .. } => "origin_mismatch",
+            Rule::ActorMismatch { .. } => "actor_mismatch",
+            Rule::PlainHttp => "plain_http",
+            Rule::NotUuidV7 => "not_uuid_v7",
+            Rule::Context { .. } => "context",
+            Rule::Addressing { .. } => "addressing",
+            Rule::PersonalData { .. } => "personal_data",
+            Rule::Range { .. } => "range",
+            Rule::Key { .. } => "key",
+            Rule::Inconsistent { .. } => "inconsistent",
+            Rule::Ineligible { .. } => "ineligible",
+        }
+    }
+
     /// The French message for HR officers.
     pub fn message_fr(&self) -> String {
         match self {
@@ -197,6 +228,7 @@ impl Rule {
             Rule::Range { rule } => format!("Valeur hors limites : doit être {rule}."),
             Rule::Key { reason } => format!("Clé publique invalide : {reason}."),
             Rule::Inconsistent { what } => format!("Incohérence : {what}."),
+            Rule::Ineligible { .. } => "Seuls les fonctionnaires titulaires, et les contractuels en CDI dans certains cas, peuvent être mis à disposition (jamais un stagiaire ni un contractuel en CDD).".to_owned(),
         }
     }
 }

@@ -373,3 +373,454 @@ fn embedded_objects_validate_through_the_trait() {
     };
     org.validate(&prod()).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Spec examples (`spec/examples/`): every example parses, validates, round-trips; every
+// negative example (`spec/examples/invalid/`, outcomes in `expected.json`) is refused with
+// the expected rule at the expected path.
+
+fn examples_dir() -> std::path::PathBuf {
+    crate::workspace_root().join("spec/examples")
+}
+
+fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn spec_examples_parse_validate_and_round_trip() {
+    let files = json_files(&examples_dir());
+    assert!(
+        files.len() >= 8,
+        "expected the spec examples, found {}",
+        files.len()
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let doc = crate::read_json(path);
+        let msg = Message::from_value(doc.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Err(problems) = msg.validate(&prod()) {
+            panic!("{name}: {problems}");
+        }
+        assert_eq!(
+            msg.to_value().unwrap(),
+            doc,
+            "{name}: round trip changed the document"
+        );
+        if let Message::Posting(p) = &msg {
+            kinds.insert(p.posting_kind().as_str());
+        }
+    }
+    for kind in vocab::PostingKind::ALL {
+        assert!(
+            kinds.contains(kind.as_str()),
+            "no example of posting kind {}",
+            kind.as_str()
+        );
+    }
+}
+
+#[test]
+fn spec_negative_examples_are_refused_with_the_expected_rule() {
+    let dir = examples_dir().join("invalid");
+    let expected = crate::read_json(&dir.join("expected.json"));
+    let expected = expected.as_object().unwrap();
+    let files: Vec<_> = json_files(&dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("expected.json"))
+        .collect();
+    assert_eq!(
+        files.len(),
+        expected.len(),
+        "every negative example has an expectation"
+    );
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let want = expected
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name}: no expectation"));
+        let result = Message::from_value(crate::read_json(&path));
+        match want["outcome"].as_str().unwrap() {
+            "parse_error" => {
+                let err = result.err().unwrap_or_else(|| panic!("{name}: parsed"));
+                let ParseError::Invalid { path: at, .. } = &err else {
+                    panic!("{name}: unexpected error {err}")
+                };
+                assert_eq!(at, want["path"].as_str().unwrap(), "{name}: {err}");
+                assert!(!err.message_fr().is_empty());
+            }
+            "invalid" => {
+                let msg = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                let problems = msg
+                    .validate(&prod())
+                    .err()
+                    .unwrap_or_else(|| panic!("{name}: accepted"));
+                for p in want["problems"].as_array().unwrap() {
+                    let (at, rule) = (p["path"].as_str().unwrap(), p["rule"].as_str().unwrap());
+                    assert!(
+                        problems
+                            .iter()
+                            .any(|x| x.path == at && x.rule.code() == rule),
+                        "{name}: expected {rule} at {at}, got {problems}"
+                    );
+                }
+            }
+            "unknown_type" => {
+                let err = result.err().unwrap_or_else(|| panic!("{name}: parsed"));
+                assert!(
+                    matches!(&err, ParseError::UnknownType { name: n, .. } if n == want["name"].as_str().unwrap()),
+                    "{name}: {err}"
+                );
+            }
+            other => panic!("{name}: unknown outcome {other}"),
+        }
+    }
+}
+
+#[test]
+fn posting_validation_reports_every_problem_at_once() {
+    let mut doc = crate::read_json(&examples_dir().join("posting-mad-offer.json"));
+    doc["body"]["durationMonths"] = json!(48);
+    doc["body"]["quotitePct"] = json!(120);
+    doc["dates"]["end"] = json!("2027-01-01");
+    doc.as_object_mut().unwrap().remove("contact");
+    let problems = Message::from_value(doc)
+        .unwrap()
+        .validate(&prod())
+        .unwrap_err();
+    let codes: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.path.as_str(), p.rule.code()))
+        .collect();
+    for want in [
+        ("/body/durationMonths", "mad_too_long"),
+        ("/body/quotitePct", "percentage"),
+        ("/dates/end", "date_order"),
+        ("/contact", "required"),
+    ] {
+        assert!(codes.contains(&want), "{want:?} not in {codes:?}");
+    }
+    let mad = problems
+        .iter()
+        .find(|p| p.rule.code() == "mad_too_long")
+        .unwrap();
+    assert!(
+        mad.message_fr().contains("ne peut excéder 36 mois"),
+        "{}",
+        mad.message_fr()
+    );
+    assert!(mad.to_string().contains("48"), "{mad}");
+}
+
+#[test]
+fn posting_kind_and_body_must_match() {
+    // A vacancy body under postingKind mad_offer: the MAD body ignores vacancy fields
+    // (kept as unknown), and the MAD rules then report what is missing.
+    let mut doc = crate::read_json(&examples_dir().join("posting-vacancy.json"));
+    doc["postingKind"] = json!("mad_offer");
+    let msg = Message::from_value(doc.clone()).unwrap();
+    let problems = msg.validate(&prod()).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.path == "/body/quotitePct"),
+        "{problems}"
+    );
+    // Round trip still keeps every field.
+    assert_eq!(msg.to_value().unwrap(), doc);
+    // A body that is not an object is refused at parse time.
+    doc["body"] = json!("n/a");
+    assert!(Message::from_value(doc).is_err());
+}
+
+#[test]
+fn create_posting_activity() {
+    let posting = crate::read_json(&examples_dir().join("posting-vacancy.json"));
+    let mut object = posting.clone();
+    object.as_object_mut().unwrap().remove("@context");
+    let create = json!({
+        "@context": vocab::context(),
+        "id": "https://emploi.grenoble.fr/activities/019aa1b2-3c4d-7e5f-8a6b-000000000001",
+        "type": "Create",
+        "actor": "https://emploi.grenoble.fr/actor",
+        "object": object,
+        "to": ["https://emploi.grenoble.fr/followers"]
+    });
+    let msg = Message::from_value(create.clone()).unwrap();
+    msg.validate(&prod()).unwrap();
+    assert_eq!(msg.to_value().unwrap(), create);
+    // Creating another node's posting is refused.
+    let mut forged = create.clone();
+    forged["object"]["attributedTo"] = json!("https://passerelle.isere.fr/actor");
+    let problems = Message::from_value(forged)
+        .unwrap()
+        .validate(&prod())
+        .unwrap_err();
+    assert!(
+        problems.any(|r| matches!(r, Rule::ActorMismatch { .. })),
+        "{problems}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "/object/id" && p.rule.code() == "origin_mismatch"),
+        "{problems}"
+    );
+    // A career offer must not travel in a public activity.
+    let mut career = crate::read_json(&examples_dir().join("posting-career-offer.json"));
+    career.as_object_mut().unwrap().remove("@context");
+    let offer = json!({
+        "@context": vocab::context(),
+        "id": "https://passerelle.isere.fr/activities/019aa1b2-3c4d-7e5f-8a6b-000000000002",
+        "type": "Offer",
+        "actor": "https://passerelle.isere.fr/actor",
+        "object": career,
+        "to": [vocab::PUBLIC]
+    });
+    let problems = Message::from_value(offer)
+        .unwrap()
+        .validate(&prod())
+        .unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "/to" && p.rule.code() == "addressing"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn spec_discovery_examples() {
+    let dir = examples_dir().join("discovery");
+    let wf = crate::read_json(&dir.join("webfinger.json"));
+    let jrd: Jrd = serde_json::from_value(wf.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&jrd).unwrap(), wf);
+    assert_eq!(
+        jrd.actor_id().unwrap().as_str(),
+        "https://emploi.grenoble.fr/actor"
+    );
+    let ni = crate::read_json(&dir.join("nodeinfo.json"));
+    let parsed: NodeInfo = serde_json::from_value(ni.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&parsed).unwrap(), ni);
+    assert_eq!(parsed.passerelle_protocol_version(), Some("1.0"));
+    let links: NodeInfoLinks =
+        serde_json::from_value(crate::read_json(&dir.join("nodeinfo-well-known.json"))).unwrap();
+    assert!(links.href_21().unwrap().ends_with("/nodeinfo/2.1"));
+    let Some(shared) = crate::shared_vectors("NodeInfo 2.1 schema (spec example)") else {
+        return;
+    };
+    let schema = crate::read_json(&shared.join("nodeinfo/nodeinfo-2.1-schema.json"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&ni).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON Schemas (`spec/schemas/`) and the JSON-LD context (`spec/context/`).
+
+fn schema_for(type_name: &str) -> jsonschema::Validator {
+    let name = if vocab::ActivityType::from_name(type_name).is_some() {
+        "Activity"
+    } else {
+        type_name
+    };
+    let path = crate::workspace_root().join(format!("spec/schemas/{name}.schema.json"));
+    let schema = crate::read_json(&path);
+    jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn schema_errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn spec_examples_validate_against_their_schemas() {
+    let mut checked = std::collections::BTreeSet::new();
+    for path in json_files(&examples_dir()) {
+        let doc = crate::read_json(&path);
+        let type_name = doc["type"].as_str().unwrap().to_owned();
+        let errors = schema_errors(&schema_for(&type_name), &doc);
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        // Embedded objects validate against their own schema too.
+        if let Some(obj) = doc.get("object").filter(|o| o.is_object()) {
+            let inner = obj["type"].as_str().unwrap();
+            let errors = schema_errors(&schema_for(inner), obj);
+            assert!(errors.is_empty(), "{} (object): {errors:?}", path.display());
+        }
+        checked.insert(type_name);
+    }
+    for t in [
+        "Organization",
+        "Posting",
+        "AgentProfile",
+        "MadRequest",
+        "Convention",
+        "OrderedCollection",
+        "OrderedCollectionPage",
+    ] {
+        assert!(checked.contains(t), "no example of {t}");
+    }
+    let wf = crate::read_json(&examples_dir().join("discovery/webfinger.json"));
+    assert!(schema_errors(&schema_for("Jrd"), &wf).is_empty());
+}
+
+#[test]
+fn schemas_refuse_negative_examples_they_can_express() {
+    // Rules a schema can state (enums, bounds, required fields, forbidden properties);
+    // checksums, origins and date arithmetic are left to `Validate`.
+    for name in [
+        "posting-unknown-categorie",
+        "posting-unknown-kind",
+        "posting-vacancy-without-statutory-fields",
+        "posting-vacancy-without-motif",
+        "posting-career-offer-public",
+        "posting-project-mission-quotite-50",
+        "posting-project-mission-30-months",
+        "posting-mad-offer-40-months",
+        "posting-without-passerelle-context",
+        "agent-profile-with-name",
+        "agent-profile-with-photo-salary-evaluation",
+        "agent-profile-public",
+        "mad-request-waiver-without-ground",
+        "convention-without-notice-clause",
+        "outbox-with-items",
+        "activity-unknown-type",
+    ] {
+        let doc = crate::read_json(&examples_dir().join(format!("invalid/{name}.json")));
+        let type_name = doc["type"].as_str().unwrap();
+        let schema_name = if type_name == "Like" {
+            "Follow"
+        } else {
+            type_name
+        };
+        assert!(
+            !schema_for(schema_name).is_valid(&doc),
+            "{name}: the schema accepts it"
+        );
+    }
+}
+
+#[test]
+fn context_defines_every_property_of_the_examples() {
+    let ctx = crate::read_json(&crate::workspace_root().join("spec/context/passerelle-v1.jsonld"));
+    let defined: std::collections::BTreeSet<String> = ctx["@context"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    // ActivityStreams 2.0 and Data Integrity terms, defined by the other two contexts.
+    let standard = [
+        "@context",
+        "id",
+        "type",
+        "actor",
+        "object",
+        "target",
+        "to",
+        "cc",
+        "published",
+        "updated",
+        "name",
+        "summary",
+        "attributedTo",
+        "inbox",
+        "outbox",
+        "followers",
+        "following",
+        "endpoints",
+        "sharedInbox",
+        "preferredUsername",
+        "orderedItems",
+        "totalItems",
+        "first",
+        "last",
+        "next",
+        "prev",
+        "partOf",
+        "proof",
+    ];
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    out.insert(k.clone());
+                    walk(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for path in json_files(&examples_dir()) {
+        walk(&crate::read_json(&path), &mut used);
+    }
+    let missing: Vec<_> = used
+        .iter()
+        .filter(|k| !defined.contains(*k) && !standard.contains(&k.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "terms missing from passerelle-v1.jsonld: {missing:?}"
+    );
+}
+
+#[test]
+fn constructors_build_valid_messages() {
+    use passerelle_protocol::ids::{mint, uuid_v7};
+    use passerelle_protocol::vocab::{
+        Activity, ActivityType, Collectivite, ObjectRef, Organization,
+    };
+    let id: ActorId = "https://emploi.grenoble.fr/actor".parse().unwrap();
+    let key = SigningKey::from_seed(&[9; 32]).public_key();
+    let collectivite: Collectivite = serde_json::from_value(json!({
+        "siren": "213801855", "kind": "commune", "versant": "fpt", "commune": "38185"
+    }))
+    .unwrap();
+    let org = Organization::new(
+        id.clone(),
+        "grenoble",
+        "Ville de Grenoble",
+        collectivite,
+        vec![Multikey::new(
+            "https://emploi.grenoble.fr/actor#key-1".parse().unwrap(),
+            &key,
+        )],
+    )
+    .unwrap();
+    assert_eq!(org.inbox.as_str(), "https://emploi.grenoble.fr/actor/inbox");
+    assert_eq!(
+        org.endpoints.shared_inbox.as_str(),
+        "https://emploi.grenoble.fr/inbox"
+    );
+    let msg = Message::Organization(Box::new(org.clone()));
+    msg.validate(&prod()).unwrap();
+    // Serialized, it parses back to the same actor.
+    assert_eq!(Message::from_value(msg.to_value().unwrap()).unwrap(), msg);
+
+    let activity_id = mint(
+        "https://emploi.grenoble.fr",
+        "activities",
+        uuid_v7(1_795_000_000_000, [3; 10]),
+    )
+    .unwrap();
+    let update = Activity::new(
+        ActivityType::Update,
+        activity_id,
+        id,
+        ObjectRef::Embedded(Box::new(msg)),
+        vec!["https://emploi.grenoble.fr/actor/followers".into()],
+    );
+    let msg = Message::Activity(Box::new(update));
+    msg.validate(&prod()).unwrap();
+    assert_eq!(msg.to_value().unwrap()["object"]["type"], "Organization");
+}
