@@ -1,0 +1,550 @@
+#!/usr/bin/env bash
+# Checks the deployment artifacts (deploy/) and the operator documentation (docs/) against
+# the code, without a container engine or a running systemd. Exits non-zero on any failure.
+#
+#   .ci/deploy-check.sh            # builds target/debug/passerelle if needed (cargo, --locked)
+#   PASSERELLE_BIN=path/to/passerelle .ci/deploy-check.sh
+#
+# Installs what it needs from Debian when missing (systemd, nginx, prometheus for promtool,
+# openssl, python3-yaml); when they are present it runs in a few seconds. What each step
+# verifies is printed, and listed in docs/operations/verification.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+step() { printf '\n== deploy-check: %s ==\n' "$*"; }
+fail() { echo "deploy-check: FAILED: $*" >&2; exit 1; }
+
+step "prerequisites"
+APT_UPDATED=0
+need() { # need COMMAND DEBIAN_PACKAGE
+  if command -v "$1" >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    fail "$1 is missing; install the Debian package $2"
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then apt-get update -qq; APT_UPDATED=1; fi
+  echo "installing $2 (for $1)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  command -v "$1" >/dev/null 2>&1 || fail "$2 installed but $1 is still missing"
+}
+need systemd-analyze systemd
+need nginx nginx
+need promtool prometheus
+need openssl openssl
+PY=python3
+if ! "$PY" -c 'import yaml' 2>/dev/null; then
+  PY=/usr/bin/python3
+  if ! "$PY" -c 'import yaml' 2>/dev/null; then
+    need /usr/bin/python3 python3
+    if [ "$APT_UPDATED" = 0 ]; then apt-get update -qq; APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
+    "$PY" -c 'import yaml' || fail "python3-yaml could not be installed"
+  fi
+fi
+
+if [ -z "${PASSERELLE_BIN:-}" ]; then
+  cargo build --locked -q -p passerelle-node --bin passerelle
+  PASSERELLE_BIN="$ROOT/target/debug/passerelle"
+fi
+[ -x "$PASSERELLE_BIN" ] || fail "PASSERELLE_BIN=$PASSERELLE_BIN is not an executable"
+export PASSERELLE_BIN
+echo "binary: $PASSERELLE_BIN ($("$PASSERELLE_BIN" --version))"
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+export WORK
+
+step "systemd unit: systemd-analyze verify and security"
+# The unit names /usr/local/bin/passerelle, which verify requires to exist: check a copy
+# that points at the binary under test. Verify exits 0 even on unknown keys, so any
+# output is a failure.
+sed "s#/usr/local/bin/passerelle#$PASSERELLE_BIN#g" deploy/passerelle.service > "$WORK/passerelle.service"
+verify_out="$(cd "$WORK" && systemd-analyze verify "$WORK/passerelle.service" 2>&1)" || fail "systemd-analyze verify: $verify_out"
+[ -z "$verify_out" ] || fail "systemd-analyze verify reported problems:
+$verify_out"
+echo "systemd-analyze verify: no warning"
+exposure="$(systemd-analyze security --offline=yes "$WORK/passerelle.service" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')"
+[ -n "$exposure" ] || fail "systemd-analyze security printed no exposure level"
+echo "systemd-analyze security exposure: $exposure (must be <= 2.0)"
+awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "unit exposure $exposure is above 2.0"
+
+step "nginx sample: nginx -t with a throwaway certificate"
+mkdir -p "$WORK/nginx/cache" "$WORK/nginx/logs"
+openssl req -x509 -newkey ed25519 -nodes -days 1 -subj "/CN=rh.ville-exemple.fr" \
+  -keyout "$WORK/nginx/key.pem" -out "$WORK/nginx/cert.pem" 2>/dev/null
+sed -e "s#/etc/letsencrypt/live/rh.ville-exemple.fr/fullchain.pem#$WORK/nginx/cert.pem#" \
+    -e "s#/etc/letsencrypt/live/rh.ville-exemple.fr/privkey.pem#$WORK/nginx/key.pem#" \
+    -e "s#/var/cache/nginx/passerelle#$WORK/nginx/cache#" \
+    deploy/nginx/passerelle.conf > "$WORK/nginx/passerelle.conf"
+grep -q "$WORK/nginx/cert.pem" "$WORK/nginx/passerelle.conf" || fail "nginx sample: certificate path not found"
+cat > "$WORK/nginx/nginx.conf" <<EOF
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log;
+events {}
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/cache/body;
+    proxy_temp_path $WORK/nginx/cache/proxy;
+    fastcgi_temp_path $WORK/nginx/cache/fastcgi;
+    uwsgi_temp_path $WORK/nginx/cache/uwsgi;
+    scgi_temp_path $WORK/nginx/cache/scgi;
+    include $WORK/nginx/passerelle.conf;
+}
+EOF
+nginx -t -q -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf" \
+  || fail "nginx -t refused deploy/nginx/passerelle.conf"
+echo "nginx -t: configuration accepted"
+
+step "Prometheus rules: promtool check rules"
+promtool check rules deploy/prometheus/alerts.yml >/dev/null || fail "promtool check rules deploy/prometheus/alerts.yml"
+echo "promtool: rules valid"
+
+step "image, compose files, configuration keys, metrics, docs (against the binary)"
+"$PY" - <<'PYEOF'
+import json, os, re, shlex, signal, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path.cwd()
+BIN = os.environ["PASSERELLE_BIN"]
+WORK = Path(os.environ["WORK"])
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print(f"  FAIL {msg}")
+
+
+def ok(msg):
+    print(f"  ok   {msg}")
+
+
+def run(args, env=None, stdin=None):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PASSERELLE_")}
+    base.update(env or {})
+    return subprocess.run([BIN, *args], env=base, capture_output=True, text=True,
+                          input=stdin, timeout=60, cwd=WORK)
+
+
+def help_text(path):
+    r = run([*path, "--help"])
+    return r.returncode, r.stdout + r.stderr
+
+
+# ---------- configuration keys from the code ----------
+example = run(["check-config", "--example"])
+if example.returncode != 0:
+    sys.exit(f"passerelle check-config --example failed: {example.stderr}")
+EXAMPLE = example.stdout
+KEYS = []  # (section, key, env var)
+section = None
+pending_env = None
+for line in EXAMPLE.splitlines():
+    m = re.match(r"^\[(\w+)\]$", line)
+    if m:
+        section = m.group(1)
+        continue
+    m = re.match(r"^# Environment: (PASSERELLE_\w+)$", line)
+    if m and section:
+        pending_env = m.group(1)
+        continue
+    m = re.match(r"^(?:# )?(\w+) =", line)
+    if m and section and pending_env:
+        KEYS.append((section, m.group(1), pending_env))
+        pending_env = None
+ENV_VARS = {e for _, _, e in KEYS}
+if len(KEYS) < 10:
+    fail(f"only {len(KEYS)} keys parsed from check-config --example; the parser is out of date")
+else:
+    ok(f"{len(KEYS)} configuration keys read from `passerelle check-config --example`")
+example_file = ROOT / "deploy/passerelle.example.toml"
+if example_file.exists():
+    if example_file.read_text() == EXAMPLE:
+        ok("deploy/passerelle.example.toml equals `passerelle check-config --example`")
+    else:
+        fail("deploy/passerelle.example.toml differs from `passerelle check-config --example`")
+defaults = run(["check-config"]).stdout
+m = re.search(r"^body_limit_bytes = (\d+)", defaults, re.M)
+BODY_LIMIT = int(m.group(1)) if m else None
+
+
+def check_env(where, env, files=None):
+    """Runs `passerelle check-config` with env; every PASSERELLE_* key must be accepted."""
+    env = dict(env)
+    unknown = [k for k in env if k.startswith("PASSERELLE_") and k not in ENV_VARS and k != "PASSERELLE_CONFIG"]
+    if unknown:
+        fail(f"{where}: unknown configuration variables {unknown}")
+        return
+    r = run(["check-config"], env=env)
+    if r.returncode != 0:
+        fail(f"{where}: `passerelle check-config` refused the environment: {r.stderr.strip()}")
+    else:
+        ok(f"{where}: {len(env)} PASSERELLE_* variables accepted by `passerelle check-config`")
+    return r.stdout
+
+
+# ---------- Containerfile ----------
+def instructions(path):
+    text = path.read_text()
+    lines, cur = [], ""
+    for raw in text.splitlines():
+        if not cur and (raw.strip().startswith("#") or not raw.strip()):
+            continue
+        if raw.strip().startswith("#"):
+            continue
+        if raw.endswith("\\"):
+            cur += raw[:-1] + " "
+            continue
+        cur += raw
+        word, _, rest = cur.strip().partition(" ")
+        lines.append((word.upper(), rest.strip()))
+        cur = ""
+    return lines
+
+
+cf = ROOT / "deploy/Containerfile"
+ins = instructions(cf)
+channel = re.search(r'channel\s*=\s*"([^"]+)"', (ROOT / "rust-toolchain.toml").read_text()).group(1)
+froms = [rest for w, rest in ins if w == "FROM"]
+rust_from = [f for f in froms if "/rust:" in f or f.startswith("rust:")]
+if len(froms) < 2:
+    fail("Containerfile: not multi-stage")
+if not rust_from or not re.search(rf"rust:{re.escape(channel)}(-|\s|$)", rust_from[0]):
+    fail(f"Containerfile: build stage {rust_from} does not use the Rust {channel} image of rust-toolchain.toml")
+else:
+    ok(f"Containerfile: build stage on rust:{channel} (rust-toolchain.toml), {len(froms)} stages")
+for w, rest in ins:
+    if w == "COPY" and "--from=" not in rest:
+        parts = [p for p in rest.split() if not p.startswith("--")]
+        for src in parts[:-1]:
+            if not (ROOT / src).exists():
+                fail(f"Containerfile: COPY source {src} does not exist")
+        ok(f"Containerfile: COPY {' '.join(parts[:-1])} exist")
+if not any(w == "COPY" and "--from=" in rest and rest.split()[-1] == "/usr/local/bin/passerelle" for w, rest in ins):
+    fail("Containerfile: the runtime stage does not install /usr/local/bin/passerelle")
+entry = [json.loads(rest) for w, rest in ins if w == "ENTRYPOINT"]
+cmd = [json.loads(rest) for w, rest in ins if w == "CMD"]
+user = [rest for w, rest in ins if w == "USER"]
+volume = [rest for w, rest in ins if w == "VOLUME"]
+health = [rest for w, rest in ins if w == "HEALTHCHECK"]
+envs = {}
+for w, rest in ins:
+    if w == "ENV":
+        k, _, v = rest.partition("=")
+        envs[k] = v
+if entry != [["passerelle"]]:
+    fail(f"Containerfile: ENTRYPOINT is {entry}, expected [\"passerelle\"]")
+if not user or user[-1].split(":")[0] in ("root", "0"):
+    fail("Containerfile: the runtime user is root")
+if not volume or "/var/lib/passerelle" not in volume[0]:
+    fail("Containerfile: no data volume /var/lib/passerelle")
+if not cmd or cmd[-1][0] != "serve":
+    fail(f"Containerfile: CMD is {cmd}, expected serve …")
+CMD = cmd[-1]
+code, serve_help = help_text(["serve"])
+for flag in [a for a in CMD if a.startswith("--")]:
+    if flag not in serve_help:
+        fail(f"Containerfile: CMD flag {flag} is not accepted by `passerelle serve --help`")
+ok(f"Containerfile: ENTRYPOINT passerelle, CMD {' '.join(CMD)} (flags accepted by `passerelle serve --help`), USER {user[-1]}, VOLUME {volume[0]}")
+m = re.search(r"CMD (\[.*\])", health[0]) if health else None
+if not m or "/healthz" not in health[0]:
+    fail("Containerfile: no HEALTHCHECK on /healthz")
+HEALTH = json.loads(m.group(1)) if m else []
+check_env("Containerfile ENV", envs)
+
+# ---------- compose files ----------
+SECRETS_README = (ROOT / "deploy/secrets/README.md").read_text()
+COMPOSE_ENV = {}
+for name in ["compose.yaml", "compose.sqlite.yaml"]:
+    path = ROOT / "deploy" / name
+    doc = yaml.safe_load(path.read_text())
+    base = path.parent
+    services = doc.get("services") or {}
+    if "passerelle" not in services:
+        fail(f"{name}: no passerelle service")
+        continue
+    top_volumes = set((doc.get("volumes") or {}).keys())
+    top_secrets = doc.get("secrets") or {}
+    for sname, secret in top_secrets.items():
+        f = (base / secret.get("file", "")).resolve()
+        if f.parent != (ROOT / "deploy/secrets").resolve():
+            fail(f"{name}: secret {sname} file {secret.get('file')} is not under deploy/secrets/")
+        if f"`{f.name}`" not in SECRETS_README:
+            fail(f"{name}: secret file {f.name} is not described in deploy/secrets/README.md")
+    for svc_name, svc in services.items():
+        b = svc.get("build")
+        if b:
+            ctx = (base / b.get("context", ".")).resolve()
+            if not ctx.is_dir():
+                fail(f"{name}: {svc_name}: build context {ctx} does not exist")
+            df = ctx / b.get("dockerfile", "Dockerfile")
+            if not df.is_file():
+                fail(f"{name}: {svc_name}: {df} does not exist")
+            elif df.resolve() != cf.resolve():
+                fail(f"{name}: {svc_name}: builds {df}, not deploy/Containerfile")
+        for v in svc.get("volumes") or []:
+            src = v.split(":")[0] if isinstance(v, str) else v.get("source")
+            if src.startswith((".", "/")):
+                if not (base / src).exists():
+                    fail(f"{name}: {svc_name}: bind mount source {src} does not exist")
+            elif src not in top_volumes:
+                fail(f"{name}: {svc_name}: volume {src} is not declared")
+        for s in svc.get("secrets") or []:
+            s = s if isinstance(s, str) else s.get("source")
+            if s not in top_secrets:
+                fail(f"{name}: {svc_name}: secret {s} is not declared")
+        for dep in svc.get("depends_on") or []:
+            if dep not in services:
+                fail(f"{name}: {svc_name}: depends on unknown service {dep}")
+    svc = services["passerelle"]
+    env = {}
+    for k, v in (svc.get("environment") or {}).items():
+        v = str(v)
+        if re.fullmatch(r"\$\{PASSERELLE_BASE_URL:\?[^}]*\}", v):
+            v = "https://rh.ville-exemple.fr"
+        elif "${" in v:
+            fail(f"{name}: unexpected interpolation in {k}={v}")
+        m = re.fullmatch(r"/run/secrets/(\w+)", v)
+        if m:
+            if m.group(1) not in (svc.get("secrets") or []):
+                fail(f"{name}: {k} reads secret {m.group(1)}, which the service does not mount")
+            secret_file = WORK / f"secret-{m.group(1)}"
+            secret_file.write_text("postgres://passerelle:pw@postgres:5432/passerelle\n")
+            v = str(secret_file)
+        env[k] = v
+    if any("/run/secrets" in str(x) for x in (svc.get("environment") or {}).values()) and not any(k.endswith("_FILE") for k in env):
+        fail(f"{name}: secrets must be passed through *_FILE keys")
+    out = check_env(f"{name} passerelle service", {**envs, **env})
+    COMPOSE_ENV[name] = env
+    ok(f"{name}: parses; build context, Containerfile, volumes, secrets and dependencies resolve")
+
+# ---------- systemd unit: environment and credentials ----------
+unit = (ROOT / "deploy/passerelle.service").read_text()
+cred_dir = WORK / "credentials"
+cred_dir.mkdir()
+unit_env = {}
+for line in unit.splitlines():
+    m = re.match(r"^Environment=(\w+)=(.*)$", line)
+    if m:
+        unit_env[m.group(1)] = m.group(2).replace("%S", str(WORK / "state")).replace("%d", str(cred_dir))
+sets = dict(re.findall(r"^SetCredential=(\w+):(.*)$", unit, re.M))
+loads = dict(re.findall(r"^LoadCredential=(\w+):(.*)$", unit, re.M))
+for cid in loads:
+    if f"%d/{cid}" not in unit:
+        fail(f"passerelle.service: credential {cid} is loaded but no *_FILE key reads %d/{cid}")
+for k, v in unit_env.items():
+    if k.endswith("_FILE"):
+        cid = Path(v).name
+        if cid not in loads:
+            fail(f"passerelle.service: {k} reads credential {cid}, which is not loaded")
+        (cred_dir / cid).write_text(sets.get(cid, "postgres://x@127.0.0.1/x").replace("%S", str(WORK / "state")) + "\n")
+out = check_env("passerelle.service Environment= (with the SetCredential= default)", unit_env)
+if out is not None and "sqlite://" not in out:
+    fail("passerelle.service: the default credential does not select SQLite")
+exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1).split()
+_, global_help = help_text([])
+for a in exec_start[1:]:
+    if a.startswith("--") and a not in global_help and a not in serve_help:
+        fail(f"passerelle.service: ExecStart flag {a} is unknown to the CLI")
+if exec_start[-1] != "serve":
+    fail("passerelle.service: ExecStart does not run `serve`")
+ok("passerelle.service: ExecStart flags, credentials and *_FILE keys agree")
+
+# ---------- run the image's command on this machine ----------
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return None, ""
+
+
+port = free_port()
+data = WORK / "container-data"
+data.mkdir(mode=0o700)
+args = [a.replace("/var/lib/passerelle", str(data)).replace("0.0.0.0:8080", f"127.0.0.1:{port}") for a in CMD]
+env = {**envs, **COMPOSE_ENV.get("compose.sqlite.yaml", {})}
+env["PASSERELLE_SERVER_BASE_URL"] = f"http://127.0.0.1:{port}"
+base_env = {k: v for k, v in os.environ.items() if not k.startswith("PASSERELLE_")}
+log = open(WORK / "node.log", "w")
+node = subprocess.Popen([BIN, *args], env={**base_env, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=WORK)
+METRIC_NAMES = set()
+try:
+    deadline = time.time() + 30
+    status = None
+    while time.time() < deadline and node.poll() is None:
+        status, _ = http_get(port, "/healthz")
+        if status == 200:
+            break
+        time.sleep(0.2)
+    if status != 200:
+        fail(f"the image command `passerelle {' '.join(args)}` did not answer /healthz: {(WORK / 'node.log').read_text()[-2000:]}")
+    else:
+        ok(f"image command `passerelle {' '.join(CMD)}` (paths remapped) serves /healthz")
+        hc = [a.replace("8080", str(port)) for a in HEALTH]
+        r = subprocess.run(hc, capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            fail(f"HEALTHCHECK command fails against a healthy node: {r.stderr}")
+        closed = [a.replace("8080", str(free_port())) for a in HEALTH]
+        r2 = subprocess.run(closed, capture_output=True, text=True, timeout=10)
+        if r2.returncode == 0:
+            fail("HEALTHCHECK command succeeds against a closed port")
+        if r.returncode == 0 and r2.returncode != 0:
+            ok("HEALTHCHECK command: succeeds on the node, fails on a closed port")
+        st, _ = http_get(port, "/readyz")
+        if st != 200:
+            fail(f"/readyz answered {st}")
+        http_get(port, "/actor")
+        st, metrics = http_get(port, "/metrics")
+        if st != 200:
+            fail(f"/metrics answered {st}")
+        for line in metrics.splitlines():
+            m = re.match(r"^(?:# (?:HELP|TYPE) )?([a-zA-Z_:][a-zA-Z0-9_:]*)", line)
+            if m:
+                METRIC_NAMES.add(m.group(1))
+        ok(f"/readyz 200; /metrics exposes {len([n for n in METRIC_NAMES if n.startswith('passerelle_')])} passerelle_* names")
+finally:
+    node.send_signal(signal.SIGTERM)
+    try:
+        rc = node.wait(timeout=40)
+        if rc != 0:
+            fail(f"the node exited with {rc} on SIGTERM")
+    except subprocess.TimeoutExpired:
+        node.kill()
+        fail("the node did not stop within 40 s of SIGTERM")
+
+# ---------- alert rules use real metrics ----------
+source_names = set()
+for p in (ROOT / "node/src").rglob("*.rs"):
+    source_names.update(re.findall(r"\b(passerelle_[a-z0-9_]+)\b", p.read_text()))
+rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+PROMETHEUS_BUILTIN = {"up"}
+FUNCS = {"sum", "rate", "by", "count", "resets", "histogram_quantile", "le", "instance", "route",
+         "version", "job", "status", "changes", "increase", "max", "min", "avg", "without", "on",
+         "and", "or", "unless", "bool", "irate", "delta", "time", "absent", "ignoring", "offset"}
+used = set()
+for group in rules["groups"]:
+    for rule in group["rules"]:
+        expr = re.sub(r'"[^"]*"', '""', rule["expr"])
+        expr = re.sub(r"\[[^\]]*\]", "", expr)
+        expr = re.sub(r"\{[^}]*\}", "", expr)
+        for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
+            if name not in FUNCS:
+                used.add(name)
+for name in sorted(used):
+    if name in PROMETHEUS_BUILTIN:
+        continue
+    base = re.sub(r"_(bucket|sum|count)$", "", name)
+    if name not in METRIC_NAMES and base not in METRIC_NAMES:
+        fail(f"alerts.yml uses {name}, which the node's /metrics does not expose")
+ok(f"alerts.yml: {len(used)} metric names, all exposed by the node (or Prometheus' own `up`)")
+
+# ---------- nginx body limit ----------
+nginx = (ROOT / "deploy/nginx/passerelle.conf").read_text()
+m = re.search(r"^\s*client_max_body_size\s+(\d+)([kKmMgG]?);", nginx, re.M)
+mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+if not m:
+    fail("nginx: no client_max_body_size")
+elif BODY_LIMIT is None:
+    fail("cannot read server.body_limit_bytes from `passerelle check-config`")
+elif int(m.group(1)) * mult[m.group(2).lower()] != BODY_LIMIT:
+    fail(f"nginx: client_max_body_size {m.group(1)}{m.group(2)} != node body_limit_bytes {BODY_LIMIT}")
+else:
+    ok(f"nginx: client_max_body_size {m.group(1)}{m.group(2)} = server.body_limit_bytes {BODY_LIMIT}")
+for loc in ["/inbox", "/actor", "/api/", "/outbox"]:
+    block = re.search(rf"location {re.escape(loc)} \{{(.*?)\}}", nginx, re.S)
+    if not block or "proxy_cache " in block.group(1).replace("proxy_cache off", ""):
+        fail(f"nginx: location {loc} missing or cached")
+cached = re.findall(r"location (\S+) \{[^}]*proxy_cache passerelle_static", nginx, re.S)
+if cached != ["/static/"]:
+    fail(f"nginx: cached locations are {cached}, expected only /static/")
+ok("nginx: /inbox, /actor, /outbox, /api/ uncached; only /static/ cached, signed requests bypass it")
+
+# ---------- docs ----------
+docs = sorted((ROOT / "docs").rglob("*.md"))
+ref = (ROOT / "docs/configuration.md").read_text() if (ROOT / "docs/configuration.md").exists() else ""
+if not ref:
+    fail("docs/configuration.md is missing")
+before = len(failures)
+for section, key, env_var in KEYS:
+    if f"`{section}.{key}`" not in ref or f"`{env_var}`" not in ref:
+        fail(f"docs/configuration.md does not document `{section}.{key}` with `{env_var}`")
+if len(failures) == before:
+  ok(f"docs/configuration.md documents all {len(KEYS)} keys and their environment variables")
+
+for p in docs + [ROOT / "README.md"]:
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", p.read_text()):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        if not (p.parent / target).exists():
+            fail(f"{p.relative_to(ROOT)}: link to {target} does not resolve")
+ok("links between docs/ files, README.md and deploy/ resolve")
+
+PLANNED = re.compile(r"planned, not yet available", re.I)
+checked = set()
+for p in docs:
+    text = p.read_text()
+    # Code spans and code blocks only: that is where commands are written.
+    chunks = re.findall(r"```[a-z]*\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            for m in re.finditer(r"(?:^|[\s/|(])passerelle((?:\s+(?:[a-z][a-z0-9-]*|--[a-z][a-z0-9-]*(?:=\S+)?))+)", line):
+                before = line[: m.start() + 1].split()
+                if before and before[-1] in ("-u", "-g", "--user", "--group"):
+                    continue
+                words = m.group(1).split()
+                if words[0] in ("passerelle", "node", "service", "user"):
+                    continue
+                cmd_path, flags = [], []
+                for w in words:
+                    if w.startswith("--"):
+                        flags.append(w.split("=")[0])
+                    elif not flags:
+                        cmd_path.append(w)
+                # Find the deepest prefix of the words that is a command.
+                path = []
+                for w in cmd_path:
+                    rc, out = help_text(path + [w])
+                    if rc != 0:
+                        break
+                    path.append(w)
+                    if "Commands:" not in out:
+                        break
+                # Find the paragraph holding the line, for the "planned" marker.
+                idx = text.find(line.strip())
+                para = text[text.rfind("\n\n", 0, idx) + 1: text.find("\n\n", idx)] if idx >= 0 else line
+                label = f"{p.relative_to(ROOT)}: `passerelle {' '.join(cmd_path)}`"
+                if not path or (len(path) < len(cmd_path) and "Commands:" in help_text(path)[1]):
+                    if not PLANNED.search(para):
+                        fail(f"{label} is not a command of the binary; mark it \"planned, not yet available\" or fix it")
+                    continue
+                if PLANNED.search(para) and len(path) == len(cmd_path) and not flags:
+                    # A planned command that now exists: the doc is out of date.
+                    if any(c in ("backup", "restore", "migrate-store") for c in cmd_path):
+                        fail(f"{label} exists now; update the doc that calls it planned")
+                _, out = help_text(path)
+                for f in flags:
+                    if f not in out and f not in global_help:
+                        fail(f"{label}: option {f} is not accepted")
+                checked.add(" ".join(path))
+ok(f"docs: every `passerelle …` command checked against --help ({len(checked)} distinct: {', '.join(sorted(checked))})")
+
+if failures:
+    print(f"\n{len(failures)} failure(s)")
+    sys.exit(1)
+PYEOF
+
+echo
+echo "deploy-check: all checks passed"
