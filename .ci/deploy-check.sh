@@ -129,6 +129,10 @@ def run(args, env=None, stdin=None):
                           input=stdin, timeout=60, cwd=WORK)
 
 
+def has_flag(flag, text):
+    return re.search(re.escape(flag) + r"(?![\w-])", text) is not None
+
+
 def help_text(path):
     r = run([*path, "--help"])
     return r.returncode, r.stdout + r.stderr
@@ -246,7 +250,7 @@ if not cmd or cmd[-1][0] != "serve":
 CMD = cmd[-1]
 code, serve_help = help_text(["serve"])
 for flag in [a for a in CMD if a.startswith("--")]:
-    if flag not in serve_help:
+    if not has_flag(flag, serve_help):
         fail(f"Containerfile: CMD flag {flag} is not accepted by `passerelle serve --help`")
 ok(f"Containerfile: ENTRYPOINT passerelle, CMD {' '.join(CMD)} (flags accepted by `passerelle serve --help`), USER {user[-1]}, VOLUME {volume[0]}")
 m = re.search(r"CMD (\[.*\])", health[0]) if health else None
@@ -347,7 +351,7 @@ if out is not None and "sqlite://" not in out:
 exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1).split()
 _, global_help = help_text([])
 for a in exec_start[1:]:
-    if a.startswith("--") and a not in global_help and a not in serve_help:
+    if a.startswith("--") and not has_flag(a, global_help) and not has_flag(a, serve_help):
         fail(f"passerelle.service: ExecStart flag {a} is unknown to the CLI")
 if exec_start[-1] != "serve":
     fail("passerelle.service: ExecStart does not run `serve`")
@@ -588,14 +592,19 @@ for p in docs:
                         flags.append(t.split("=")[0])
                     i += 1
                 # Command words are the leading lowercase words (after global options).
-                cmd_path = []
-                for t in rest:
-                    if t.split("=")[0] in GLOBAL_WITH_VALUE or (cmd_path == [] and t.startswith("--")):
+                cmd_path, i = [], 0
+                while i < len(rest):
+                    t = rest[i]
+                    if t.split("=")[0] in GLOBAL_WITH_VALUE:
+                        i += 1 if "=" in t else 2
                         continue
-                    if re.fullmatch(r"[a-z][a-z0-9-]*", t):
-                        cmd_path.append(t)
-                    else:
+                    if not cmd_path and t.startswith("--"):
+                        i += 1
+                        continue
+                    if not re.fullmatch(r"[a-z][a-z0-9-]*", t):
                         break
+                    cmd_path.append(t)
+                    i += 1
                 if not cmd_path or cmd_path[0] == "passerelle":
                     continue
                 # The deepest prefix of the words that is a command.
@@ -618,7 +627,7 @@ for p in docs:
                     fail(f"{label} exists now; update the doc that calls it planned")
                 _, out = help_text(path)
                 for f in flags:
-                    if f not in out and f not in global_help:
+                    if not has_flag(f, out) and not has_flag(f, global_help):
                         fail(f"{label}: option {f} is not accepted")
                 checked.add(" ".join(path))
 ok(f"docs: every `passerelle …` command checked against --help ({len(checked)} distinct: {', '.join(sorted(checked))})")
