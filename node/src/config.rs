@@ -193,13 +193,13 @@ impl fmt::Display for Origin {
 pub enum ConfigError {
     /// The configuration file could not be read.
     #[error(
-        "cannot read configuration file {path}: {source}; check the path given to --config or PASSERELLE_CONFIG"
+        "cannot read configuration file {path}: {cause}; check the path given to --config or PASSERELLE_CONFIG"
     )]
     ReadFile {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, not a separate source).
+        cause: std::io::Error,
     },
     /// The configuration file is not valid TOML.
     #[error("configuration file {path} is not valid TOML: {message}")]
@@ -259,15 +259,15 @@ pub enum ConfigError {
     },
     /// A `*_file` secret could not be read.
     #[error(
-        "{key}: cannot read secret file {path}: {source}; check the path and that the node's user may read it"
+        "{key}: cannot read secret file {path}: {cause}; check the path and that the node's user may read it"
     )]
     SecretFile {
         /// Dotted key, e.g. `database.url_file`.
         key: &'static str,
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, not a separate source).
+        cause: std::io::Error,
     },
 }
 
@@ -329,9 +329,9 @@ impl Config {
         let mut table = match &file {
             Some(path) => {
                 let text =
-                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                    std::fs::read_to_string(path).map_err(|cause| ConfigError::ReadFile {
                         path: path.clone(),
-                        source,
+                        cause,
                     })?;
                 let table: toml::Table =
                     toml::from_str(&text).map_err(|e| ConfigError::Syntax {
@@ -394,12 +394,11 @@ impl Config {
                     fix: "keep only one of them".to_owned(),
                 });
             }
-            let text =
-                std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-                    key: "database.url_file",
-                    path: path.clone(),
-                    source,
-                })?;
+            let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::SecretFile {
+                key: "database.url_file",
+                path: path.clone(),
+                cause,
+            })?;
             self.database.url = Some(text.trim().to_owned());
             self.database.url_file = Some(path);
         }

@@ -19,13 +19,13 @@ use crate::store::{AuditRecord, NodeKey, Store, StoreError};
 pub enum KeyFileError {
     /// The key file could not be read or written.
     #[error(
-        "key file {path}: {source}; check the path (data.key_file) and the node user's permissions"
+        "key file {path}: {cause}; check the path (data.key_file) and the node user's permissions"
     )]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, not a separate source).
+        cause: std::io::Error,
     },
     /// The key file is readable or writable by other users.
     #[error("key file {path} has mode {mode:o}, readable by other users; run `chmod 600 {path}`")]
@@ -37,13 +37,13 @@ pub enum KeyFileError {
     },
     /// The key file does not hold a Multikey Ed25519 secret.
     #[error(
-        "key file {path} does not hold an Ed25519 Multikey secret: {source}; restore it from a backup"
+        "key file {path} does not hold an Ed25519 Multikey secret: {cause}; restore it from a backup"
     )]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: KeyError,
+        /// The cause (part of the message).
+        cause: KeyError,
     },
     /// The key file's key is not the database's current key.
     #[error(
@@ -80,17 +80,17 @@ pub struct NodeSigningKey {
 /// # Errors
 /// [`KeyFileError`] when the file is unreadable, too open, or invalid.
 pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool), KeyFileError> {
-    let io = |source| KeyFileError::Io {
+    let io = |cause| KeyFileError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     if path.exists() {
         check_permissions(path)?;
         let text = std::fs::read_to_string(path).map_err(io)?;
-        let key = SigningKey::from_multikey_secret(text.trim()).map_err(|source| {
+        let key = SigningKey::from_multikey_secret(text.trim()).map_err(|cause| {
             KeyFileError::Invalid {
                 path: path.to_path_buf(),
-                source,
+                cause,
             }
         })?;
         return Ok((key, false));
@@ -102,9 +102,9 @@ pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool), KeyFileError> {
 
 /// Writes `key` to `path` with mode 0600, atomically (temporary file, then rename).
 fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
-    let io = |source| KeyFileError::Io {
+    let io = |cause| KeyFileError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
@@ -131,9 +131,9 @@ fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
 fn check_permissions(path: &Path) -> Result<(), KeyFileError> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(path)
-        .map_err(|source| KeyFileError::Io {
+        .map_err(|cause| KeyFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?
         .permissions()
         .mode()
@@ -208,9 +208,9 @@ pub async fn rotate(
     let new = SigningKey::generate().map_err(KeyFileError::Generate)?;
     // Keep the old secret beside the new one until the rotation is committed.
     let backup = path.with_extension("previous");
-    std::fs::copy(path, &backup).map_err(|source| KeyFileError::Io {
+    std::fs::copy(path, &backup).map_err(|cause| KeyFileError::Io {
         path: backup.clone(),
-        source,
+        cause,
     })?;
     write_key_file(path, &new)?;
     let key_id = new_key_id();

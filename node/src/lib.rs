@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod postings;
 pub mod state;
 pub mod store;
 pub mod telemetry;

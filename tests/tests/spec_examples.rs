@@ -3,14 +3,24 @@
 //! An example is a fenced code block preceded (on the previous non-blank line) by an HTML
 //! comment `<!-- example: MARKER -->`. The marker says how the block is checked:
 //!
-//! - `spec/examples/NAME.json`: the block equals that file (the vocabulary tests of the
-//!   protocol crate parse, validate and schema-check the files themselves);
+//! - `spec/examples/NAME.json`: the block equals that file, and (outside `discovery/`) is a
+//!   message that `protocol::vocab` parses, validates and re-serialises unchanged (the
+//!   vocabulary tests also schema-check the files);
 //! - `multikey seed=HEX`: a `Multikey` document whose `publicKeyMultibase` is recomputed
 //!   from the seed with `passerelle_protocol::keys`;
 //! - `problem`: an RFC 9457 problem whose `code` and `status` must agree with the error
 //!   table of §12;
 //! - `message`: a Passerelle message that `protocol::vocab` parses, validates (production
-//!   rules) and re-serialises to the same JSON; its `Multikey`s are the example keys;
+//!   rules) and re-serialises to the same JSON; its `Multikey`s are the example keys, and
+//!   every `proof` in it (and in its embedded `object`, `target`, `orderedItems`) is
+//!   re-computed with `protocol::proof` from the example key and `created` it names, must
+//!   give the same document, and must verify;
+//! - `httpsig-base`: the RFC 9421 signature base of the preceding `httpsig` example, as
+//!   `httpsig::parse_signature` builds it;
+//! - `httpsig`: an HTTP request (request line, header fields, blank line, body) re-signed
+//!   with `httpsig::sign_passerelle_request` from the example key and `created` of its
+//!   `Signature-Input`: `Content-Digest`, `Signature-Input` and `Signature` must be equal,
+//!   and the request must verify under `VerifyPolicy::passerelle`;
 //! - `webfinger`: a JRD equal to what `Jrd::for_actor` builds for its subject and actor;
 //! - `nodeinfo`: a NodeInfo document equal to what `NodeInfo::passerelle` builds, valid
 //!   against the NodeInfo 2.1 schema of the shared vectors.
@@ -28,9 +38,11 @@ use std::path::{Path, PathBuf};
 
 use passerelle_protocol::ids::{ActorId, Siren};
 use passerelle_protocol::keys::SigningKey;
+use passerelle_protocol::mad::TRANSITIONS;
 use passerelle_protocol::vocab::{
     Jrd, Message, NodeInfo, NodeInfoUsage, ValidationContext, parse_acct,
 };
+use passerelle_protocol::{httpsig, proof};
 use serde_json::Value;
 
 fn workspace_root() -> PathBuf {
@@ -290,7 +302,12 @@ fn check_example_file(root: &Path, path: &str, block: &Block) -> Result<(), Stri
             "the block differs from {path}; paste the file as it stands:\n{text}"
         ));
     }
-    parse_json(block).map(|_| ())
+    // Discovery documents are not messages; the others must also be valid messages.
+    if path.starts_with("spec/examples/discovery/") {
+        parse_json(block).map(|_| ())
+    } else {
+        check_parses_and_round_trips(block).map(|_| ())
+    }
 }
 
 fn check_multikey(args: &str, block: &Block) -> Result<(), String> {
@@ -326,6 +343,14 @@ fn check_multikey(args: &str, block: &Block) -> Result<(), String> {
 /// A Passerelle message: parsed by `protocol::vocab` (type dispatch, typed decoding),
 /// valid under the production rules, and re-serialised without losing or changing a member.
 fn check_message(keys: &Keys, block: &Block) -> Result<(), String> {
+    let value = check_parses_and_round_trips(block)?;
+    check_multikeys_in(&value, keys)?;
+    check_proofs_deep(keys, &value)
+}
+
+/// Parsed by `protocol::vocab`, valid under the production rules, and re-serialised
+/// without losing or changing a member; returns the JSON.
+fn check_parses_and_round_trips(block: &Block) -> Result<Value, String> {
     let value = parse_json(block)?;
     let message = Message::from_value(value.clone()).map_err(|e| format!("refused: {e}"))?;
     message
@@ -340,7 +365,185 @@ fn check_message(keys: &Keys, block: &Block) -> Result<(), String> {
             serde_json::to_string_pretty(&back).unwrap_or_default()
         ));
     }
-    check_multikeys_in(&value, keys)
+    Ok(value)
+}
+
+/// A document with `proof`s made by example keys: re-signing the document without its
+/// proofs, proof by proof with the same key and `created`, gives exactly the same
+/// document, and every proof verifies.
+fn check_proofs(keys: &Keys, value: &Value) -> Result<(), String> {
+    let infos = proof::proofs(value).map_err(|e| format!("proof: {e}"))?;
+    let mut unsigned = value.clone();
+    if let Some(map) = unsigned.as_object_mut() {
+        map.remove("proof");
+    }
+    let mut resigned = unsigned;
+    let mut public = Vec::new();
+    for info in &infos {
+        let key = keys.get(&info.verification_method).ok_or_else(|| {
+            format!(
+                "proof by `{}`, which is not an example key of §1.5",
+                info.verification_method
+            )
+        })?;
+        let created = info.created.ok_or("proof without `created`")?;
+        let options = proof::ProofOptions::new(info.verification_method.clone(), created);
+        resigned = proof::sign(resigned, key, &options).map_err(|e| format!("cannot sign: {e}"))?;
+        public.push((info.verification_method.clone(), key.public_key()));
+    }
+    if &resigned != value {
+        return Err(format!(
+            "re-signing with the example keys gives:\n{}",
+            serde_json::to_string_pretty(&resigned).unwrap_or_default()
+        ));
+    }
+    proof::verify(value.clone(), &public).map_err(|e| format!("proof does not verify: {e}"))?;
+    Ok(())
+}
+
+/// Checks the proofs of `value` and of the messages embedded in it (`object`, `target`,
+/// `orderedItems`), wherever a `proof` is present.
+fn check_proofs_deep(keys: &Keys, value: &Value) -> Result<(), String> {
+    if value.get("proof").is_some() {
+        check_proofs(keys, value)
+            .map_err(|e| format!("{}: {e}", value["id"].as_str().unwrap_or("(no id)")))?;
+    }
+    for member in ["object", "target"] {
+        if let Some(inner) = value.get(member).filter(|v| v.is_object()) {
+            check_proofs_deep(keys, inner)?;
+        }
+    }
+    if let Some(items) = value.get("orderedItems").and_then(Value::as_array) {
+        items
+            .iter()
+            .try_for_each(|item| check_proofs_deep(keys, item))?;
+    }
+    Ok(())
+}
+
+/// An HTTP request written in a spec example: request line, header lines, a blank line and
+/// the body (the rest of the block, without a final newline).
+struct HttpExample {
+    method: String,
+    target_uri: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn parse_http(block: &Block) -> Result<HttpExample, String> {
+    let (head, body) = match block.body.split_once("\n\n") {
+        Some((head, body)) => (head, body.to_string()),
+        None => (block.body.as_str(), String::new()),
+    };
+    let mut lines = head.lines();
+    let request_line = lines.next().ok_or("empty request")?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(path), Some("HTTP/1.1"), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("`{request_line}` is not `METHOD /path HTTP/1.1`"));
+    };
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("`{line}` is not a header field"))?;
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let host = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone())
+        .ok_or("no Host header")?;
+    Ok(HttpExample {
+        method: method.to_string(),
+        target_uri: format!("https://{host}{path}"),
+        headers,
+        body,
+    })
+}
+
+fn header<'a>(example: &'a HttpExample, name: &str) -> Option<&'a str> {
+    example
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A signed request: re-signed with the example key named by its `keyid` at its `created`,
+/// it must give the same `Content-Digest`, `Signature-Input` and `Signature`, and it must
+/// verify under Passerelle's policy at `created`.
+fn check_httpsig(keys: &Keys, block: &Block) -> Result<String, String> {
+    let example = parse_http(block)?;
+    let input = header(&example, "signature-input").ok_or("no Signature-Input")?;
+    let key_id = input
+        .split("keyid=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("Signature-Input has no keyid")?;
+    let created: i64 = input
+        .split(";created=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or("Signature-Input has no created")?;
+    let key = keys
+        .get(key_id)
+        .ok_or_else(|| format!("keyid `{key_id}` is not an example key of §1.5"))?;
+    let unsigned: Vec<(&str, &str)> = example
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            !["content-digest", "signature-input", "signature"]
+                .contains(&n.to_ascii_lowercase().as_str())
+        })
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let signed = httpsig::sign_passerelle_request(
+        &example.method,
+        &example.target_uri,
+        &unsigned,
+        example.body.as_bytes(),
+        key,
+        key_id,
+        created,
+    )
+    .map_err(|e| format!("cannot sign: {e}"))?;
+    let mut expected = Vec::new();
+    if let Some(digest) = &signed.content_digest {
+        expected.push(("Content-Digest", digest.as_str()));
+    }
+    expected.push(("Signature-Input", signed.signature.signature_input.as_str()));
+    expected.push(("Signature", signed.signature.signature.as_str()));
+    for (name, value) in &expected {
+        if header(&example, name) != Some(value) {
+            return Err(format!("{name} should be `{value}`"));
+        }
+    }
+    if signed.content_digest.is_none() && header(&example, "content-digest").is_some() {
+        return Err("a request without a body carries no Content-Digest".to_string());
+    }
+    let all: Vec<(&str, &str)> = example
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let parts = httpsig::RequestParts {
+        method: &example.method,
+        target_uri: &example.target_uri,
+        headers: &all,
+        body: example.body.as_bytes(),
+    };
+    let candidate = httpsig::parse_signature(&parts, Some(httpsig::PASSERELLE_LABEL))
+        .map_err(|e| format!("cannot parse the signature: {e}"))?;
+    candidate
+        .verify(
+            &key.public_key(),
+            &httpsig::VerifyPolicy::passerelle(created),
+        )
+        .map_err(|e| format!("does not verify: {e}"))?;
+    Ok(candidate.base().to_string())
 }
 
 /// A WebFinger JRD: must equal what `Jrd::for_actor` builds for its subject and actor.
@@ -427,11 +630,92 @@ fn check_problem(codes: &BTreeMap<String, ErrorCode>, block: &Block) -> Result<(
             doc["status"], row.status
         ));
     }
-    let expected_type = format!("https://w3id.org/passerelle/problems/{code}");
+    let expected_type = format!("https://w3id.org/passerelle/problems#{code}");
     if doc["type"] != expected_type.as_str() {
         return Err(format!("`type` must be `{expected_type}`"));
     }
     Ok(())
+}
+
+/// `CamelCase` to `snake_case` (the names of `mad::Check`, which has no wire form).
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The §4.3 table (`<!-- mad-transitions -->`) must be `protocol::mad::TRANSITIONS`, row by
+/// row: same transitions in the same order, same states, parties, checks and legal basis.
+fn check_mad_table(markdown: &str) -> Result<(), String> {
+    let start = markdown
+        .find("<!-- mad-transitions -->")
+        .ok_or("the spec has no `<!-- mad-transitions -->` table")?;
+    let rows = table_rows(&markdown[start..]);
+    let list = |cell: &str| -> Vec<String> {
+        if cell == "—" {
+            Vec::new()
+        } else {
+            cell.split(", ")
+                .map(|x| x.trim_matches('`').to_string())
+                .collect()
+        }
+    };
+    let mut problems = Vec::new();
+    if rows.len() != TRANSITIONS.len() {
+        problems.push(format!(
+            "the table has {} rows, protocol::mad::TRANSITIONS has {}",
+            rows.len(),
+            TRANSITIONS.len()
+        ));
+    }
+    for (row, rule) in rows.iter().zip(TRANSITIONS) {
+        let expected = [
+            vec![rule.transition.as_str().to_string()],
+            rule.from.iter().map(|s| s.as_str().to_string()).collect(),
+            vec![rule.to.as_str().to_string()],
+            rule.parties
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+            rule.checks
+                .iter()
+                .map(|c| snake_case(&format!("{c:?}")))
+                .collect(),
+            vec![rule.legal_basis.to_string()],
+        ];
+        if row.len() != 6 {
+            problems.push(format!("row {row:?} does not have 6 cells"));
+            continue;
+        }
+        for (column, (cell, want)) in row.iter().zip(&expected).enumerate() {
+            let got = if column == 5 {
+                vec![cell.to_string()]
+            } else {
+                list(cell)
+            };
+            if &got != want {
+                problems.push(format!(
+                    "transition `{}`, column {}: the spec says {got:?}, the code {want:?}",
+                    rule.transition.as_str(),
+                    column + 1
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 /// Checks every block of `markdown`; returns one message per failing block, and how many
@@ -452,11 +736,18 @@ fn check_spec(root: &Path, markdown: &str) -> (usize, Vec<String>) {
             BTreeMap::new()
         }
     };
+    if markdown.contains("<!-- mad-transitions -->")
+        && let Err(e) = check_mad_table(markdown)
+    {
+        failures.push(format!("MAD transition table (§4.3): {e}"));
+    }
     let blocks = match extract_blocks(markdown) {
         Ok(blocks) => blocks,
         Err(e) => return (0, vec![e]),
     };
     let mut checked = 0;
+    // The signature base of the last `httpsig` example, for `httpsig-base`.
+    let mut last_base: Option<String> = None;
     for block in &blocks {
         let Some(marker) = &block.marker else {
             if block.info != "text" {
@@ -478,6 +769,16 @@ fn check_spec(root: &Path, markdown: &str) -> (usize, Vec<String>) {
                 "message" => check_message(&keys, block),
                 "webfinger" => check_webfinger(block),
                 "nodeinfo" => check_nodeinfo(block),
+                "httpsig" => check_httpsig(&keys, block).map(|base| {
+                    last_base = Some(base);
+                }),
+                "httpsig-base" => match &last_base {
+                    Some(base) if *base == block.body => Ok(()),
+                    Some(base) => Err(format!(
+                        "the signature base of the preceding request is:\n{base}"
+                    )),
+                    None => Err("no `httpsig` example precedes this base".to_string()),
+                },
                 other => Err(format!("unknown example marker `{other}`")),
             }
         };
@@ -546,7 +847,7 @@ fn wrong_multikey_is_refused() {
 fn problem_with_a_status_other_than_the_table_is_refused() {
     let md = format!(
         "{TABLE}\n<!-- example: problem -->\n```json\n{}\n```\n",
-        r#"{"type": "https://w3id.org/passerelle/problems/digest_mismatch", "title": "t", "status": 401, "detail": "d", "code": "digest_mismatch"}"#
+        r#"{"type": "https://w3id.org/passerelle/problems#digest_mismatch", "title": "t", "status": 401, "detail": "d", "code": "digest_mismatch"}"#
     );
     let (_, failures) = check_spec(&workspace_root(), &md);
     assert_eq!(failures.len(), 1, "{failures:?}");
@@ -637,4 +938,90 @@ fn webfinger_that_the_node_would_not_serve_is_refused() {
     );
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].contains("the node would answer"), "{f:?}");
+}
+
+/// A `Follow` from `a.example` signed with the checker's example key (seed `01` × 32).
+fn signed_follow() -> Value {
+    let follow = serde_json::json!({
+        "@context": ["https://www.w3.org/ns/activitystreams",
+            "https://w3id.org/security/data-integrity/v2", "https://w3id.org/passerelle/v1"],
+        "id": "https://a.example/activities/019ab4e2-7c10-7a3b-9d21-5f0e8c6a4b01",
+        "type": "Follow", "actor": "https://a.example/actor", "object": "https://b.example/actor",
+        "to": ["https://b.example/actor"], "published": "2026-11-23T08:00:00Z"});
+    let options = proof::ProofOptions::new(
+        "https://a.example/actor#k",
+        time::macros::datetime!(2026-11-23 08:00 UTC),
+    );
+    proof::sign(follow, &SigningKey::from_seed(&[1; 32]), &options).unwrap()
+}
+
+#[test]
+fn message_with_a_tampered_or_foreign_proof_is_refused() {
+    let good = signed_follow();
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap();
+    assert_eq!(failures_of("message", &pretty(&good)), Vec::<String>::new());
+    let mut tampered = good.clone();
+    tampered["published"] = "2026-11-23T08:00:09Z".into();
+    let f = failures_of("message", &pretty(&tampered));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].contains("re-signing with the example keys gives"),
+        "{f:?}"
+    );
+    let mut foreign = good;
+    foreign["proof"]["verificationMethod"] = "https://a.example/actor#other".into();
+    let f = failures_of("message", &pretty(&foreign));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains("not an example key"), "{f:?}");
+}
+
+#[test]
+fn http_example_with_a_tampered_body_or_signature_is_refused() {
+    let body = serde_json::to_string_pretty(&signed_follow()).unwrap();
+    let key = SigningKey::from_seed(&[1; 32]);
+    let signed = httpsig::sign_passerelle_request(
+        "POST",
+        "https://b.example/inbox",
+        &[
+            ("Host", "b.example"),
+            ("Content-Type", "application/activity+json"),
+        ],
+        body.as_bytes(),
+        &key,
+        "https://a.example/actor#k",
+        1_795_420_801,
+    )
+    .unwrap();
+    let request = format!(
+        "POST /inbox HTTP/1.1\nHost: b.example\nContent-Type: application/activity+json\n\
+         Content-Digest: {}\nSignature-Input: {}\nSignature: {}\n\n{body}",
+        signed.content_digest.unwrap(),
+        signed.signature.signature_input,
+        signed.signature.signature
+    );
+    let failures = |text: &str| {
+        let md = format!("{TABLE}\n<!-- example: httpsig -->\n```http\n{text}\n```\n");
+        check_spec(&workspace_root(), &md).1
+    };
+    assert_eq!(failures(&request), Vec::<String>::new());
+    let f = failures(&request.replace("08:00:00Z\"", "08:00:09Z\""));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains("Content-Digest should be"), "{f:?}");
+    let f = failures(&request.replace("Host: b.example", "Host: c.example"));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains("Signature should be"), "{f:?}");
+}
+
+#[test]
+fn mad_table_that_differs_from_the_code_is_refused() {
+    let markdown = std::fs::read_to_string(workspace_root().join("spec/protocol.md")).unwrap();
+    assert_eq!(check_mad_table(&markdown), Ok(()));
+    let changed = markdown.replacen(
+        "| `agent_agrees` | `agent_review` | `agent_agreed` | `agent` |",
+        "| `agent_agrees` | `agent_review` | `agent_agreed` | `origin_hr` |",
+        1,
+    );
+    assert_ne!(changed, markdown, "the row to alter is not in the spec");
+    let err = check_mad_table(&changed).unwrap_err();
+    assert!(err.contains("transition `agent_agrees`, column 4"), "{err}");
 }

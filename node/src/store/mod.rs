@@ -43,13 +43,12 @@ pub enum StoreError {
         what: String,
     },
     /// The database failed; details are for logs, not for clients.
-    #[error("database error while trying to {action}: {source}")]
+    #[error("database error while trying to {action}: {cause}")]
     Other {
         /// What the store was doing.
         action: &'static str,
-        /// The cause.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The cause (part of the message, so a one-line report shows it once).
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -57,7 +56,7 @@ impl StoreError {
     fn other(action: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Other {
             action,
-            source: Box::new(e),
+            cause: Box::new(e),
         }
     }
 

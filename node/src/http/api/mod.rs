@@ -9,6 +9,7 @@
 mod admin;
 pub use admin::{NodeIdentityBody, check_identity};
 mod agents;
+mod postings;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts};
@@ -64,6 +65,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
             agents::put_agent,
             agents::delete_agent
         ))
+        .routes(routes!(postings::list_postings, postings::create_posting))
+        .routes(routes!(
+            postings::get_posting,
+            postings::put_posting,
+            postings::delete_posting
+        ))
+        .routes(routes!(postings::publish_posting))
+        .routes(routes!(postings::close_posting))
 }
 
 /// The authenticated caller of an API request.

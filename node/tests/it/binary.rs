@@ -1,0 +1,382 @@
+//! The real `passerelle` binary on a real port, against each backend.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
+
+/// A running `passerelle serve` process.
+struct Server {
+    child: Child,
+    base: String,
+    bootstrap: Option<String>,
+}
+
+impl Server {
+    /// Starts `passerelle serve` on port 0 in `dir` (with the default database when
+    /// `db_url` is empty) and waits for its banner.
+    fn start(dir: &Path, db_url: &str) -> Self {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        if !db_url.is_empty() {
+            args.extend(["--database-url", db_url]);
+        }
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(args)
+            .env_remove("PASSERELLE_CONFIG")
+            .env("PASSERELLE_LOG_FILTER", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut base = None;
+        let mut bootstrap = None;
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("passerelle serve printed its banner in time");
+            if let Some(rest) = line.strip_prefix("Passerelle ") {
+                base = rest.split(" listening on ").nth(1).map(str::to_owned);
+            }
+            if line.trim_start().starts_with("psl_") {
+                bootstrap = Some(line.trim().to_owned());
+            }
+            if line.starts_with("identity not set") || line.starts_with("admin credential") {
+                break;
+            }
+        }
+        // Drain the rest of stdout in the background.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Self {
+            child,
+            base: base.expect("the banner says where it listens"),
+            bootstrap,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("passerelle did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A failed test must not leave a server running.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn exercise(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &db.url);
+    let token = server
+        .bootstrap
+        .clone()
+        .expect("first start prints a bootstrap token");
+    let http = reqwest::Client::new();
+    let base = &server.base;
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = http
+        .put(format!("{base}/api/v1/node"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Ville de Grenoble", "siren": "213801855", "kind": "commune", "username": "grenoble"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let host = base.trim_start_matches("http://");
+    let r = http
+        .get(format!(
+            "{base}/.well-known/webfinger?resource=acct:grenoble@{host}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/jrd+json");
+    let r = http.get(format!("{base}/actor")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/activity+json");
+    let actor: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(actor["id"], format!("{base}/actor"));
+    let status = server.terminate();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    // A restart keeps the data and the key, and prints no new bootstrap token.
+    let mut server = Server::start(dir.path(), &db.url);
+    assert!(server.bootstrap.is_none());
+    let again: serde_json::Value = http
+        .get(format!("{}/actor", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["assertionMethod"][0]["publicKeyMultibase"],
+        actor["assertionMethod"][0]["publicKeyMultibase"]
+    );
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn binary_serves_on_sqlite() {
+    let db = TestDb::sqlite();
+    exercise(&db).await;
+}
+
+#[tokio::test]
+async fn binary_serves_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    exercise(&db).await;
+    db.cleanup().await;
+}
+
+#[test]
+fn serve_with_no_arguments_creates_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 8080 may be taken on a shared machine: only the listen address is overridden.
+    let mut server = Server::start(dir.path(), "");
+    let data = dir.path().join("passerelle-data");
+    assert!(data.join("passerelle.db").exists());
+    let key = data.join("node-key.secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(server.bootstrap.is_some());
+    assert!(server.terminate().success());
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("PASSERELLE_CONFIG")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_errors_are_one_line_with_documented_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(
+        dir.path(),
+        &["check-config"],
+        &[("PASSERELLE_SERVER_LISEN", "x")],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "error: invalid configuration: unknown environment variable PASSERELLE_SERVER_LISEN"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        dir.path(),
+        &["check-config"],
+        &[("PASSERELLE_DATABASE_URL", "mysql://x")],
+    );
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("database.url") && err.contains("fix:"),
+        "{err}"
+    );
+    let (code, out, _) = run(
+        dir.path(),
+        &["check-config"],
+        &[("PASSERELLE_SERVER_LISTEN", "127.0.0.1:9999")],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("listen = \"127.0.0.1:9999\"  # environment"),
+        "{out}"
+    );
+    let (code, _, _) = run(dir.path(), &["no-such-command"], &[]);
+    assert_eq!(code, 2);
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "serve",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ],
+        &[("PASSERELLE_SERVER_LISTEN", "127.0.0.1:0")],
+    );
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+fn init_keys_tokens_users_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = run(
+        d,
+        &[
+            "init",
+            "--name",
+            "Ville de Grenoble",
+            "--siren",
+            "213801855",
+            "--base-url",
+            "https://rh.grenoble.example",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("acct:ville-de-grenoble") && out.contains("psl_"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(d.join("passerelle.toml"))
+            .unwrap()
+            .contains("https://rh.grenoble.example")
+    );
+    let (code, _, err) = run(d, &["init", "--name", "X", "--siren", "213801855"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--force"), "{err}");
+    let (code, _, err) = run(
+        d,
+        &["init", "--name", "X", "--siren", "123", "--force"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--siren"), "{err}");
+
+    let (code, out, _) = run(d, &["keys", "show"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1);
+    assert!(out.contains("current"));
+    let (code, _, err) = run(d, &["keys", "rotate", "--grace-days", "10"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(d, &["keys", "show"], &[]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().any(|l| l.contains("expires")), "{out}");
+
+    let (code, out, _) = run(
+        d,
+        &["token", "create", "--name", "sirh", "--role", "lecteur"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let id = out.split_whitespace().nth(1).unwrap().to_owned();
+    let (_, list, _) = run(d, &["token", "list"], &[]);
+    assert!(list.contains("sirh") && list.contains("active"), "{list}");
+    assert_eq!(run(d, &["token", "revoke", &id], &[]).0, 0);
+    let (_, list, _) = run(d, &["token", "list"], &[]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("sirh") && l.contains("revoked")),
+        "{list}"
+    );
+    assert_eq!(run(d, &["token", "revoke", &id], &[]).0, 1);
+
+    let pw = d.join("pw");
+    std::fs::write(&pw, "un mot de passe solide\n").unwrap();
+    let (code, _, err) = run(
+        d,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--role",
+            "admin",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = run(
+        d,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+
+    let (code, out, _) = run(d, &["diagnostics"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("database server: SQLite 3.")
+            && out.contains("migrations: 1/1")
+            && out.contains("clock (UTC)"),
+        "{out}"
+    );
+    let (code, out, _) = run(d, &["migrate"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("1/1"));
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the node: the store suite on both backends, router tests without
+//! sockets, the real binary on a real port, and the generated files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod binary;
+mod generated;
+mod http;
+mod postings;
+mod store_conformance;
+mod support;

@@ -1,0 +1,283 @@
+//! Postings through the HR API: every spec example is accepted, validated by
+//! `protocol`, signed, and its life cycle writes signed activities to the outbox.
+
+use axum::http::StatusCode;
+use passerelle_node::store::Role;
+use passerelle_protocol::proof;
+use passerelle_protocol::vocab::{Message, Posting, Validate as _, ValidationContext};
+use serde_json::{Value, json};
+
+use crate::http::{TestNode, node};
+use crate::support::workspace_root;
+
+const BASE: &str = "https://rh.grenoble.example";
+
+/// The spec example, moved to the test node's origin, without server-owned properties.
+fn example(name: &str) -> Value {
+    let path = workspace_root().join("spec/examples").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let origin = {
+        let url = url::Url::parse(doc["attributedTo"].as_str().unwrap()).unwrap();
+        url.origin().ascii_serialization()
+    };
+    let mut doc: Value = serde_json::from_str(&text.replace(&origin, BASE)).unwrap();
+    for key in [
+        "@context",
+        "id",
+        "type",
+        "attributedTo",
+        "version",
+        "published",
+        "updated",
+        "status",
+        "proof",
+    ] {
+        doc.as_object_mut().unwrap().remove(key);
+    }
+    doc
+}
+
+fn examples() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("spec/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("posting-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn node_key(n: &TestNode) -> Vec<(String, passerelle_protocol::keys::PublicKey)> {
+    let (_, node) = n.call("GET", "/api/v1/node", Some(&n.admin), None).await;
+    node["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["id"].as_str().unwrap().to_owned(),
+                passerelle_protocol::keys::PublicKey::from_multikey(
+                    k["public_key_multibase"].as_str().unwrap(),
+                )
+                .unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn check_signed_posting(
+    doc: &Value,
+    keys: &[(String, passerelle_protocol::keys::PublicKey)],
+) -> Posting {
+    let verified = proof::verify(doc.clone(), keys)
+        .unwrap_or_else(|e| panic!("proof does not verify: {e}\n{doc}"));
+    assert_eq!(verified.signers().len(), 1);
+    let posting: Posting = serde_json::from_value(doc.clone()).unwrap();
+    posting.validate(&ValidationContext::production()).unwrap();
+    posting
+}
+
+#[tokio::test]
+async fn every_spec_posting_example_is_accepted_signed_and_published() {
+    let examples = examples();
+    assert!(examples.len() >= 8, "{examples:?}");
+    let n = node().await;
+    let rh = n.token(Role::Rh).await;
+    let keys = node_key(&n).await;
+    for name in &examples {
+        let content = example(name);
+        let (s, created) = n
+            .call("POST", "/api/v1/postings", Some(&rh), Some(content.clone()))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+        assert_eq!(created["status"], "draft");
+        assert_eq!(created["kind"], content["postingKind"]);
+        let posting = check_signed_posting(&created["document"], &keys);
+        assert!(
+            posting
+                .id
+                .as_str()
+                .starts_with(&format!("{BASE}/postings/"))
+        );
+        assert_eq!(posting.version, 1);
+        let id = created["id"].as_str().unwrap();
+        let (s, published) = n
+            .call(
+                "POST",
+                &format!("/api/v1/postings/{id}/publish"),
+                Some(&rh),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {published}");
+        assert_eq!(published["status"], "published");
+        assert_eq!(published["version"], 2);
+        let posting = check_signed_posting(&published["document"], &keys);
+        assert_eq!(posting.version, 2);
+    }
+    // One signed Create per published posting, in the outbox.
+    let outbox = n.store.outbox(Some(0), None, 100, false).await.unwrap();
+    assert_eq!(outbox.len(), examples.len());
+    for item in &outbox {
+        assert_eq!(item.activity.activity_type, "Create");
+        proof::verify(item.activity.document.clone(), &keys).unwrap();
+        let msg = Message::from_value(item.activity.document.clone()).unwrap();
+        msg.validate(&ValidationContext::production())
+            .unwrap_or_else(|p| panic!("{p}\n{}", item.activity.document));
+    }
+}
+
+#[tokio::test]
+async fn posting_life_cycle_update_close_delete() {
+    let n = node().await;
+    let rh = n.token(Role::Rh).await;
+    let keys = node_key(&n).await;
+    let mut content = example("posting-vacancy.json");
+    content["visibility"] = json!("public");
+    let (_, created) = n
+        .call("POST", "/api/v1/postings", Some(&rh), Some(content.clone()))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let uri = format!("/api/v1/postings/{id}");
+    // A draft can be edited without any activity.
+    content["name"] = json!("Conseiller mobilité (H/F)");
+    let (s, edited) = n.call("PUT", &uri, Some(&rh), Some(content.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{edited}");
+    assert_eq!(edited["document"]["name"], "Conseiller mobilité (H/F)");
+    assert_eq!(n.store.outbox_len(false).await.unwrap(), 0);
+    assert_eq!(
+        n.call("POST", &format!("{uri}/close"), Some(&rh), None)
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        n.call("POST", &format!("{uri}/publish"), Some(&rh), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        n.call("POST", &format!("{uri}/publish"), Some(&rh), None)
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    content["name"] = json!("Conseiller ou conseillère mobilité (H/F)");
+    let (s, updated) = n.call("PUT", &uri, Some(&rh), Some(content.clone())).await;
+    assert_eq!(s, StatusCode::OK);
+    let posting = check_signed_posting(&updated["document"], &keys);
+    assert_eq!(posting.version, 4);
+    assert!(posting.updated.is_some());
+    let (s, closed) = n
+        .call("POST", &format!("{uri}/close"), Some(&rh), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(closed["document"]["status"], "closed");
+    assert_eq!(
+        n.call("PUT", &uri, Some(&rh), Some(content)).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        n.call("DELETE", &uri, Some(&rh), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        n.call("GET", &uri, Some(&rh), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let outbox = n.store.outbox(Some(0), None, 10, false).await.unwrap();
+    let kinds: Vec<_> = outbox
+        .iter()
+        .map(|i| i.activity.activity_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["Create", "Update", "Update", "Delete"]);
+    assert!(
+        outbox.iter().all(|i| i.activity.public),
+        "a public posting's activities are public"
+    );
+    let delete = &outbox[3].activity.document;
+    assert_eq!(delete["object"]["type"], "Tombstone");
+    assert_eq!(delete["object"]["id"], format!("{BASE}/postings/{id}"));
+    proof::verify(delete.clone(), &keys).unwrap();
+    // The audit log has every step, by the same token.
+    let (_, log) = n
+        .call("GET", "/api/v1/audit?limit=7", Some(&n.admin), None)
+        .await;
+    let actions: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "posting.delete",
+            "posting.close",
+            "posting.update",
+            "posting.publish",
+            "posting.update",
+            "posting.create",
+            "token.create"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn invalid_postings_are_refused_with_french_messages_and_nothing_is_stored() {
+    let n = node().await;
+    let rh = n.token(Role::Rh).await;
+    let mut content = example("posting-mad-offer.json");
+    // A MAD is capped at 36 months.
+    content["body"]["durationMonths"] = json!(48);
+    let r = n
+        .request("POST", "/api/v1/postings", Some(&rh), Some(content))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let p = r.json();
+    assert_eq!(p["code"], "validation_failed");
+    let errors = p["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["field"].as_str().unwrap().contains("durationMonths")),
+        "{p}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["message"].as_str().unwrap().contains("champ")),
+        "{p}"
+    );
+    let r = n
+        .request(
+            "POST",
+            "/api/v1/postings",
+            Some(&rh),
+            Some(json!({"postingKind": "space_station"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = n
+        .request("POST", "/api/v1/postings", Some(&rh), Some(json!([1, 2])))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(n.store.postings(None).await.unwrap().is_empty());
+    let lecteur = n.token(Role::Lecteur).await;
+    let r = n
+        .request(
+            "POST",
+            "/api/v1/postings",
+            Some(&lecteur),
+            Some(example("posting-vacancy.json")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

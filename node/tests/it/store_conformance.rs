@@ -1,0 +1,520 @@
+//! The store suite: the same tests on SQLite and PostgreSQL.
+
+use passerelle_node::store::{
+    AgentFields, AuditRecord, NewActivity, NewToken, NodeIdentity, PostingStatus, Role, Store,
+    StoreError,
+};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::support::TestDb;
+
+/// Runs `f` on a fresh store of every backend.
+macro_rules! on_each_backend {
+    ($f:ident) => {{
+        for db in TestDb::all().await {
+            let store = db.store().await;
+            eprintln!("store suite: {} on {}", stringify!($f), db.name);
+            $f(&store).await;
+            store.close().await;
+            db.cleanup().await;
+        }
+    }};
+}
+
+fn audit(action: &str) -> AuditRecord {
+    AuditRecord::new("test", action, "x")
+}
+
+fn identity() -> NodeIdentity {
+    NodeIdentity {
+        name: "Ville de Grenoble".into(),
+        siren: "213801855".into(),
+        kind: "commune".into(),
+        username: "grenoble".into(),
+    }
+}
+
+async fn migrations_and_version(store: &Store) {
+    let status = store.migration_status().await.unwrap();
+    assert_eq!(status.applied, status.known);
+    assert!(status.known >= 1);
+    // Running migrations again is a no-op.
+    store.migrate().await.unwrap();
+    let v = store.server_version().await.unwrap();
+    assert!(v.contains("SQLite") || v.contains("PostgreSQL"), "{v}");
+    store.ping().await.unwrap();
+}
+
+async fn identity_lifecycle(store: &Store) {
+    assert!(matches!(
+        store.identity().await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        store
+            .init_identity(&identity(), &audit("init"))
+            .await
+            .unwrap()
+    );
+    let mut other = identity();
+    other.name = "Autre".into();
+    // init never overwrites.
+    assert!(!store.init_identity(&other, &audit("init")).await.unwrap());
+    assert_eq!(store.identity().await.unwrap(), identity());
+    store.set_identity(&other, &audit("set")).await.unwrap();
+    assert_eq!(store.identity().await.unwrap().name, "Autre");
+}
+
+async fn key_rotation_keeps_old_key_with_expiry(store: &Store) {
+    assert!(store.keys().await.unwrap().is_empty());
+    let t0 = OffsetDateTime::now_utc();
+    store
+        .add_current_key("key-a", "z6MkA", t0, &audit("k"))
+        .await
+        .unwrap();
+    let expiry = t0 + Duration::days(90);
+    store
+        .add_current_key("key-b", "z6MkB", expiry, &audit("k"))
+        .await
+        .unwrap();
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (keys[0].key_id.as_str(), keys[0].current, keys[0].expires_at),
+        ("key-b", true, None)
+    );
+    assert_eq!(keys[1].key_id, "key-a");
+    assert!(!keys[1].current);
+    let stored = keys[1].expires_at.unwrap();
+    assert!(
+        (stored - expiry).abs() < Duration::milliseconds(2),
+        "{stored} vs {expiry}"
+    );
+    // The same public key cannot be added twice.
+    let err = store
+        .add_current_key("key-c", "z6MkB", expiry, &audit("k"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    // And the failed rotation changed nothing.
+    assert_eq!(store.keys().await.unwrap(), keys);
+}
+
+async fn accounts_and_tokens(store: &Store) {
+    let a = store
+        .create_account("alice", "$argon2id$fake", Role::Rh, &audit("account"))
+        .await
+        .unwrap();
+    let dup = store
+        .create_account("alice", "$argon2id$other", Role::Admin, &audit("account"))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })));
+    let (found, hash) = store.account_by_username("alice").await.unwrap();
+    assert_eq!(
+        (found.id, found.role, hash.as_str()),
+        (a.id, Role::Rh, "$argon2id$fake")
+    );
+    assert!(matches!(
+        store.account_by_username("bob").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.accounts().await.unwrap().len(), 1);
+
+    // Bootstrap is refused once an account exists.
+    let boot = NewToken {
+        name: "bootstrap".into(),
+        role: Role::Admin,
+        token_hash: "h0".into(),
+        account_id: None,
+        expires_at: None,
+    };
+    assert!(
+        store
+            .create_bootstrap_token(&boot, &audit("boot"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let new = NewToken {
+        name: "ci".into(),
+        role: Role::Lecteur,
+        token_hash: "h1".into(),
+        account_id: None,
+        expires_at: Some(OffsetDateTime::now_utc() + Duration::days(1)),
+    };
+    let t = store.create_token(&new, &audit("token")).await.unwrap();
+    let dup = store.create_token(&new, &audit("token")).await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict { .. })),
+        "same hash twice"
+    );
+    let session = NewToken {
+        name: "session alice".into(),
+        role: Role::Rh,
+        token_hash: "h2".into(),
+        account_id: Some(a.id),
+        expires_at: None,
+    };
+    store
+        .create_token(&session, &audit("session"))
+        .await
+        .unwrap();
+    let by_hash = store.token_by_hash("h1").await.unwrap();
+    assert_eq!((by_hash.id, by_hash.role), (t.id, Role::Lecteur));
+    assert!(by_hash.is_active(OffsetDateTime::now_utc()));
+    // Session tokens are not listed with API tokens.
+    let listed = store.tokens().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["ci"]
+    );
+    store.touch_token(t.id).await.unwrap();
+    assert!(
+        store
+            .token_by_hash("h1")
+            .await
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+    store.revoke_token(t.id, &audit("revoke")).await.unwrap();
+    assert!(
+        !store
+            .token_by_hash("h1")
+            .await
+            .unwrap()
+            .is_active(OffsetDateTime::now_utc())
+    );
+    assert!(matches!(
+        store.revoke_token(t.id, &audit("revoke")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.token_by_hash("nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn bootstrap_token_only_once(store: &Store) {
+    let mk = |h: &str| NewToken {
+        name: "bootstrap".into(),
+        role: Role::Admin,
+        token_hash: h.into(),
+        account_id: None,
+        expires_at: None,
+    };
+    assert!(
+        store
+            .create_bootstrap_token(&mk("b1"), &audit("boot"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .create_bootstrap_token(&mk("b2"), &audit("boot"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn agents_crud_with_audit(store: &Store) {
+    let fields = AgentFields {
+        display_name: "Camille Martin".into(),
+        email: Some("camille.martin@grenoble.fr".into()),
+        data: json!({"grade": "attaché"}),
+    };
+    let a = store
+        .create_agent(
+            &fields,
+            &AuditRecord::new("account:alice", "agent.create", "agent"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.agent(a.id).await.unwrap(), a);
+    let mut changed = fields.clone();
+    changed.display_name = "Camille Martin-Durand".into();
+    let updated = store
+        .update_agent(a.id, &changed, &audit("agent.update"))
+        .await
+        .unwrap();
+    assert_eq!(updated.display_name, "Camille Martin-Durand");
+    assert_eq!(store.agents().await.unwrap().len(), 1);
+    let missing = Uuid::now_v7();
+    assert!(matches!(
+        store.update_agent(missing, &changed, &audit("u")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .delete_agent(a.id, &audit("agent.delete"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.agent(a.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_agent(a.id, &audit("d")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Every successful write is in the audit log, newest first; failed ones are not.
+    let log = store.audit_log(None, 100).await.unwrap();
+    let actions: Vec<_> = log.iter().map(|e| e.record.action.as_str()).collect();
+    assert_eq!(actions, ["agent.delete", "agent.update", "agent.create"]);
+    assert_eq!(log[2].record.actor, "account:alice");
+    assert_eq!(log[2].record.target, format!("agent:{}", a.id));
+    let page = store.audit_log(Some(log[0].seq), 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].record.action, "agent.update");
+}
+
+fn activity(kind: &str, object: &str, public: bool) -> NewActivity {
+    NewActivity {
+        activity_id: format!("https://n.example/activities/{}", Uuid::now_v7()),
+        activity_type: kind.into(),
+        object_id: object.into(),
+        public,
+        document: json!({"type": kind, "object": object}),
+    }
+}
+
+async fn postings_versions_and_outbox(store: &Store) {
+    let id = Uuid::now_v7();
+    let doc = json!({"type": "Posting", "name": "Chargé de mission"});
+    let p = store
+        .create_posting(id, "vacancy", &doc, &audit("posting.create"))
+        .await
+        .unwrap();
+    assert_eq!((p.status, p.version), (PostingStatus::Draft, 1));
+    assert_eq!(store.posting(id).await.unwrap(), p);
+    let dup = store
+        .create_posting(id, "vacancy", &doc, &audit("posting.create"))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })));
+
+    let object = format!("https://n.example/postings/{id}");
+    let create = activity("Create", &object, true);
+    let published = store
+        .update_posting(
+            id,
+            1,
+            &doc,
+            PostingStatus::Published,
+            Some(&create),
+            &audit("posting.publish"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (published.status, published.version),
+        (PostingStatus::Published, 2)
+    );
+    assert!(published.published_at.is_some());
+
+    // A stale version is a conflict, and nothing is written (no outbox entry either).
+    let stale = store
+        .update_posting(
+            id,
+            1,
+            &doc,
+            PostingStatus::Closed,
+            Some(&activity("Update", &object, true)),
+            &audit("x"),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(store.outbox_len(false).await.unwrap(), 1);
+    let missing = store
+        .update_posting(
+            Uuid::now_v7(),
+            1,
+            &doc,
+            PostingStatus::Closed,
+            None,
+            &audit("x"),
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+
+    let private = activity("Update", &object, false);
+    store
+        .update_posting(
+            id,
+            2,
+            &doc,
+            PostingStatus::Closed,
+            Some(&private),
+            &audit("posting.close"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .postings(Some(PostingStatus::Closed))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .postings(Some(PostingStatus::Draft))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.postings(None).await.unwrap().len(), 1);
+
+    let delete = activity("Delete", &object, true);
+    store
+        .delete_posting(id, Some(&delete), &audit("posting.delete"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.posting(id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Outbox: sequence numbers increase in commit order; public filter; both directions.
+    let all = store.outbox(Some(0), None, 10, false).await.unwrap();
+    let kinds: Vec<_> = all
+        .iter()
+        .map(|i| i.activity.activity_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["Create", "Update", "Delete"]);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(all[0].activity, create);
+    let public_newest_first = store.outbox(None, None, 10, true).await.unwrap();
+    let kinds: Vec<_> = public_newest_first
+        .iter()
+        .map(|i| i.activity.activity_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["Delete", "Create"]);
+    let after_first = store
+        .outbox(Some(all[0].seq), None, 1, false)
+        .await
+        .unwrap();
+    assert_eq!(after_first[0].seq, all[1].seq);
+    assert_eq!(store.outbox_len(true).await.unwrap(), 2);
+    assert_eq!(store.usage().await.unwrap(), (0, 0));
+}
+
+async fn partners_list(store: &Store) {
+    store
+        .add_partner(
+            "https://isere.example/actor",
+            "Département de l'Isère",
+            "accepted",
+            &audit("p"),
+        )
+        .await
+        .unwrap();
+    let dup = store
+        .add_partner(
+            "https://isere.example/actor",
+            "Isère",
+            "pending",
+            &audit("p"),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })));
+    let list = store.partners().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "Département de l'Isère");
+}
+
+#[tokio::test]
+async fn store_migrations_and_version() {
+    on_each_backend!(migrations_and_version);
+}
+
+#[tokio::test]
+async fn store_identity() {
+    on_each_backend!(identity_lifecycle);
+}
+
+#[tokio::test]
+async fn store_keys() {
+    on_each_backend!(key_rotation_keeps_old_key_with_expiry);
+}
+
+#[tokio::test]
+async fn store_accounts_and_tokens() {
+    on_each_backend!(accounts_and_tokens);
+}
+
+#[tokio::test]
+async fn store_bootstrap() {
+    on_each_backend!(bootstrap_token_only_once);
+}
+
+#[tokio::test]
+async fn store_agents_and_audit() {
+    on_each_backend!(agents_crud_with_audit);
+}
+
+#[tokio::test]
+async fn store_postings_and_outbox() {
+    on_each_backend!(postings_versions_and_outbox);
+}
+
+#[tokio::test]
+async fn store_partners() {
+    on_each_backend!(partners_list);
+}
+
+/// Two stores on one database (two processes) see each other's writes at once.
+#[tokio::test]
+async fn store_two_handles_share_one_database() {
+    for db in TestDb::all().await {
+        let a = db.store().await;
+        let b = Store::connect(&db.url, 2).await.unwrap();
+        let agent = a
+            .create_agent(
+                &AgentFields {
+                    display_name: "X".into(),
+                    email: None,
+                    data: json!({}),
+                },
+                &audit("agent.create"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(b.agent(agent.id).await.unwrap().display_name, "X");
+        a.close().await;
+        b.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[test]
+fn migration_folders_match() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let names = |d: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(root.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("sqlite");
+    assert_eq!(
+        sqlite,
+        names("postgres"),
+        "migrations/sqlite and migrations/postgres must hold the same file names"
+    );
+    assert_eq!(
+        sqlite,
+        passerelle_node::store::MIGRATION_FILES,
+        "every migration file must be embedded"
+    );
+}
