@@ -252,7 +252,16 @@ code, serve_help = help_text(["serve"])
 for flag in [a for a in CMD if a.startswith("--")]:
     if not has_flag(flag, serve_help):
         fail(f"Containerfile: CMD flag {flag} is not accepted by `passerelle serve --help`")
-ok(f"Containerfile: ENTRYPOINT passerelle, CMD {' '.join(CMD)} (flags accepted by `passerelle serve --help`), USER {user[-1]}, VOLUME {volume[0]}")
+# The flags the tests give to `passerelle serve` (test files that spawn `serve`).
+test_flags = set()
+for tf in list((ROOT / "node/tests").rglob("*.rs")) + list((ROOT / "tests").rglob("*.rs")):
+    t = tf.read_text()
+    if '"serve"' in t:
+        test_flags.update(re.findall(r'"(--[a-z][a-z0-9-]*)"', t))
+for flag in [a for a in CMD if a.startswith("--")]:
+    if flag not in test_flags:
+        fail(f"Containerfile: CMD flag {flag} is not one the tests give to `passerelle serve` ({sorted(test_flags)})")
+ok(f"Containerfile: ENTRYPOINT passerelle, CMD {' '.join(CMD)} (flags accepted by `passerelle serve --help` and used by the tests), USER {user[-1]}, VOLUME {volume[0]}")
 m = re.search(r"CMD (\[.*\])", health[0]) if health else None
 if not m or "/healthz" not in health[0]:
     fail("Containerfile: no HEALTHCHECK on /healthz")
@@ -380,7 +389,7 @@ port = free_port()
 data = WORK / "container-data"
 data.mkdir(mode=0o700)
 args = [a.replace("/var/lib/passerelle", str(data)).replace("0.0.0.0:8080", f"127.0.0.1:{port}") for a in CMD]
-env = {**envs, **COMPOSE_ENV.get("compose.sqlite.yaml", {})}
+env = {k: v.replace("/var/lib/passerelle", str(data)) for k, v in {**envs, **COMPOSE_ENV.get("compose.sqlite.yaml", {})}.items()}
 env["PASSERELLE_SERVER_BASE_URL"] = f"http://127.0.0.1:{port}"
 base_env = {k: v for k, v in os.environ.items() if not k.startswith("PASSERELLE_")}
 log = open(WORK / "node.log", "w")
@@ -397,7 +406,9 @@ try:
     if status != 200:
         fail(f"the image command `passerelle {' '.join(args)}` did not answer /healthz: {(WORK / 'node.log').read_text()[-2000:]}")
     else:
-        ok(f"image command `passerelle {' '.join(CMD)}` (paths remapped) serves /healthz")
+        if not (data / "node-key.secret").exists():
+            fail("the image command did not use the data directory of the image (PASSERELLE_DATA_DIR)")
+        ok(f"image command `passerelle {' '.join(CMD)}` (paths remapped) serves /healthz, data in PASSERELLE_DATA_DIR")
         hc = [a.replace("8080", str(port)) for a in HEALTH]
         r = subprocess.run(hc, capture_output=True, text=True, timeout=10)
         if r.returncode != 0:
