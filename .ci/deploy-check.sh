@@ -359,6 +359,14 @@ for k, v in unit_env.items():
 out = check_env("passerelle.service Environment= (with the SetCredential= default)", unit_env)
 if out is not None and "sqlite://" not in out:
     fail("passerelle.service: the default credential does not select SQLite")
+# The install procedure starts from the generated example file: it must work with the unit.
+example_path = WORK / "passerelle.toml"
+example_path.write_text(EXAMPLE)
+r = run(["--config", str(example_path), "check-config"], env=unit_env)
+if r.returncode != 0:
+    fail(f"passerelle.service with the example configuration file: {r.stderr.strip()}")
+else:
+    ok("passerelle.service environment + `passerelle check-config --example` file: valid together")
 exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1).split()
 _, global_help = help_text([])
 for a in exec_start[1:]:
