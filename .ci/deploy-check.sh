@@ -451,7 +451,13 @@ finally:
         node.kill()
         fail("the node did not stop within 40 s of SIGTERM")
 
-# ---------- the documented SQLite backup / restore procedure ----------
+# ---------- the documented backup / restore procedures ----------
+# docs/operations/backup-restore.md: SQLite `.backup` or pg_dump while the node runs, plus
+# the key file; wipe; restore; the node finds its identity, keys, tokens, agents and
+# postings, and signs new postings with the restored key.
+import urllib.parse
+
+
 def start_node(data, port, extra=()):
     logf = open(WORK / f"node-{port}.log", "w")
     proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), *extra],
@@ -473,54 +479,116 @@ def stop_node(proc):
         return None
 
 
-before = len(failures)
-bk = WORK / "backup-test"
-data = bk / "data"
-bk.mkdir()
-r = run(["--data-dir", str(data), "init", "--name", "Ville de Sauvegarde", "--siren", "213801855"])
-if r.returncode != 0:
-    fail(f"backup test: passerelle init failed: {r.stderr}")
-else:
-    keys_before = run(["--data-dir", str(data), "keys", "show"]).stdout
-    port = free_port()
-    node = start_node(data, port)
+def api(port, token, method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
-        # Online backup while the node runs, as docs/operations/backup-restore.md says.
-        r = subprocess.run(["sqlite3", str(data / "passerelle.db"), f".backup '{bk / 'passerelle.db'}'"],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            fail(f"backup test: sqlite3 .backup failed: {r.stderr}")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def posting_content(base):
+    doc = json.loads((ROOT / "spec/examples/posting-vacancy.json").read_text())
+    u = urllib.parse.urlsplit(doc["attributedTo"])
+    doc = json.loads(json.dumps(doc).replace(f"{u.scheme}://{u.netloc}", base))
+    for k in ["@context", "id", "type", "attributedTo", "version", "published", "updated", "status", "proof"]:
+        doc.pop(k, None)
+    return doc
+
+
+def publish_posting(port, token, base, label):
+    st, created = api(port, token, "POST", "/api/v1/postings", posting_content(base))
+    if st != 201:
+        fail(f"{label}: creating a posting answered {st}: {str(created)[:300]}")
+        return None
+    st, published = api(port, token, "POST", f"/api/v1/postings/{created['id']}/publish")
+    if st != 200:
+        fail(f"{label}: publishing a posting answered {st}: {str(published)[:300]}")
+        return None
+    return published
+
+
+def backup_roundtrip(label, db_args, backup, wipe_db, restore_db):
+    before = len(failures)
+    bk = WORK / label.replace(" ", "-")
+    data = bk / "data"
+    bk.mkdir()
+    r = run(["--data-dir", str(data), *db_args, "init", "--name", f"Ville de Sauvegarde {label}", "--siren", "213801855"])
+    tokens = re.findall(r"^\s*(psl_\S+)\s*$", r.stdout, re.M)
+    if r.returncode != 0 or not tokens:
+        fail(f"{label}: passerelle init failed or printed no admin token: {r.stderr}")
+        return
+    token = tokens[0]
+    keys_before = run(["--data-dir", str(data), *db_args, "keys", "show"]).stdout
+    current = [l.split("\t") for l in keys_before.splitlines() if l.endswith("\tcurrent")]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve_args = [*db_args, "--base-url", base, "--allow-http-loopback-peers"]
+    node = start_node(data, port, serve_args)
+    try:
+        st, agent = api(port, token, "POST", "/api/v1/agents", {"display_name": "Agent Sauvegardé", "email": "agent@ville.example"})
+        if st != 201:
+            fail(f"{label}: creating an agent answered {st}: {agent}")
+        posting = publish_posting(port, token, base, label)
+        backup(data, bk)
         subprocess.run(["cp", "-p", str(data / "node-key.secret"), str(bk / "node-key.secret")], check=True)
     finally:
         stop_node(node)
     subprocess.run(["rm", "-rf", str(data)], check=True)
-    # Restoring the database without the key file must be refused (the doc says so).
+    wipe_db()
     data.mkdir(mode=0o700)
-    subprocess.run(["install", "-m", "0600", str(bk / "passerelle.db"), str(data / "passerelle.db")], check=True)
-    r = run(["--data-dir", str(data), "keys", "show"])
-    if r.returncode == 0 or "current key" not in r.stderr:
-        fail(f"backup test: a restore without the key file was not refused: {r.stdout} {r.stderr}")
-    subprocess.run(["rm", "-rf", str(data)], check=True)
-    data.mkdir(mode=0o700)
-    subprocess.run(["install", "-m", "0600", str(bk / "passerelle.db"), str(data / "passerelle.db")], check=True)
+    restore_db(data, bk)
+    if label == "SQLite":
+        # Restoring the database without the key file must be refused (the doc says so).
+        r = run(["--data-dir", str(data), *db_args, "keys", "show"])
+        if r.returncode == 0 or "current key" not in r.stderr:
+            fail(f"{label}: a restore without the key file was not refused: {r.stdout} {r.stderr}")
+        (data / "node-key.secret").unlink(missing_ok=True)
     subprocess.run(["install", "-m", "0600", str(bk / "node-key.secret"), str(data / "node-key.secret")], check=True)
-    port = free_port()
-    node = start_node(data, port)
+    node = start_node(data, port, serve_args)
     try:
         st, actor = http_get(port, "/actor")
-        current = [l.split("\t") for l in keys_before.splitlines() if l.endswith("\tcurrent")]
-        if st != 200 or not current or current[0][1] not in actor or "Ville de Sauvegarde" not in actor:
-            fail(f"backup test: restored node's /actor ({st}) lacks the identity or the key {current}")
+        if st != 200 or not current or current[0][1] not in actor or f"Ville de Sauvegarde {label}" not in actor:
+            fail(f"{label}: restored node's /actor ({st}) lacks the identity or the key {current}")
+        if isinstance(agent, dict):
+            st, got = api(port, token, "GET", f"/api/v1/agents/{agent['id']}")
+            if st != 200 or got != agent:
+                fail(f"{label}: agent after restore: {st} {got} != {agent}")
+        if posting:
+            st, got = api(port, token, "GET", f"/api/v1/postings/{posting['id']}")
+            if st != 200 or got.get("document") != posting["document"] or got.get("status") != "published":
+                fail(f"{label}: posting after restore differs: {st} {str(got)[:300]}")
+        # The restored node signs new postings with the restored key.
+        again = publish_posting(port, token, base, label)
+        if again and current and not again["document"].get("proof", {}).get("verificationMethod", "").endswith("#" + current[0][0]):
+            fail(f"{label}: a posting published after restore is not signed with {current[0][0]}: {again['document'].get('proof')}")
     finally:
         rc = stop_node(node)
-    keys_after = run(["--data-dir", str(data), "keys", "show"]).stdout
+    keys_after = run(["--data-dir", str(data), *db_args, "keys", "show"]).stdout
     if keys_after != keys_before:
-        fail(f"backup test: keys differ after restore:\n{keys_before}\n{keys_after}")
+        fail(f"{label}: keys differ after restore:\n{keys_before}\n{keys_after}")
     if len(failures) == before:
-        ok("SQLite backup procedure: sqlite3 .backup while serving + key file, wipe, restore: same identity and keys; without the key file the restore is refused")
+        ok(f"{label} backup procedure (docs/operations/backup-restore.md): backup while serving + key file, wipe, restore: "
+           "same identity, keys, admin token, agent and signed posting; new postings signed with the restored key"
+           + ("; restoring without the key file is refused" if label == "SQLite" else ""))
 
-# ---------- the documented PostgreSQL backup / restore procedure (pg_dump, pg_restore) ----------
-import urllib.parse
+
+def sqlite_backup(data, bk):
+    r = subprocess.run(["sqlite3", str(data / "passerelle.db"), f".backup '{bk / 'passerelle.db'}'"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        fail(f"SQLite: sqlite3 .backup failed: {r.stderr}")
+
+
+def sqlite_restore(data, bk):
+    subprocess.run(["install", "-m", "0600", str(bk / "passerelle.db"), str(data / "passerelle.db")], check=True)
+
+
+backup_roundtrip("SQLite", [], sqlite_backup, lambda: None, sqlite_restore)
+
 admin = os.environ.get("PASSERELLE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 u = urllib.parse.urlsplit(admin)
 reachable = subprocess.run(["pg_isready", "-q", "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432)]).returncode == 0
@@ -530,7 +598,6 @@ if not reachable:
     else:
         print(f"  SKIPPED PostgreSQL backup test: no PostgreSQL at {u.hostname}:{u.port or 5432}")
 else:
-    before = len(failures)
     dbname = f"passerelle_deploy_check_{os.getpid()}"
     url = urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, "", ""))
     admin_base = urllib.parse.urlunsplit((u.scheme, u.netloc, u.path, "", ""))
@@ -538,52 +605,29 @@ else:
     def psql(sql):
         r = subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", admin_base, "-c", sql], capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
-            fail(f"PostgreSQL backup test: {sql}: {r.stderr.strip()}")
+            fail(f"PostgreSQL: {sql}: {r.stderr.strip()}")
         return r.returncode == 0
 
-    bk = WORK / "pg-backup-test"
-    data = bk / "data"
-    bk.mkdir()
+    def pg_backup(data, bk):
+        r = subprocess.run(["pg_dump", "--format=custom", f"--file={bk / 'passerelle.dump'}", url], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            fail(f"PostgreSQL: pg_dump failed: {r.stderr}")
+
+    def pg_wipe():
+        psql(f'DROP DATABASE "{dbname}"')
+        psql(f'CREATE DATABASE "{dbname}"')
+
+    def pg_restore(data, bk):
+        r = subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={url}", str(bk / "passerelle.dump")],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            fail(f"PostgreSQL: pg_restore failed: {r.stderr}")
+
     if psql(f'CREATE DATABASE "{dbname}"'):
         try:
-            db = ["--database-url", url]
-            r = run(["--data-dir", str(data), *db, "init", "--name", "Ville de Sauvegarde PG", "--siren", "213801855"])
-            if r.returncode != 0:
-                fail(f"PostgreSQL backup test: passerelle init failed: {r.stderr}")
-            keys_before = run(["--data-dir", str(data), *db, "keys", "show"]).stdout
-            port = free_port()
-            node = start_node(data, port, db)
-            try:
-                r = subprocess.run(["pg_dump", "--format=custom", f"--file={bk / 'passerelle.dump'}", url], capture_output=True, text=True, timeout=120)
-                if r.returncode != 0:
-                    fail(f"PostgreSQL backup test: pg_dump failed: {r.stderr}")
-                subprocess.run(["cp", "-p", str(data / "node-key.secret"), str(bk / "node-key.secret")], check=True)
-            finally:
-                stop_node(node)
-            subprocess.run(["rm", "-rf", str(data)], check=True)
-            psql(f'DROP DATABASE "{dbname}"')
-            psql(f'CREATE DATABASE "{dbname}"')
-            r = subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={url}", str(bk / "passerelle.dump")], capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                fail(f"PostgreSQL backup test: pg_restore failed: {r.stderr}")
-            data.mkdir(mode=0o700)
-            subprocess.run(["install", "-m", "0600", str(bk / "node-key.secret"), str(data / "node-key.secret")], check=True)
-            port = free_port()
-            node = start_node(data, port, db)
-            try:
-                st, actor = http_get(port, "/actor")
-                current = [l.split("\t") for l in keys_before.splitlines() if l.endswith("\tcurrent")]
-                if st != 200 or not current or current[0][1] not in actor or "Ville de Sauvegarde PG" not in actor:
-                    fail(f"PostgreSQL backup test: restored node's /actor ({st}) lacks the identity or the key {current}")
-            finally:
-                stop_node(node)
-            keys_after = run(["--data-dir", str(data), *db, "keys", "show"]).stdout
-            if keys_after != keys_before or not keys_before:
-                fail(f"PostgreSQL backup test: keys differ after restore:\n{keys_before}\n{keys_after}")
+            backup_roundtrip("PostgreSQL", ["--database-url", url], pg_backup, pg_wipe, pg_restore)
         finally:
             psql(f'DROP DATABASE IF EXISTS "{dbname}"')
-    if len(failures) == before:
-        ok("PostgreSQL backup procedure: pg_dump while serving + key file, drop, pg_restore: same identity and keys")
 
 # ---------- alert rules use real metrics ----------
 source_names = set()
