@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod metrics;
 pub mod ops;
+pub mod pages;
 
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::state::AppState;
 
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::get_readyz))
         .route("/metrics", get(ops::get_metrics))
         .merge(discovery::routes())
+        .merge(pages::routes())
         .merge(api_router)
         .route(
             "/api/v1/openapi.json",
@@ -67,7 +69,8 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or("")
                     .to_owned();
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), route, request_id = id)
-            }),
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))

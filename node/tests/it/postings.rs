@@ -281,3 +281,129 @@ async fn invalid_postings_are_refused_with_french_messages_and_nothing_is_stored
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn public_outbox_pages_html_page_and_atom_feed() {
+    let n = node().await;
+    let rh = n.token(Role::Rh).await;
+    let keys = node_key(&n).await;
+    let mut public = example("posting-vacancy.json");
+    public["visibility"] = json!("public");
+    public["name"] = json!("Chargé(e) <de> mission & \"RH\"");
+    let (_, p1) = n
+        .call("POST", "/api/v1/postings", Some(&rh), Some(public))
+        .await;
+    let id1 = p1["id"].as_str().unwrap().to_owned();
+    n.call(
+        "POST",
+        &format!("/api/v1/postings/{id1}/publish"),
+        Some(&rh),
+        None,
+    )
+    .await;
+    let (_, p2) = n
+        .call(
+            "POST",
+            "/api/v1/postings",
+            Some(&rh),
+            Some(example("posting-vacancy.json")),
+        )
+        .await;
+    let id2 = p2["id"].as_str().unwrap().to_owned();
+    n.call(
+        "POST",
+        &format!("/api/v1/postings/{id2}/publish"),
+        Some(&rh),
+        None,
+    )
+    .await;
+
+    // The collection counts only public activities and points at its first page.
+    let r = n.request("GET", "/outbox", None, None).await;
+    assert_eq!(r.content_type, "application/activity+json");
+    let outbox = r.json();
+    let collection: passerelle_protocol::vocab::OrderedCollection =
+        serde_json::from_value(outbox.clone()).unwrap();
+    collection
+        .validate(&ValidationContext::production())
+        .unwrap();
+    assert_eq!(
+        outbox["totalItems"], 1,
+        "the federation-only posting is not public"
+    );
+    let first = outbox["first"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    let page = n.request("GET", &first, None, None).await.json();
+    let typed: passerelle_protocol::vocab::OrderedCollectionPage =
+        serde_json::from_value(page.clone()).unwrap();
+    typed.validate(&ValidationContext::production()).unwrap();
+    let items = page["orderedItems"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["object"]["id"], format!("{BASE}/postings/{id1}"));
+    proof::verify(items[0].clone(), &keys).unwrap();
+    // The next page is empty ("caught up") and still has a next link.
+    let next = page["next"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    let page2 = n.request("GET", &next, None, None).await.json();
+    assert_eq!(page2["orderedItems"].as_array().unwrap().len(), 0);
+    assert_eq!(page2["next"], page["next"]);
+    let r = n
+        .request("GET", "/outbox?after=not-a-cursor", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["code"], "cursor_invalid");
+
+    // HTML page with JobPosting JSON-LD, escaped.
+    let r = n
+        .request("GET", &format!("/postings/{id1}"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.content_type.starts_with("text/html"));
+    let page = String::from_utf8(r.body).unwrap();
+    assert!(
+        page.contains("<h1>Chargé(e) &lt;de&gt; mission &amp; &quot;RH&quot;</h1>"),
+        "{page}"
+    );
+    let start = page.find("<script type=\"application/ld+json\">").unwrap() + 35;
+    let end = page[start..].find("</script>").unwrap() + start;
+    let ld: Value = serde_json::from_str(&page[start..end].replace("<\\/", "</")).unwrap();
+    assert_eq!(ld["@type"], "JobPosting");
+    assert_eq!(ld["title"], "Chargé(e) <de> mission & \"RH\"");
+    assert_eq!(ld["hiringOrganization"]["name"], "Ville de Grenoble");
+    assert_eq!(ld["validThrough"], "2026-12-20");
+    // The document itself by content negotiation; the non-public posting is not served.
+    let req = axum::http::Request::builder()
+        .uri(format!("/postings/{id1}"))
+        .header("accept", "application/activity+json")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(n.router.clone(), req)
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/activity+json");
+    assert_eq!(
+        n.request("GET", &format!("/postings/{id2}"), None, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Atom feed: the public posting only.
+    let r = n.request("GET", "/feed.atom", None, None).await;
+    assert!(r.content_type.starts_with("application/atom+xml"));
+    let feed = String::from_utf8(r.body).unwrap();
+    assert_eq!(feed.matches("<entry>").count(), 1, "{feed}");
+    assert!(feed.contains(&format!("<id>{BASE}/postings/{id1}</id>")));
+    assert!(!feed.contains(&id2));
+    // Home page.
+    let home = String::from_utf8(n.request("GET", "/", None, None).await.body).unwrap();
+    assert!(home.contains("Ville de Grenoble"));
+}
