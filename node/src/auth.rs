@@ -158,7 +158,7 @@ pub async fn create_token(
 pub async fn bootstrap_token(store: &Store) -> Result<Option<String>, AuthError> {
     let secret = new_token_secret();
     let new = NewToken {
-        name: "bootstrap".to_owned(),
+        name: crate::store::BOOTSTRAP_TOKEN_NAME.to_owned(),
         role: Role::Admin,
         token_hash: token_hash(&secret),
         account_id: None,

@@ -705,6 +705,21 @@ async fn diagnostics(config: Config) -> CliResult {
         .await
         .map_err(|e| Failure::new(exit::DATABASE, e))?;
     println!("database server: {version}");
+    let local = OffsetDateTime::now_utc();
+    let db_time = store
+        .server_time()
+        .await
+        .map_err(|e| Failure::new(exit::DATABASE, e))?;
+    let skew = (db_time - local).as_seconds_f64();
+    println!(
+        "database clock (UTC): {} (skew {skew:+.3} s){}",
+        fmt_time(db_time),
+        if skew.abs() > 5.0 {
+            " WARNING: clocks differ; signed messages may be refused, check NTP"
+        } else {
+            ""
+        }
+    );
     let status = store
         .migration_status()
         .await

@@ -91,7 +91,7 @@ pub struct DatabaseConfig {
     /// File holding the database URL (a secret when it carries a password); replaces
     /// `url`. Example: `/run/credentials/passerelle.service/database_url`
     pub url_file: Option<PathBuf>,
-    /// Largest number of open connections per process.
+    /// Largest number of open connections per process (default 8).
     pub max_connections: Option<u32>,
 }
 

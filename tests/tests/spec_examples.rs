@@ -1025,3 +1025,28 @@ fn mad_table_that_differs_from_the_code_is_refused() {
     let err = check_mad_table(&changed).unwrap_err();
     assert!(err.contains("transition `agent_agrees`, column 4"), "{err}");
 }
+
+/// Every example file of `spec/examples/` (outside `invalid/` and `discovery/`) is
+/// reproduced in the spec, so that §4.4 shows an example of every message.
+#[test]
+fn every_example_file_is_in_the_spec() {
+    let root = workspace_root();
+    let markdown = std::fs::read_to_string(root.join("spec/protocol.md")).unwrap();
+    let dir = root.join("spec/examples");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let marker = format!("<!-- example: spec/examples/{name} -->");
+            if !markdown.contains(&marker) {
+                missing.push(name);
+            }
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "spec/examples files not reproduced in spec/protocol.md §4.4: {missing:?}"
+    );
+}

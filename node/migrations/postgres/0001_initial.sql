@@ -41,6 +41,8 @@ CREATE TABLE api_tokens (
     last_used_at BIGINT,
     revoked_at BIGINT
 );
+-- At most one first-start (bootstrap) token, even when several processes start at once.
+CREATE UNIQUE INDEX api_tokens_one_bootstrap ON api_tokens (name) WHERE name = 'bootstrap' AND account_id IS NULL;
 
 CREATE TABLE audit_log (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

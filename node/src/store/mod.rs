@@ -406,6 +406,40 @@ impl fmt::Debug for Store {
     }
 }
 
+/// Opens a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so concurrent writers wait for each other (busy timeout) instead
+/// of failing when a read-then-write transaction tries to upgrade.
+trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
+    > + Send;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
+    > + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
+    > + Send {
+        self.begin()
+    }
+}
+
 /// Runs the same code on either pool. `$body` is compiled once per backend.
 macro_rules! both {
     ($self:ident, $pool:ident, $lock:ident => $body:expr) => {
@@ -677,6 +711,9 @@ macro_rules! insert_token {
     }};
 }
 
+/// Name of the first-start admin token (at most one ever exists).
+pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
+
 const POSTING_COLUMNS: &str =
     "id, kind, status, document, version, created_at, updated_at, published_at";
 
@@ -757,6 +794,19 @@ impl Store {
         })
     }
 
+    /// The database's clock (for `passerelle diagnostics`: signed messages carry times).
+    pub async fn server_time(&self) -> Result<OffsetDateTime> {
+        both!(self, pool => {
+            let sql = match self.kind() {
+                DatabaseKind::Sqlite => sqlite::NOW_MS_SQL,
+                DatabaseKind::Postgres => postgres::NOW_MS_SQL,
+            };
+            let row = sqlx::query(sql).fetch_one(pool).await.map_err(map_err("read the database clock"))?;
+            let ms: i64 = row.try_get(0).map_err(map_err("read the database clock"))?;
+            Ok(from_ms(ms))
+        })
+    }
+
     // ---- node identity and keys ----
 
     /// The node's identity.
@@ -782,7 +832,7 @@ impl Store {
     /// Sets the node's identity (creating or replacing it).
     pub async fn set_identity(&self, identity: &NodeIdentity, audit: &AuditRecord) -> Result<()> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let t = to_ms(now());
             sqlx::query(
                 "INSERT INTO node_identity (singleton, name, siren, kind, username, created_at, updated_at) \
@@ -811,7 +861,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<bool> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let t = to_ms(now());
             let done = sqlx::query(
                 "INSERT INTO node_identity (singleton, name, siren, kind, username, created_at, updated_at) \
@@ -866,7 +916,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<()> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             sqlx::query("UPDATE node_keys SET is_current = FALSE, expires_at = $1 WHERE is_current = TRUE")
                 .bind(to_ms(old_expires_at))
                 .execute(&mut *tx)
@@ -909,7 +959,7 @@ impl Store {
             created_at: from_ms(to_ms(now())),
         };
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             sqlx::query(
                 "INSERT INTO accounts (id, username, password_hash, role, disabled, created_at) \
                  VALUES ($1, $2, $3, $4, FALSE, $5)",
@@ -962,7 +1012,7 @@ impl Store {
     /// Creates an API token.
     pub async fn create_token(&self, new: &NewToken, audit: &AuditRecord) -> Result<ApiToken> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let token = insert_token!(tx, new);
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
@@ -978,12 +1028,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<Option<ApiToken>> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
-            // Taking the identity row lock serializes concurrent first starts.
-            sqlx::query("UPDATE node_identity SET updated_at = updated_at WHERE singleton = 1")
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err("lock the node identity"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let row = sqlx::query(
                 "SELECT (SELECT COUNT(*) FROM accounts) + (SELECT COUNT(*) FROM api_tokens) AS n",
             )
@@ -994,10 +1039,24 @@ impl Store {
             if n > 0 {
                 return Ok(None);
             }
-            let token = insert_token!(tx, new);
-            audit!(tx, audit);
-            tx.commit().await.map_err(map_err("commit"))?;
-            Ok(Some(token))
+            // The unique index `api_tokens_one_bootstrap` lets only one of several
+            // processes starting at once create it; the others get a conflict.
+            let mut new = new.clone();
+            new.name = BOOTSTRAP_TOKEN_NAME.to_owned();
+            let written: Result<ApiToken> = async {
+                let token = insert_token!(tx, &new);
+                audit!(tx, audit);
+                Ok(token)
+            }
+            .await;
+            match written {
+                Ok(token) => {
+                    tx.commit().await.map_err(map_err("commit"))?;
+                    Ok(Some(token))
+                }
+                Err(StoreError::Conflict { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
         })
     }
 
@@ -1054,7 +1113,7 @@ impl Store {
     /// [`StoreError::NotFound`] if no active token has this id.
     pub async fn revoke_token(&self, id: Uuid, audit: &AuditRecord) -> Result<()> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(to_ms(now()))
                 .bind(id.to_string())
@@ -1117,7 +1176,7 @@ impl Store {
             updated_at: t,
         };
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             sqlx::query(
                 "INSERT INTO agents (id, display_name, email, data, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
             )
@@ -1175,7 +1234,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<Agent> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let n = sqlx::query("UPDATE agents SET display_name = $1, email = $2, data = $3, updated_at = $4 WHERE id = $5")
                 .bind(&fields.display_name)
                 .bind(&fields.email)
@@ -1198,7 +1257,7 @@ impl Store {
     /// Deletes an agent.
     pub async fn delete_agent(&self, id: Uuid, audit: &AuditRecord) -> Result<()> {
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let n = sqlx::query("DELETE FROM agents WHERE id = $1")
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -1232,7 +1291,7 @@ impl Store {
             created_at: from_ms(to_ms(now())),
         };
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             sqlx::query("INSERT INTO partners (id, actor_id, name, status, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(partner.id.to_string())
                 .bind(actor_id)
@@ -1282,7 +1341,7 @@ impl Store {
     ) -> Result<Posting> {
         let t = from_ms(to_ms(now()));
         both!(self, pool => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             sqlx::query(
                 "INSERT INTO postings (id, kind, status, document, version, created_at, updated_at, published_at) \
                  VALUES ($1, $2, 'draft', $3, 1, $4, $4, NULL)",
@@ -1358,7 +1417,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<Posting> {
         both!(self, pool, lock => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             if let Some(act) = activity {
                 outbox_append!(tx, lock, act);
             }
@@ -1404,7 +1463,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<()> {
         both!(self, pool, lock => {
-            let mut tx = pool.begin().await.map_err(map_err("begin a transaction"))?;
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             let n = sqlx::query("DELETE FROM postings WHERE id = $1")
                 .bind(id.to_string())
                 .execute(&mut *tx)

@@ -31,3 +31,7 @@ pub(super) const VERSION_SQL: &str = "SELECT version()";
 /// late. The lock serializes outbox appends only; reads are not blocked.
 pub(super) const LOCK_OUTBOX_SQL: Option<&str> =
     Some("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE");
+
+/// `SELECT` returning the database server's clock in Unix milliseconds.
+pub(super) const NOW_MS_SQL: &str =
+    "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";

@@ -41,3 +41,7 @@ pub(super) const VERSION_SQL: &str = "SELECT 'SQLite ' || sqlite_version()";
 /// Statement run at the start of a transaction that appends to the outbox. SQLite has a
 /// single writer, so outbox sequence numbers are committed in order without a lock.
 pub(super) const LOCK_OUTBOX_SQL: Option<&str> = None;
+
+/// `SELECT` returning the database clock in Unix milliseconds.
+pub(super) const NOW_MS_SQL: &str =
+    "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";

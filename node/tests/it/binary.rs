@@ -373,10 +373,89 @@ fn init_keys_tokens_users_diagnostics() {
     assert!(
         out.contains("database server: SQLite 3.")
             && out.contains("migrations: 1/1")
-            && out.contains("clock (UTC)"),
+            && out.contains("clock (UTC)")
+            && out.contains("database clock (UTC)"),
         "{out}"
     );
     let (code, out, _) = run(d, &["migrate"], &[]);
     assert_eq!(code, 0);
     assert!(out.contains("1/1"));
+}
+
+/// `passerelle_node::run` in-process: serves on port 0, stops when `shutdown` resolves,
+/// and a restart on the same database finds what was written before.
+#[tokio::test]
+async fn run_in_process_stops_gracefully_and_keeps_data() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = passerelle_node::config::Config::default();
+    config.data.dir = dir.path().to_path_buf();
+    config.database.url = Some(db.url.clone());
+    config.server.shutdown_grace_secs = 5;
+    let store = db.store().await;
+    let token = passerelle_node::auth::create_token(
+        &store,
+        "t",
+        passerelle_node::store::Role::Rh,
+        None,
+        "test",
+    )
+    .await
+    .unwrap()
+    .1;
+    store.close().await;
+
+    let start = |config: passerelle_node::config::Config| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(passerelle_node::run(config, listener, async move {
+            let _ = rx.await;
+        }));
+        (format!("http://{addr}"), tx, handle)
+    };
+    let http = reqwest::Client::new();
+    let (base, stop, handle) = start(config.clone()).await;
+    // Many writes in flight when the shutdown is requested: every accepted one is stored.
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let req = http
+            .post(format!("{base}/api/v1/agents"))
+            .bearer_auth(&token)
+            .json(&json!({ "display_name": format!("Agent {i}") }))
+            .send();
+        writes.push(tokio::spawn(req));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.send(()).unwrap();
+    let mut accepted = 0;
+    for w in writes {
+        if let Ok(Ok(r)) = w.await
+            && r.status() == 201
+        {
+            accepted += 1;
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let (base, stop, handle) = start(config).await;
+    let agents: serde_json::Value = http
+        .get(format!("{base}/api/v1/agents"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        agents.as_array().unwrap().len(),
+        accepted,
+        "every accepted write is stored"
+    );
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
 }

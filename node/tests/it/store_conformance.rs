@@ -518,3 +518,85 @@ fn migration_folders_match() {
         "every migration file must be embedded"
     );
 }
+
+/// Several processes starting at once on a new database create one bootstrap token.
+#[tokio::test]
+async fn store_bootstrap_is_created_once_under_concurrency() {
+    for db in TestDb::all().await {
+        let first = db.store().await;
+        let mut stores = vec![first];
+        for _ in 0..3 {
+            stores.push(Store::connect(&db.url, 2).await.unwrap());
+        }
+        let attempts = stores.iter().enumerate().map(|(i, s)| {
+            let new = NewToken {
+                name: "bootstrap".into(),
+                role: Role::Admin,
+                token_hash: format!("boot{i}"),
+                account_id: None,
+                expires_at: None,
+            };
+            async move { s.create_bootstrap_token(&new, &audit("boot")).await }
+        });
+        let results = futures_join_all(attempts).await;
+        let created = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
+        let errors: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", db.name);
+        assert_eq!(created, 1, "{}", db.name);
+        for s in &stores {
+            s.close().await;
+        }
+        db.cleanup().await;
+    }
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::new();
+    // Poll all futures concurrently on this task.
+    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    for r in results {
+        out.push(r.unwrap());
+    }
+    out
+}
+
+async fn clock(store: &Store) {
+    let t = store.server_time().await.unwrap();
+    let skew = (t - OffsetDateTime::now_utc()).abs();
+    assert!(
+        skew < Duration::seconds(5),
+        "database clock {t} is off by {skew}"
+    );
+}
+
+#[tokio::test]
+async fn store_clock() {
+    on_each_backend!(clock);
+}

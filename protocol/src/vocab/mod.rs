@@ -309,13 +309,15 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 impl Message {
-    /// Parses JSON bytes into a message: the `type` tag first, then the typed decoding.
+    /// Parses JSON bytes into a message: strictly, as [`crate::canonical::parse_strict`]
+    /// with the default limits (duplicate member names refused), then the `type` tag,
+    /// then the typed decoding.
     ///
     /// # Errors
     /// A [`ParseError`] saying what is wrong, unknown types reported by name.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ParseError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
+        let value = crate::canonical::parse_strict(bytes, &Default::default())
+            .map_err(|e| ParseError::Json(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -542,5 +544,22 @@ impl Serialize for Message {
             Message::OrderedCollection(c) => c.serialize(s),
             Message::OrderedCollectionPage(p) => p.serialize(s),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `props::message_from_slice_is_as_strict_as_parse_strict`: `from_slice` used
+    /// serde_json, which keeps the last of two members with the same name.
+    #[test]
+    fn from_slice_refuses_duplicate_member_names() {
+        let doc = br#"{"type":"Follow","id":"https://a.example/activities/1","actor":"https://a.example/actor","object":"https://b.example/actor","actor":"https://evil.example/actor"}"#;
+        let err = Message::from_slice(doc).unwrap_err();
+        assert!(
+            matches!(&err, ParseError::Json(m) if m.contains("\"actor\"")),
+            "{err}"
+        );
     }
 }

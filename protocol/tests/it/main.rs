@@ -9,6 +9,7 @@ mod httpsig;
 mod jcs;
 mod multikey;
 mod proofs;
+mod props;
 mod spec_vectors;
 mod vocab;
 

@@ -318,12 +318,13 @@ pub async fn create_token(
     AppJson(req): AppJson<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
     p.require(Role::Admin)?;
-    if req.name.trim().is_empty() {
+    let name = req.name.trim();
+    if name.is_empty() || name == crate::store::BOOTSTRAP_TOKEN_NAME {
         return Err(AppError::Validation {
             detail: "jeton invalide".into(),
             errors: vec![FieldError {
                 field: "name".into(),
-                message: "le libellé du jeton est obligatoire".into(),
+                message: "le libellé du jeton est obligatoire et ne peut pas être « bootstrap » (réservé au premier démarrage)".into(),
             }],
         });
     }
