@@ -229,6 +229,20 @@ for w, rest in ins:
             if not (ROOT / src).exists():
                 fail(f"Containerfile: COPY source {src} does not exist")
         ok(f"Containerfile: COPY {' '.join(parts[:-1])} exist")
+# Files the build reads at compile time must be inside what the build stage copies.
+copied = set()
+for w, rest in ins:
+    if w == "COPY" and "--from=" not in rest:
+        copied.update((ROOT / p).resolve() for p in [x for x in rest.split() if not x.startswith("--")][:-1])
+n_inc = 0
+for crate in ["protocol", "node"]:
+    for src in (ROOT / crate / "src").rglob("*.rs"):
+        for inc in re.findall(r'include_(?:str|bytes)!\(\s*"([^"]+)"', src.read_text()):
+            target = (src.parent / inc).resolve()
+            n_inc += 1
+            if not any(target == c or c in target.parents for c in copied):
+                fail(f"Containerfile: {src.relative_to(ROOT)} includes {inc}, which the build stage does not copy")
+ok(f"Containerfile: the {n_inc} files included at compile time by protocol/ and node/ are copied into the build stage")
 if not any(w == "COPY" and "--from=" in rest and rest.split()[-1] == "/usr/local/bin/passerelle" for w, rest in ins):
     fail("Containerfile: the runtime stage does not install /usr/local/bin/passerelle")
 entry = [json.loads(rest) for w, rest in ins if w == "ENTRYPOINT"]
