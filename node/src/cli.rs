@@ -97,6 +97,20 @@ pub enum Command {
     User(UserCommand),
     /// Print version, database and clock information for support requests.
     Diagnostics,
+    /// Verify a signed document (a MAD convention) offline and say who signed it and when.
+    #[command(
+        after_help = "Keys come from actor documents embedded in the file (`actors`), from *.json actor documents next to it, from --actor and from --key.\nExit codes: 0 every signature valid (and both employers signed a convention), 10 invalid signature, 11 incomplete (one employer has not signed), 12 unreadable file or argument, 13 a key is missing."
+    )]
+    Verify {
+        /// The signed JSON document.
+        file: PathBuf,
+        /// A public key: `z6Mk…` (tried on every proof) or `KEYID=z6Mk…`. Repeatable.
+        #[arg(long = "key", value_name = "MULTIKEY")]
+        keys: Vec<String>,
+        /// An actor document (Organization JSON) whose keys to use. Repeatable.
+        #[arg(long = "actor", value_name = "FILE")]
+        actors: Vec<PathBuf>,
+    },
 }
 
 /// `passerelle init` options.
@@ -239,6 +253,9 @@ impl Cli {
 /// # Errors
 /// A [`Failure`] with the exit code to use.
 pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
+    if let Command::Verify { file, keys, actors } = &cli.command {
+        return verify(file, keys, actors);
+    }
     if let Command::CheckConfig { example: true } = cli.command {
         print!("{}", crate::config::example_toml());
         return Ok(());
@@ -273,6 +290,7 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
         Command::Token(cmd) => token_command(config, cmd).await,
         Command::User(cmd) => user_command(config, cmd).await,
         Command::Diagnostics => diagnostics(config).await,
+        Command::Verify { file, keys, actors } => verify(&file, &keys, &actors),
     }
 }
 
@@ -740,6 +758,90 @@ async fn diagnostics(config: Config) -> CliResult {
     );
     store.close().await;
     Ok(())
+}
+
+/// `passerelle verify`: reads the document, the actor documents (given and adjacent) and
+/// the keys, then prints the report of `domain::verify` and exits with its code.
+fn verify(file: &std::path::Path, keys: &[String], actors: &[PathBuf]) -> CliResult {
+    use crate::domain::verify as v;
+    use passerelle_protocol::canonical::{ParseLimits, parse_strict};
+    let unreadable = |e: anyhow::Error| Failure::new(v::exit::UNREADABLE, e);
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .map_err(unreadable)?;
+    let known = keys
+        .iter()
+        .map(|k| v::parse_key_arg(k).map_err(|e| unreadable(e.into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut actor_docs = Vec::new();
+    for path in actors {
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read --actor {}", path.display()))
+            .map_err(unreadable)?;
+        let doc = parse_strict(&text, &ParseLimits::default())
+            .with_context(|| format!("--actor {} is not strict JSON", path.display()))
+            .map_err(unreadable)?;
+        actor_docs.push((path.display().to_string(), doc));
+    }
+    // Actor documents next to the file are used too; other files there are ignored.
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && p.file_name() != file.file_name()
+                    && !actors.contains(p)
+            })
+            .collect();
+        paths.sort();
+        for p in paths {
+            if let Ok(doc) = std::fs::read(&p)
+                .map_err(anyhow::Error::new)
+                .and_then(|b| parse_strict(&b, &ParseLimits::default()).map_err(Into::into))
+                && v::is_actor_document(&doc)
+            {
+                actor_docs.push((p.display().to_string(), doc));
+            }
+        }
+    }
+    let report = v::verify_document(&bytes, &actor_docs, &known).map_err(|e| {
+        let code = e.exit_code();
+        Failure::new(
+            code,
+            anyhow::Error::new(e).context(format!("cannot verify {}", file.display())),
+        )
+    })?;
+    for line in report.lines() {
+        println!("{line}");
+    }
+    match report.outcome {
+        v::Outcome::Valid => Ok(()),
+        v::Outcome::Invalid => Err(Failure::new(
+            report.exit_code(),
+            anyhow::anyhow!(
+                "{}: a signature does not verify (document altered, or wrong or expired key)",
+                file.display()
+            ),
+        )),
+        v::Outcome::Incomplete => Err(Failure::new(
+            report.exit_code(),
+            anyhow::anyhow!(
+                "{}: incomplete, one employer has not signed the convention",
+                file.display()
+            ),
+        )),
+        v::Outcome::KeyMissing => Err(Failure::new(
+            report.exit_code(),
+            anyhow::anyhow!(
+                "{}: no key for a signature; pass --key MULTIKEY or --actor FILE",
+                file.display()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! Every document is built from `passerelle_protocol::vocab` types.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tower_http::cors::CorsLayer;
 
-use super::error::AppError;
+use super::error::{AppError, AppQuery};
 use crate::state::AppState;
 use crate::store::{NodeIdentity, StoreError};
 
@@ -177,7 +177,7 @@ pub struct WebfingerQuery {
 /// `application/jrd+json` otherwise. The actor URL is accepted as `resource` too.
 pub async fn get_webfinger(
     State(state): State<AppState>,
-    Query(q): Query<WebfingerQuery>,
+    AppQuery(q): AppQuery<WebfingerQuery>,
 ) -> Result<Response, AppError> {
     let Some(resource) = q.resource.filter(|r| !r.is_empty()) else {
         return Err(AppError::bad_request(

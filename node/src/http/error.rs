@@ -47,6 +47,12 @@ pub enum AppError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The request body exceeds `server.body_limit_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Handling took longer than `server.request_timeout_secs`.
+    #[error("{0}")]
+    Timeout(String),
     /// The node is not ready (database down, migrations pending).
     #[error("{0}")]
     Unavailable(String),
@@ -93,6 +99,8 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -107,6 +115,8 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::TooLarge(_) => "payload_too_large",
+            AppError::Timeout(_) => "request_timeout",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -120,6 +130,8 @@ impl AppError {
             AppError::Forbidden(_) => "Accès refusé",
             AppError::NotFound(_) => "Introuvable",
             AppError::Conflict(_) => "Conflit",
+            AppError::TooLarge(_) => "Requête trop volumineuse",
+            AppError::Timeout(_) => "Délai dépassé",
             AppError::Unavailable(_) => "Service indisponible",
             AppError::Internal(_) => "Erreur interne",
         }
@@ -221,5 +233,36 @@ mod tests {
         assert_eq!(nf.status(), StatusCode::NOT_FOUND);
         let c: AppError = StoreError::Conflict { what: "dup".into() }.into();
         assert_eq!((c.status(), c.code()), (StatusCode::CONFLICT, "conflict"));
+    }
+}
+
+/// `Path` extractor whose rejections use the problem format.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct AppPath<T>(pub T);
+
+/// `Query` extractor whose rejections use the problem format.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct AppQuery<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        AppError::bad_request(
+            "invalid_path",
+            format!("adresse invalide : {}", rejection.body_text()),
+        )
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        AppError::bad_request(
+            "invalid_query",
+            format!(
+                "paramètres de requête invalides : {}",
+                rejection.body_text()
+            ),
+        )
     }
 }

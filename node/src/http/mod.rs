@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout()))
         .layer(CatchPanicLayer::new())
+        .layer(middleware::map_response(problem_for_bare_errors))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let route = req
@@ -111,6 +112,54 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
     response
 }
 
+/// Gives a problem document to the bare error responses made by layers (request timeout,
+/// caught panic), so every error a client sees has the same shape.
+pub async fn problem_for_bare_errors(response: Response) -> Response {
+    let is_problem = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(error::PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return response;
+    }
+    match response.status() {
+        StatusCode::REQUEST_TIMEOUT => {
+            axum::response::IntoResponse::into_response(error::AppError::Timeout(
+                "la requête a dépassé le délai autorisé (server.request_timeout_secs) ; réessayez"
+                    .to_owned(),
+            ))
+        }
+        StatusCode::INTERNAL_SERVER_ERROR => axum::response::IntoResponse::into_response(
+            error::AppError::Internal("a layer answered 500 (caught panic)".to_owned()),
+        ),
+        _ => response,
+    }
+}
+
 async fn not_found() -> error::AppError {
     error::AppError::NotFound("aucune ressource à cette adresse".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse as _;
+
+    #[tokio::test]
+    async fn bare_layer_errors_become_problems() {
+        for (status, code) in [
+            (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        ] {
+            let r = problem_for_bare_errors(status.into_response()).await;
+            assert_eq!(r.status(), status);
+            assert_eq!(r.headers()["content-type"], error::PROBLEM_JSON);
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(p["code"], code);
+        }
+        // Other responses pass through untouched.
+        let r = problem_for_bare_errors(StatusCode::NO_CONTENT.into_response()).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
 }

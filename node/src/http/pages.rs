@@ -4,7 +4,7 @@
 //! to partners is served to signed requests (next issue).
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::discovery::ACTIVITY_JSON;
-use super::error::AppError;
+use super::error::{AppError, AppPath, AppQuery};
 use crate::state::AppState;
 use crate::store::{Posting, PostingStatus, StoreError};
 
@@ -106,7 +106,7 @@ pub struct OutboxQuery {
 /// `cursor_invalid`.
 pub async fn get_outbox(
     State(state): State<AppState>,
-    Query(q): Query<OutboxQuery>,
+    AppQuery(q): AppQuery<OutboxQuery>,
 ) -> Result<Response, AppError> {
     let base = format!("{}/outbox", state.base_url());
     let outbox_id: ObjectId = base.parse().map_err(|e| internal("outbox id", e))?;
@@ -222,7 +222,7 @@ pub fn job_posting_ld(doc: &Value, employer: &str, siren: &str) -> Value {
 /// when `application/activity+json` is asked for. Non-public postings are not found here.
 pub async fn get_public_posting(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let not_found = || AppError::NotFound("aucune offre publique à cette adresse".to_owned());

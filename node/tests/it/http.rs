@@ -490,6 +490,23 @@ async fn validation_and_body_errors_are_problems() {
         .unwrap();
     let resp = n.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let r = n
+        .request("GET", "/api/v1/agents/not-a-uuid", Some(&rh), None)
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_path");
+    let r = n
+        .request("GET", "/api/v1/postings?status=bogus", Some(&rh), None)
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_query");
+    let r = n
+        .request("GET", "/api/v1/audit?limit=lots", Some(&n.admin), None)
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_query");
+    let huge = json!({"display_name": "x".repeat(2 * 1024 * 1024)});
+    let r = n
+        .request("POST", "/api/v1/agents", Some(&rh), Some(huge))
+        .await;
+    assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     let r = n.request("GET", "/no/such/page", None, None).await;
     assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
     let r = n

@@ -1,7 +1,7 @@
 //! Session, caller, node identity, tokens, partners and audit log.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{AppJson, Caller};
 use crate::auth;
 use crate::http::discovery::parse_kind;
-use crate::http::error::{AppError, FieldError, Problem};
+use crate::http::error::{AppError, AppPath, AppQuery, FieldError, Problem};
 use crate::state::AppState;
 use crate::store::{ApiToken, AuditEntry, NodeIdentity, Partner, Role, StoreError};
 
@@ -346,7 +346,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, AppError> {
     p.require(Role::Admin)?;
     state
@@ -407,6 +407,7 @@ pub async fn list_partners(
 
 /// Paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Return entries with a sequence number below this one.
     pub before: Option<i64>,
@@ -453,7 +454,7 @@ impl From<AuditEntry> for AuditView {
 pub async fn list_audit(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Query(q): Query<AuditQuery>,
+    AppQuery(q): AppQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditView>>, AppError> {
     p.require(Role::Admin)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);

@@ -1,7 +1,7 @@
 //! Local agents (personal data; stays on this node).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{AppJson, Caller};
-use crate::http::error::{AppError, FieldError, Problem};
+use crate::http::error::{AppError, AppPath, FieldError, Problem};
 use crate::state::AppState;
 use crate::store::{Agent, AgentFields, Role};
 
@@ -149,7 +149,7 @@ pub async fn create_agent(
 pub async fn get_agent(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<AgentView>, AppError> {
     p.require(Role::Lecteur)?;
     Ok(Json(state.store().agent(id).await?.into()))
@@ -163,7 +163,7 @@ pub async fn get_agent(
 pub async fn put_agent(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<AgentBody>,
 ) -> Result<Json<AgentView>, AppError> {
     p.require(Role::Rh)?;
@@ -182,7 +182,7 @@ pub async fn put_agent(
 pub async fn delete_agent(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, AppError> {
     p.require(Role::Rh)?;
     state

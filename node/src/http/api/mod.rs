@@ -113,6 +113,11 @@ pub struct AppJson<T>(pub T);
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::TooLarge(
+                "corps de requête trop volumineux (limite server.body_limit_bytes)".to_owned(),
+            );
+        }
         let code = match rejection {
             JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
             JsonRejection::JsonSyntaxError(_) => "invalid_json",

@@ -2,7 +2,7 @@
 //! `protocol` (see `crate::postings`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{AppJson, Caller};
-use crate::http::error::{AppError, FieldError, Problem};
+use crate::http::error::{AppError, AppPath, AppQuery, FieldError, Problem};
 use crate::postings::{self, PostingError};
 use crate::state::AppState;
 use crate::store::{Posting, PostingStatus, Role};
@@ -87,6 +87,7 @@ impl From<Posting> for PostingView {
 
 /// Filter of the posting list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PostingQuery {
     /// Only postings with this status.
     pub status: Option<PostingStatus>,
@@ -99,7 +100,7 @@ pub struct PostingQuery {
 pub async fn list_postings(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Query(q): Query<PostingQuery>,
+    AppQuery(q): AppQuery<PostingQuery>,
 ) -> Result<Json<Vec<PostingView>>, AppError> {
     p.require(Role::Lecteur)?;
     Ok(Json(
@@ -136,7 +137,7 @@ pub async fn create_posting(
 pub async fn get_posting(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<PostingView>, AppError> {
     p.require(Role::Lecteur)?;
     Ok(Json(state.store().posting(id).await?.into()))
@@ -150,7 +151,7 @@ pub async fn get_posting(
 pub async fn put_posting(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
     AppJson(content): AppJson<serde_json::Value>,
 ) -> Result<Json<PostingView>, AppError> {
     p.require(Role::Rh)?;
@@ -166,7 +167,7 @@ pub async fn put_posting(
 pub async fn delete_posting(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, AppError> {
     p.require(Role::Rh)?;
     postings::delete(&state, &p, id).await?;
@@ -180,7 +181,7 @@ pub async fn delete_posting(
 pub async fn publish_posting(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<PostingView>, AppError> {
     p.require(Role::Rh)?;
     Ok(Json(
@@ -197,7 +198,7 @@ pub async fn publish_posting(
 pub async fn close_posting(
     State(state): State<AppState>,
     Caller(p): Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<PostingView>, AppError> {
     p.require(Role::Rh)?;
     Ok(Json(
