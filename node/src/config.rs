@@ -616,11 +616,15 @@ fn apply_env(
     origins: &mut BTreeMap<String, Origin>,
 ) -> Result<(), ConfigError> {
     let keys = all_keys();
+    // Only variables naming one of our sections are configuration (and a typo there is an
+    // error); other `PASSERELLE_*` variables belong to tools around the node (test harness,
+    // interop helpers) and are ignored.
+    let section_prefixes: Vec<String> = keys
+        .iter()
+        .map(|(s, _, _)| format!("{ENV_PREFIX}{}_", s.to_uppercase()))
+        .collect();
     for (var, value) in env {
-        if !var.starts_with(ENV_PREFIX)
-            || var == CONFIG_FILE_ENV
-            || var.starts_with("PASSERELLE_TEST_")
-        {
+        if var == CONFIG_FILE_ENV || !section_prefixes.iter().any(|p| var.starts_with(p)) {
             continue;
         }
         let Some((section, key, ty)) = keys.iter().find(|(s, k, _)| env_var(s, k) == *var) else {
@@ -835,6 +839,28 @@ mod tests {
         assert!(
             msg.contains("PASSERELLE_SERVER_LISEN") && msg.contains("PASSERELLE_SERVER_LISTEN"),
             "{msg}"
+        );
+    }
+
+    /// Regression: CI exports `PASSERELLE_INTEROP_PYTHON` and `PASSERELLE_TEST_POSTGRES_URL`;
+    /// a node started in that environment refused to start ("unknown environment variable").
+    #[test]
+    fn variables_outside_our_sections_are_ignored() {
+        let e = env(&[
+            ("PASSERELLE_INTEROP_PYTHON", "/tmp/venv/bin/python"),
+            ("PASSERELLE_TEST_POSTGRES_URL", "postgres://x"),
+            ("PASSERELLE_SERVER_LISTEN", "127.0.0.1:2223"),
+        ]);
+        let loaded = Config::load(None, &e, &CliOverrides::default()).unwrap();
+        assert_eq!(loaded.config.server.listen.to_string(), "127.0.0.1:2223");
+        let err = Config::load(
+            None,
+            &env(&[("PASSERELLE_DATABASE_URLL", "sqlite://x.db")]),
+            &CliOverrides::default(),
+        );
+        assert!(
+            err.is_err(),
+            "a typo inside a known section is still refused"
         );
     }
 
