@@ -317,21 +317,6 @@ pub struct AgentFields {
     pub data: serde_json::Value,
 }
 
-/// A partner node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Partner {
-    /// Id.
-    pub id: Uuid,
-    /// The partner's actor URL.
-    pub actor_id: String,
-    /// Display name.
-    pub name: String,
-    /// Relationship state (`pending`, `accepted`, …).
-    pub status: String,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-}
-
 /// A local posting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Posting {
@@ -392,6 +377,18 @@ pub struct MigrationStatus {
 #[derive(Clone)]
 pub struct Store {
     inner: Inner,
+    events: std::sync::Arc<Events>,
+}
+
+/// In-process wake-ups: a write that creates work (an outbox activity, an inbox item)
+/// wakes this process's workers at once. Other processes sharing the database find the
+/// work by polling; the database is the only record of the work itself.
+#[derive(Debug, Default)]
+pub struct Events {
+    /// Signalled after a commit that appended to the outbox (delivery jobs to run).
+    pub outbox: tokio::sync::Notify,
+    /// Signalled after a commit that stored received activities (items to project).
+    pub inbox: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -462,15 +459,23 @@ macro_rules! both {
 }
 
 /// Embedded migrations: (version, description, SQLite, PostgreSQL).
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "federation",
+        include_str!("../../migrations/sqlite/0002_federation.sql"),
+        include_str!("../../migrations/postgres/0002_federation.sql"),
+    ),
+];
 
 /// File names of the embedded migrations, for the test that both folders match.
-pub const MIGRATION_FILES: &[&str] = &["0001_initial.sql"];
+pub const MIGRATION_FILES: &[&str] = &["0001_initial.sql", "0002_federation.sql"];
 
 fn migrator(kind: DatabaseKind) -> Migrator {
     let migrations = MIGRATIONS
@@ -653,7 +658,12 @@ macro_rules! audit {
     }};
 }
 
-/// Appends an activity to the outbox inside a transaction.
+/// Appends an activity to the outbox inside a transaction, records its audience (for
+/// signed pulls, protocol §9.2) and creates its delivery jobs (§8.1): one per recipient
+/// inbox, a shared inbox counted once. Recipients are the named actors we know, the
+/// partners (accepted followers) when the local `followers` collection is addressed, and
+/// the accepted followers that are members of an addressed circle. Evaluates to the
+/// activity's sequence number.
 macro_rules! outbox_append {
     ($tx:expr, $lock:expr, $act:expr) => {{
         let act: &NewActivity = $act;
@@ -663,19 +673,40 @@ macro_rules! outbox_append {
                 .await
                 .map_err(map_err("lock the outbox"))?;
         }
-        sqlx::query(
+        let t = to_ms(now());
+        let row = sqlx::query(
             "INSERT INTO outbox (activity_id, activity_type, object_id, public, document, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
         )
         .bind(&act.activity_id)
         .bind(&act.activity_type)
         .bind(&act.object_id)
         .bind(act.public)
         .bind(json_text(&act.document))
-        .bind(to_ms(now()))
-        .execute(&mut *$tx)
+        .bind(t)
+        .fetch_one(&mut *$tx)
         .await
         .map_err(map_err("append to the outbox"))?;
+        let seq: i64 = col!(row, "seq");
+        for audience in $crate::store::federation::audience_of(&act.document) {
+            sqlx::query(
+                "INSERT INTO outbox_audience (audience, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&audience)
+            .bind(seq)
+            .execute(&mut *$tx)
+            .await
+            .map_err(map_err("record the audience of an activity"))?;
+        }
+        let followers = $crate::store::federation::followers_of_activity(&act.document);
+        sqlx::query($crate::store::federation::FAN_OUT_SQL)
+            .bind(seq)
+            .bind(followers)
+            .bind(t)
+            .execute(&mut *$tx)
+            .await
+            .map_err(map_err("create delivery jobs"))?;
+        seq
     }};
 }
 
@@ -731,7 +762,21 @@ impl Store {
                 Inner::Postgres(postgres::connect(url, max_connections).await?)
             }
         };
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            events: std::sync::Arc::default(),
+        })
+    }
+
+    /// This process's wake-ups for the store's background workers.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Wakes the delivery workers of this process (after an outbox append).
+    pub(crate) fn notify_outbox(&self) {
+        self.events.outbox.notify_waiters();
+        self.events.outbox.notify_one();
     }
 
     /// The backend in use.
@@ -1273,62 +1318,6 @@ impl Store {
         })
     }
 
-    // ---- partners ----
-
-    /// Adds a partner.
-    pub async fn add_partner(
-        &self,
-        actor_id: &str,
-        name: &str,
-        status: &str,
-        audit: &AuditRecord,
-    ) -> Result<Partner> {
-        let partner = Partner {
-            id: Uuid::now_v7(),
-            actor_id: actor_id.to_owned(),
-            name: name.to_owned(),
-            status: status.to_owned(),
-            created_at: from_ms(to_ms(now())),
-        };
-        both!(self, pool => {
-            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            sqlx::query("INSERT INTO partners (id, actor_id, name, status, created_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(partner.id.to_string())
-                .bind(actor_id)
-                .bind(name)
-                .bind(status)
-                .bind(to_ms(partner.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err("add the partner"))?;
-            audit!(tx, audit);
-            tx.commit().await.map_err(map_err("commit"))?;
-        });
-        Ok(partner)
-    }
-
-    /// All partners, by name.
-    pub async fn partners(&self) -> Result<Vec<Partner>> {
-        both!(self, pool => {
-            let rows = sqlx::query("SELECT id, actor_id, name, status, created_at FROM partners ORDER BY name, id")
-                .fetch_all(pool)
-                .await
-                .map_err(map_err("list partners"))?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                let id: String = col!(r, "id");
-                out.push(Partner {
-                    id: parse_uuid(&id)?,
-                    actor_id: col!(r, "actor_id"),
-                    name: col!(r, "name"),
-                    status: col!(r, "status"),
-                    created_at: from_ms(col!(r, "created_at")),
-                });
-            }
-            Ok(out)
-        })
-    }
-
     // ---- postings ----
 
     /// Creates a draft posting with the given id.
@@ -1419,7 +1408,7 @@ impl Store {
         both!(self, pool, lock => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             if let Some(act) = activity {
-                outbox_append!(tx, lock, act);
+                let _seq = outbox_append!(tx, lock, act);
             }
             let t = to_ms(now());
             let n = sqlx::query(
@@ -1452,10 +1441,14 @@ impl Store {
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
         });
+        if activity.is_some() {
+            self.notify_outbox();
+        }
         self.posting(id).await
     }
 
-    /// Deletes a posting, appending `activity` (a `Delete`) to the outbox.
+    /// Deletes a posting, appending `activity` (a `Delete`) to the outbox. A posting that
+    /// was published leaves a tombstone: its id answers 410 and is never reused.
     pub async fn delete_posting(
         &self,
         id: Uuid,
@@ -1474,11 +1467,38 @@ impl Store {
                 return Err(StoreError::not_found(format!("posting {id}")));
             }
             if let Some(act) = activity {
-                outbox_append!(tx, lock, act);
+                let _seq = outbox_append!(tx, lock, act);
+                sqlx::query(
+                    "INSERT INTO tombstones (object_id, former_type, deleted_at) VALUES ($1, 'Posting', $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&act.object_id)
+                .bind(to_ms(now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("record a tombstone"))?;
             }
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
-            Ok(())
+        });
+        if activity.is_some() {
+            self.notify_outbox();
+        }
+        Ok(())
+    }
+
+    /// When the local object `object_id` was deleted, if it was.
+    pub async fn tombstone(&self, object_id: &str) -> Result<Option<(String, OffsetDateTime)>> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT former_type, deleted_at FROM tombstones WHERE object_id = $1")
+                .bind(object_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a tombstone"))?;
+            Ok(match row {
+                Some(r) => Some((col!(r, "former_type"), from_ms(col!(r, "deleted_at")))),
+                None => None,
+            })
         })
     }
 
@@ -1548,3 +1568,8 @@ impl Store {
         both!(self, pool => pool.close().await)
     }
 }
+
+// Further `impl Store` blocks, one file per area. They are declared after the macros above
+// (`both!`, `col!`, `audit!`, `outbox_append!`…), which are in scope in them.
+mod federation;
+pub use federation::*;

@@ -372,14 +372,18 @@ fn init_keys_tokens_users_diagnostics() {
     assert_eq!(code, 0);
     assert!(
         out.contains("database server: SQLite 3.")
-            && out.contains("migrations: 1/1")
+            && out.contains(&format!(
+                "migrations: {n}/{n}",
+                n = passerelle_node::store::MIGRATION_FILES.len()
+            ))
             && out.contains("clock (UTC)")
             && out.contains("database clock (UTC)"),
         "{out}"
     );
     let (code, out, _) = run(d, &["migrate"], &[]);
     assert_eq!(code, 0);
-    assert!(out.contains("1/1"));
+    let n = passerelle_node::store::MIGRATION_FILES.len();
+    assert!(out.contains(&format!("{n}/{n}")), "{out}");
 }
 
 /// `passerelle_node::run` in-process: serves on port 0, stops when `shutdown` resolves,

@@ -1,8 +1,8 @@
 //! The store suite: the same tests on SQLite and PostgreSQL.
 
 use passerelle_node::store::{
-    AgentFields, AuditRecord, NewActivity, NewToken, NodeIdentity, PostingStatus, Role, Store,
-    StoreError,
+    AgentFields, AuditRecord, NewActivity, NewToken, NodeIdentity, PartnerInfo, PartnershipChange,
+    PartnershipState, PostingStatus, Role, Store, StoreError,
 };
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -408,27 +408,53 @@ async fn postings_versions_and_outbox(store: &Store) {
 }
 
 async fn partners_list(store: &Store) {
+    let info = PartnerInfo {
+        actor_id: "https://isere.example/actor".into(),
+        name: "Département de l'Isère".into(),
+        inbox: "https://isere.example/inbox".into(),
+        shared_inbox: None,
+        outbox: Some("https://isere.example/outbox".into()),
+        siren: Some("223800012".into()),
+    };
+    let p = store.upsert_partner(&info).await.unwrap();
+    assert_eq!(p.outgoing, PartnershipState::None);
+    assert_eq!(p.incoming, PartnershipState::None);
+    // Recording it again refreshes what we know and keeps the partnership.
     store
-        .add_partner(
-            "https://isere.example/actor",
-            "Département de l'Isère",
-            "accepted",
-            &audit("p"),
+        .update_partnership(
+            &info.actor_id,
+            &PartnershipChange {
+                incoming: Some((PartnershipState::Accepted, Some(json!({"type": "Follow"})))),
+                ..Default::default()
+            },
+            None,
+            Some(&audit("p")),
         )
         .await
         .unwrap();
-    let dup = store
-        .add_partner(
-            "https://isere.example/actor",
-            "Isère",
-            "pending",
-            &audit("p"),
-        )
-        .await;
-    assert!(matches!(dup, Err(StoreError::Conflict { .. })));
+    let renamed = PartnerInfo {
+        name: "Isère".into(),
+        ..info.clone()
+    };
+    let again = store.upsert_partner(&renamed).await.unwrap();
+    assert_eq!(again.id, p.id);
+    assert_eq!(again.name, "Isère");
+    assert_eq!(again.incoming, PartnershipState::Accepted);
+    assert_eq!(again.incoming_follow, Some(json!({"type": "Follow"})));
     let list = store.partners().await.unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].name, "Département de l'Isère");
+    let missing = store
+        .update_partnership(
+            "https://nobody.example/actor",
+            &PartnershipChange {
+                outgoing: Some((PartnershipState::Pending, None)),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
 }
 
 #[tokio::test]

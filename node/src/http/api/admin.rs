@@ -365,8 +365,10 @@ pub struct PartnerView {
     pub actor: String,
     /// Name.
     pub name: String,
-    /// Relationship state.
-    pub status: String,
+    /// Our `Follow` of it: `none`, `pending`, `accepted`, `rejected`.
+    pub outgoing: crate::store::PartnershipState,
+    /// Its `Follow` of us.
+    pub incoming: crate::store::PartnershipState,
     /// Since.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -379,7 +381,8 @@ impl From<Partner> for PartnerView {
             id: p.id,
             actor: p.actor_id,
             name: p.name,
-            status: p.status,
+            outgoing: p.outgoing,
+            incoming: p.incoming,
             created_at: p.created_at,
         }
     }

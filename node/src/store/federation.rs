@@ -1,0 +1,862 @@
+//! Federation storage: partnerships, the block list, circles, the cache of remote actors,
+//! node settings and the cache of remote postings. The inbox, delivery jobs and pull
+//! cursors are in `queue.rs`.
+//!
+//! Partnerships are directional (protocol §7.1): `outgoing` is our `Follow` of the remote
+//! node (it then sends us what it addresses to its partners), `incoming` is its `Follow`
+//! of us (it is then one of our partners: a member of our `followers` collection and a
+//! recipient of what we address to it).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row as _;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    AuditRecord, BeginWrite as _, Inner, NewActivity, Result, Store, StoreError, from_ms,
+    json_text, map_err, now, parse_json, parse_uuid, postgres, sqlite, to_ms,
+};
+
+/// Every `to` and `cc` entry of an activity, once each, in order.
+pub(super) fn audience_of(doc: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in ["to", "cc"] {
+        let entries: Vec<&str> = match doc.get(key) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(s)) => vec![s.as_str()],
+            _ => Vec::new(),
+        };
+        for e in entries {
+            if !out.iter().any(|x| x == e) {
+                out.push(e.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The `followers` collection of the node whose actor id is `actor_id`: the reference
+/// node serves its actor at `{base}/actor` and its followers at `{base}/followers`.
+pub fn followers_url(actor_id: &str) -> Option<String> {
+    actor_id
+        .strip_suffix("/actor")
+        .map(|base| format!("{base}/followers"))
+}
+
+/// The local followers collection of a local activity (from its `actor`).
+pub(super) fn followers_of_activity(doc: &Value) -> Option<String> {
+    doc.get("actor")
+        .and_then(Value::as_str)
+        .and_then(followers_url)
+}
+
+/// Creates the delivery jobs of outbox activity `$1` (`$2`: the local followers URL,
+/// `$3`: now). See `outbox_append!`.
+pub(super) const FAN_OUT_SQL: &str = "\
+INSERT INTO deliveries (outbox_seq, inbox_url, state, attempts, created_at, next_attempt_at) \
+SELECT $1, r.inbox_url, 'pending', 0, $3, $3 FROM ( \
+  SELECT DISTINCT CASE WHEN p.shared_inbox IS NOT NULL AND p.shared_inbox <> '' \
+                       THEN p.shared_inbox ELSE p.inbox END AS inbox_url \
+  FROM partners p \
+  WHERE p.inbox <> '' AND ( \
+    EXISTS (SELECT 1 FROM outbox_audience a WHERE a.seq = $1 AND a.audience = p.actor_id) \
+    OR (p.incoming = 'accepted' AND EXISTS ( \
+          SELECT 1 FROM outbox_audience a WHERE a.seq = $1 AND a.audience = $2)) \
+    OR (p.incoming = 'accepted' AND EXISTS ( \
+          SELECT 1 FROM outbox_audience a \
+          JOIN circles c ON c.url = a.audience \
+          JOIN circle_members m ON m.circle_id = c.id \
+          WHERE a.seq = $1 AND m.actor_id = p.actor_id)) \
+  ) \
+) r WHERE 1 = 1 \
+ON CONFLICT DO NOTHING";
+
+/// State of one direction of a partnership.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PartnershipState {
+    /// No `Follow` in this direction.
+    None,
+    /// A `Follow` was sent and is waiting for an answer.
+    Pending,
+    /// The `Follow` was accepted: content flows in this direction.
+    Accepted,
+    /// The `Follow` was refused, or the partnership ended by a `Reject`.
+    Rejected,
+}
+
+impl PartnershipState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "pending" => Ok(Self::Pending),
+            "accepted" => Ok(Self::Accepted),
+            "rejected" => Ok(Self::Rejected),
+            other => Err(StoreError::conflict(format!(
+                "unknown partnership state {other:?} in the database"
+            ))),
+        }
+    }
+}
+
+/// A remote node we know, with the partnership in both directions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partner {
+    /// Id.
+    pub id: Uuid,
+    /// The node's actor URL.
+    pub actor_id: String,
+    /// Display name (from its actor document).
+    pub name: String,
+    /// Its inbox (empty until its actor document was fetched).
+    pub inbox: String,
+    /// Its shared inbox, if it has one.
+    pub shared_inbox: Option<String>,
+    /// Its outbox (pulled for catch-up).
+    pub outbox: Option<String>,
+    /// Its SIREN.
+    pub siren: Option<String>,
+    /// Our `Follow` of it.
+    pub outgoing: PartnershipState,
+    /// Id of our latest `Follow` of it.
+    pub outgoing_follow_id: Option<String>,
+    /// Its `Follow` of us.
+    pub incoming: PartnershipState,
+    /// Its latest `Follow` of us, as received (embedded in our `Accept` or `Reject`).
+    pub incoming_follow: Option<Value>,
+    /// First seen.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+impl Partner {
+    /// The inbox deliveries go to: the shared inbox when there is one.
+    pub fn delivery_inbox(&self) -> &str {
+        self.shared_inbox
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.inbox)
+    }
+
+    /// Whether it is our partner (its `Follow` of us was accepted) or we are its partner.
+    pub fn is_partner_either_way(&self) -> bool {
+        self.incoming == PartnershipState::Accepted || self.outgoing == PartnershipState::Accepted
+    }
+}
+
+/// What we learnt of a remote node from its actor document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerInfo {
+    /// Actor URL.
+    pub actor_id: String,
+    /// Name.
+    pub name: String,
+    /// Inbox.
+    pub inbox: String,
+    /// Shared inbox.
+    pub shared_inbox: Option<String>,
+    /// Outbox.
+    pub outbox: Option<String>,
+    /// SIREN.
+    pub siren: Option<String>,
+}
+
+/// A change of one partnership, applied with [`Store::update_partnership`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartnershipChange {
+    /// New state of our `Follow`, with the id of that `Follow` when we send one.
+    pub outgoing: Option<(PartnershipState, Option<String>)>,
+    /// New state of its `Follow`, with the `Follow` document when one was received.
+    pub incoming: Option<(PartnershipState, Option<Value>)>,
+}
+
+/// A blocked node (protocol §7.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// An actor id, or an origin (`https://host[:port]`).
+    pub target: String,
+    /// `actor` or `origin`.
+    pub kind: BlockKind,
+    /// Why (for operators).
+    pub reason: String,
+    /// Since.
+    pub created_at: OffsetDateTime,
+}
+
+/// What a block names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockKind {
+    /// One actor id.
+    Actor,
+    /// Every actor of an origin.
+    Origin,
+}
+
+impl BlockKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Actor => "actor",
+            Self::Origin => "origin",
+        }
+    }
+}
+
+/// A circle: a named group of partners used for addressing (protocol §7.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Circle {
+    /// Id.
+    pub id: Uuid,
+    /// Name shown to HR users.
+    pub name: String,
+    /// Its URL (the audience value).
+    pub url: String,
+    /// Member actor ids, sorted.
+    pub members: Vec<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A remote posting as cached (a tombstone when `document` is `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemotePosting {
+    /// The posting's id.
+    pub object_id: String,
+    /// Its author (`attributedTo`).
+    pub author: String,
+    /// The node that relayed the stored version, when it came by `Announce`.
+    pub relayed_by: Option<String>,
+    /// `postingKind`.
+    pub kind: Option<String>,
+    /// Stored version.
+    pub version: i64,
+    /// The signed posting, as received; `None` once deleted.
+    pub document: Option<Value>,
+    /// Key that made the verified author proof.
+    pub verified_key: Option<String>,
+    /// When its proof was verified.
+    pub verified_at: OffsetDateTime,
+    /// First received.
+    pub first_seen_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+    /// Deletion time: the posting is a tombstone.
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+/// A verified posting version to store (`Create`, `Update`, or their relay).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostingVersion {
+    /// The posting's id.
+    pub object_id: String,
+    /// Its author.
+    pub author: String,
+    /// The relayer, when it came by `Announce`.
+    pub relayed_by: Option<String>,
+    /// `postingKind`.
+    pub kind: String,
+    /// Its `version`.
+    pub version: i64,
+    /// The posting as received (with its proof).
+    pub document: Value,
+    /// The key of its verified proof.
+    pub verified_key: String,
+}
+
+/// What storing a posting version did (protocol §8.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostingApply {
+    /// New posting, or a higher version replaced the stored one.
+    Stored,
+    /// The stored version is the same or newer (same content): nothing to do.
+    Stale,
+    /// The posting was deleted: the tombstone wins.
+    Tombstoned,
+    /// The same version with other content: the stored one is kept.
+    VersionConflict,
+}
+
+const PARTNER_COLUMNS: &str = "id, actor_id, name, inbox, shared_inbox, outbox, siren, outgoing, \
+     outgoing_follow_id, incoming, incoming_follow, created_at, updated_at";
+
+macro_rules! partner_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let outgoing: String = col!(r, "outgoing");
+        let incoming: String = col!(r, "incoming");
+        let follow: Option<String> = col!(r, "incoming_follow");
+        Partner {
+            id: parse_uuid(&id)?,
+            actor_id: col!(r, "actor_id"),
+            name: col!(r, "name"),
+            inbox: col!(r, "inbox"),
+            shared_inbox: col!(r, "shared_inbox"),
+            outbox: col!(r, "outbox"),
+            siren: col!(r, "siren"),
+            outgoing: PartnershipState::parse(&outgoing)?,
+            outgoing_follow_id: col!(r, "outgoing_follow_id"),
+            incoming: PartnershipState::parse(&incoming)?,
+            incoming_follow: follow.as_deref().map(parse_json).transpose()?,
+            created_at: from_ms(col!(r, "created_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+        }
+    }};
+}
+
+const REMOTE_POSTING_COLUMNS: &str = "object_id, author, relayed_by, kind, version, document, \
+     verified_key, verified_at, first_seen_at, updated_at, deleted_at";
+
+macro_rules! remote_posting_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let document: Option<String> = col!(r, "document");
+        let deleted: Option<i64> = col!(r, "deleted_at");
+        RemotePosting {
+            object_id: col!(r, "object_id"),
+            author: col!(r, "author"),
+            relayed_by: col!(r, "relayed_by"),
+            kind: col!(r, "kind"),
+            version: col!(r, "version"),
+            document: document.as_deref().map(parse_json).transpose()?,
+            verified_key: col!(r, "verified_key"),
+            verified_at: from_ms(col!(r, "verified_at")),
+            first_seen_at: from_ms(col!(r, "first_seen_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+            deleted_at: deleted.map(from_ms),
+        }
+    }};
+}
+
+/// Name of the partnership policy setting.
+pub const POLICY_SETTING: &str = "partnership_policy";
+
+impl Store {
+    // ---- settings ----
+
+    /// A node setting, if set.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT value FROM node_settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a setting"))?;
+            Ok(match row {
+                Some(r) => Some(col!(r, "value")),
+                None => None,
+            })
+        })
+    }
+
+    /// Sets a node setting.
+    pub async fn set_setting(&self, name: &str, value: &str, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO node_settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("write a setting"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    // ---- partners ----
+
+    /// Records a remote node from its actor document (or refreshes what we know of it);
+    /// partnership states are left as they are.
+    pub async fn upsert_partner(&self, info: &PartnerInfo) -> Result<Partner> {
+        let t = to_ms(now());
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO partners (id, actor_id, name, inbox, shared_inbox, outbox, siren, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                 ON CONFLICT (actor_id) DO UPDATE SET name = excluded.name, inbox = excluded.inbox, \
+                 shared_inbox = excluded.shared_inbox, outbox = excluded.outbox, siren = excluded.siren, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(&info.actor_id)
+            .bind(&info.name)
+            .bind(&info.inbox)
+            .bind(&info.shared_inbox)
+            .bind(&info.outbox)
+            .bind(&info.siren)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("record a partner"))?;
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        self.partner_by_actor(&info.actor_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("partner {}", info.actor_id)))
+    }
+
+    /// The remote node with this actor id, if known.
+    pub async fn partner_by_actor(&self, actor_id: &str) -> Result<Option<Partner>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE actor_id = $1"));
+            let row = sqlx::query(sql)
+                .bind(actor_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a partner"))?;
+            Ok(match row {
+                Some(r) => Some(partner_from_row!(r)),
+                None => None,
+            })
+        })
+    }
+
+    /// The remote node with this id.
+    pub async fn partner(&self, id: Uuid) -> Result<Partner> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = $1"));
+            let row = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a partner"))?
+                .ok_or_else(|| StoreError::not_found(format!("partner {id}")))?;
+            Ok(partner_from_row!(row))
+        })
+    }
+
+    /// Every remote node we know, by name.
+    pub async fn partners(&self) -> Result<Vec<Partner>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PARTNER_COLUMNS} FROM partners ORDER BY name, id"));
+            let rows = sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list partners"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(partner_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Changes a partnership and, in the same transaction, appends `activity` (the
+    /// `Follow`, `Accept`, `Reject` or `Undo` that tells the other node) to the outbox and
+    /// writes `audit` when an HR user or an operator made the change.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the node is unknown.
+    pub async fn update_partnership(
+        &self,
+        actor_id: &str,
+        change: &PartnershipChange,
+        activity: Option<&NewActivity>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<Partner> {
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let t = to_ms(now());
+            if let Some((state, follow_id)) = &change.outgoing {
+                let n = sqlx::query(
+                    "UPDATE partners SET outgoing = $1, \
+                     outgoing_follow_id = CASE WHEN $2 IS NULL THEN outgoing_follow_id ELSE $2 END, \
+                     updated_at = $3 WHERE actor_id = $4",
+                )
+                .bind(state.as_str())
+                .bind(follow_id)
+                .bind(t)
+                .bind(actor_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("update a partnership"))?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::not_found(format!("partner {actor_id}")));
+                }
+            }
+            if let Some((state, follow)) = &change.incoming {
+                let follow = follow.as_ref().map(json_text);
+                let n = sqlx::query(
+                    "UPDATE partners SET incoming = $1, \
+                     incoming_follow = CASE WHEN $2 IS NULL THEN incoming_follow ELSE $2 END, \
+                     updated_at = $3 WHERE actor_id = $4",
+                )
+                .bind(state.as_str())
+                .bind(follow)
+                .bind(t)
+                .bind(actor_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("update a partnership"))?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::not_found(format!("partner {actor_id}")));
+                }
+            }
+            if let Some(act) = activity {
+                let _seq = outbox_append!(tx, lock, act);
+            }
+            if let Some(audit) = audit {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        if activity.is_some() {
+            self.notify_outbox();
+        }
+        self.partner_by_actor(actor_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("partner {actor_id}")))
+    }
+
+    /// Forgets a remote node (its partnership must be over). Received content stays.
+    pub async fn delete_partner(&self, actor_id: &str, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query("DELETE FROM circle_members WHERE actor_id = $1")
+                .bind(actor_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("remove a partner from its circles"))?;
+            let n = sqlx::query("DELETE FROM partners WHERE actor_id = $1")
+                .bind(actor_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("delete a partner"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("partner {actor_id}")));
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    // ---- block list ----
+
+    /// Blocked nodes, newest first.
+    pub async fn blocks(&self) -> Result<Vec<Block>> {
+        both!(self, pool => {
+            let rows = sqlx::query("SELECT target, kind, reason, created_at FROM blocks ORDER BY created_at DESC, target")
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list blocks"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let kind: String = col!(r, "kind");
+                out.push(Block {
+                    target: col!(r, "target"),
+                    kind: if kind == "origin" { BlockKind::Origin } else { BlockKind::Actor },
+                    reason: col!(r, "reason"),
+                    created_at: from_ms(col!(r, "created_at")),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Blocks a node (by actor id) or an origin.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when it is already blocked.
+    pub async fn add_block(
+        &self,
+        target: &str,
+        kind: BlockKind,
+        reason: &str,
+        audit: &AuditRecord,
+    ) -> Result<Block> {
+        let block = Block {
+            target: target.to_owned(),
+            kind,
+            reason: reason.to_owned(),
+            created_at: from_ms(to_ms(now())),
+        };
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query("INSERT INTO blocks (target, kind, reason, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(target)
+                .bind(kind.as_str())
+                .bind(reason)
+                .bind(to_ms(block.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("block a node"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        Ok(block)
+    }
+
+    /// Lifts a block.
+    pub async fn remove_block(&self, target: &str, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query("DELETE FROM blocks WHERE target = $1")
+                .bind(target)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("lift a block"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("block {target}")));
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    /// Whether the actor, or its origin, is blocked.
+    pub async fn is_blocked(&self, actor_id: &str) -> Result<bool> {
+        let origin = origin_of(actor_id);
+        both!(self, pool => {
+            let row = sqlx::query("SELECT 1 AS x FROM blocks WHERE target = $1 OR (kind = 'origin' AND target = $2)")
+                .bind(actor_id)
+                .bind(origin)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read the block list"))?;
+            Ok(row.is_some())
+        })
+    }
+
+    // ---- circles ----
+
+    /// Every circle with its members, by name.
+    pub async fn circles(&self) -> Result<Vec<Circle>> {
+        both!(self, pool => {
+            let rows = sqlx::query("SELECT id, name, url, created_at FROM circles ORDER BY name, id")
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list circles"))?;
+            let members = sqlx::query("SELECT circle_id, actor_id FROM circle_members ORDER BY actor_id")
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list circle members"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let id: String = col!(r, "id");
+                let mut list = Vec::new();
+                for m in &members {
+                    let cid: String = col!(m, "circle_id");
+                    if cid == id {
+                        list.push(col!(m, "actor_id"));
+                    }
+                }
+                out.push(Circle {
+                    id: parse_uuid(&id)?,
+                    name: col!(r, "name"),
+                    url: col!(r, "url"),
+                    members: list,
+                    created_at: from_ms(col!(r, "created_at")),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Creates a circle (or replaces the members of the circle with this id).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another circle has the name.
+    pub async fn put_circle(
+        &self,
+        id: Uuid,
+        name: &str,
+        url: &str,
+        members: &[String],
+        audit: &AuditRecord,
+    ) -> Result<Circle> {
+        let t = to_ms(now());
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO circles (id, name, url, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            )
+            .bind(id.to_string())
+            .bind(name)
+            .bind(url)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("save a circle"))?;
+            sqlx::query("DELETE FROM circle_members WHERE circle_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("save a circle"))?;
+            for m in members {
+                sqlx::query("INSERT INTO circle_members (circle_id, actor_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(id.to_string())
+                    .bind(m)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("save a circle"))?;
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        self.circles()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| StoreError::not_found(format!("circle {id}")))
+    }
+
+    /// Deletes a circle.
+    pub async fn delete_circle(&self, id: Uuid, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query("DELETE FROM circle_members WHERE circle_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("delete a circle"))?;
+            let n = sqlx::query("DELETE FROM circles WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("delete a circle"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("circle {id}")));
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    /// URLs of the circles `actor_id` is a member of.
+    pub async fn circles_of(&self, actor_id: &str) -> Result<Vec<String>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT c.url FROM circles c JOIN circle_members m ON m.circle_id = c.id WHERE m.actor_id = $1 ORDER BY c.url",
+            )
+            .bind(actor_id)
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("read circle membership"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(col!(r, "url"));
+            }
+            Ok(out)
+        })
+    }
+
+    // ---- remote actors ----
+
+    /// The cached actor document of `actor_id` and when it was fetched.
+    pub async fn remote_actor(&self, actor_id: &str) -> Result<Option<(Value, OffsetDateTime)>> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT document, fetched_at FROM remote_actors WHERE actor_id = $1")
+                .bind(actor_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a cached actor"))?;
+            Ok(match row {
+                Some(r) => {
+                    let doc: String = col!(r, "document");
+                    Some((parse_json(&doc)?, from_ms(col!(r, "fetched_at"))))
+                }
+                None => None,
+            })
+        })
+    }
+
+    /// Caches an actor document just fetched from its origin.
+    pub async fn put_remote_actor(&self, actor_id: &str, document: &Value) -> Result<()> {
+        both!(self, pool => {
+            sqlx::query(
+                "INSERT INTO remote_actors (actor_id, document, fetched_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (actor_id) DO UPDATE SET document = excluded.document, fetched_at = excluded.fetched_at",
+            )
+            .bind(actor_id)
+            .bind(json_text(document))
+            .bind(to_ms(now()))
+            .execute(pool)
+            .await
+            .map_err(map_err("cache an actor"))?;
+            Ok(())
+        })
+    }
+
+    // ---- remote postings ----
+
+    /// One cached remote posting (or its tombstone).
+    pub async fn remote_posting(&self, object_id: &str) -> Result<Option<RemotePosting>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {REMOTE_POSTING_COLUMNS} FROM remote_postings WHERE object_id = $1"
+            ));
+            let row = sqlx::query(sql)
+                .bind(object_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a remote posting"))?;
+            Ok(match row {
+                Some(r) => Some(remote_posting_from_row!(r)),
+                None => None,
+            })
+        })
+    }
+
+    /// Cached remote postings (tombstones included when `with_tombstones`), by id;
+    /// optionally those of one author.
+    pub async fn remote_postings(
+        &self,
+        author: Option<&str>,
+        with_tombstones: bool,
+    ) -> Result<Vec<RemotePosting>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {REMOTE_POSTING_COLUMNS} FROM remote_postings \
+                 WHERE ($1 IS NULL OR author = $1) AND ($2 = TRUE OR deleted_at IS NULL) ORDER BY object_id"
+            ));
+            let rows = sqlx::query(sql)
+                .bind(author)
+                .bind(with_tombstones)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list remote postings"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(remote_posting_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, or the input when it is not one.
+pub fn origin_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => url.to_owned(),
+    }
+}
