@@ -860,3 +860,126 @@ pub fn origin_of(url: &str) -> String {
         Err(_) => url.to_owned(),
     }
 }
+
+impl Store {
+    /// Stores a verified version of a remote posting by the rules of protocol §8.5: a
+    /// higher version replaces the stored one, a lower or equal one with the same content
+    /// is stale, an equal one with other content is a conflict (the stored one is kept),
+    /// and a tombstone wins over everything.
+    pub async fn apply_posting_version(&self, v: &PostingVersion) -> Result<PostingApply> {
+        let t = to_ms(now());
+        let text = json_text(&v.document);
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let current = sqlx::query(
+                "SELECT version, document, deleted_at FROM remote_postings WHERE object_id = $1",
+            )
+            .bind(&v.object_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err("read a remote posting"))?;
+            let outcome = match current {
+                Some(r) => {
+                    let version: i64 = col!(r, "version");
+                    let deleted: Option<i64> = col!(r, "deleted_at");
+                    let stored: Option<String> = col!(r, "document");
+                    if deleted.is_some() {
+                        PostingApply::Tombstoned
+                    } else if v.version < version {
+                        PostingApply::Stale
+                    } else if v.version == version {
+                        let same = stored
+                            .as_deref()
+                            .map(parse_json)
+                            .transpose()?
+                            .is_some_and(|s| same_content(&s, &v.document));
+                        if same { PostingApply::Stale } else { PostingApply::VersionConflict }
+                    } else {
+                        sqlx::query(
+                            "UPDATE remote_postings SET author = $1, relayed_by = $2, kind = $3, version = $4, \
+                             document = $5, verified_key = $6, verified_at = $7, updated_at = $7 WHERE object_id = $8",
+                        )
+                        .bind(&v.author)
+                        .bind(&v.relayed_by)
+                        .bind(&v.kind)
+                        .bind(v.version)
+                        .bind(&text)
+                        .bind(&v.verified_key)
+                        .bind(t)
+                        .bind(&v.object_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("store a remote posting"))?;
+                        PostingApply::Stored
+                    }
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
+                         verified_key, verified_at, first_seen_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
+                    )
+                    .bind(&v.object_id)
+                    .bind(&v.author)
+                    .bind(&v.relayed_by)
+                    .bind(&v.kind)
+                    .bind(v.version)
+                    .bind(&text)
+                    .bind(&v.verified_key)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("store a remote posting"))?;
+                    PostingApply::Stored
+                }
+            };
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(outcome)
+        })
+    }
+
+    /// Deletes a remote posting, leaving a tombstone that no later version revives.
+    /// `author` is the deleting actor (checked by the caller); a delete of a posting never
+    /// seen still records the tombstone, so a late `Create` cannot bring it back.
+    /// Returns whether anything changed.
+    pub async fn apply_posting_delete(
+        &self,
+        object_id: &str,
+        author: &str,
+        relayed_by: Option<&str>,
+    ) -> Result<bool> {
+        let t = to_ms(now());
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query(
+                "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
+                 verified_key, verified_at, first_seen_at, updated_at, deleted_at) \
+                 VALUES ($1, $2, $3, NULL, 0, NULL, NULL, $4, $4, $4, $4) \
+                 ON CONFLICT (object_id) DO UPDATE SET document = NULL, deleted_at = excluded.deleted_at, \
+                 relayed_by = excluded.relayed_by, updated_at = excluded.updated_at \
+                 WHERE remote_postings.deleted_at IS NULL",
+            )
+            .bind(object_id)
+            .bind(author)
+            .bind(relayed_by)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("delete a remote posting"))?
+            .rows_affected();
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(n > 0)
+        })
+    }
+}
+
+/// Whether two documents have the same content (the same RFC 8785 form).
+pub fn same_content(a: &Value, b: &Value) -> bool {
+    match (
+        passerelle_protocol::canonical::canonicalize(a),
+        passerelle_protocol::canonical::canonicalize(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}

@@ -2,7 +2,7 @@
 
 use passerelle_node::store::{
     AgentFields, AuditRecord, NewActivity, NewToken, NodeIdentity, PartnerInfo, PartnershipChange,
-    PartnershipState, PostingStatus, Role, Store, StoreError,
+    PartnershipState, PostingApply, PostingStatus, PostingVersion, Role, Store, StoreError,
 };
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -455,6 +455,87 @@ async fn partners_list(store: &Store) {
         )
         .await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+}
+
+async fn remote_postings_by_version_and_tombstones(store: &Store) {
+    let id = "https://isere.example/postings/019ab4e2-7c10-7a3b-9d21-5f0e8c6a4b01";
+    let version = |v: i64, name: &str| PostingVersion {
+        object_id: id.into(),
+        author: "https://isere.example/actor".into(),
+        relayed_by: None,
+        kind: "vacancy".into(),
+        version: v,
+        document: json!({"id": id, "version": v, "name": name}),
+        verified_key: "https://isere.example/actor#key-1".into(),
+    };
+    assert_eq!(
+        store.apply_posting_version(&version(2, "b")).await.unwrap(),
+        PostingApply::Stored
+    );
+    // An older version arriving late does not win; the same one again is a duplicate.
+    assert_eq!(
+        store.apply_posting_version(&version(1, "a")).await.unwrap(),
+        PostingApply::Stale
+    );
+    assert_eq!(
+        store.apply_posting_version(&version(2, "b")).await.unwrap(),
+        PostingApply::Stale
+    );
+    // The same version with other content is a conflict; the stored one is kept.
+    assert_eq!(
+        store
+            .apply_posting_version(&version(2, "other"))
+            .await
+            .unwrap(),
+        PostingApply::VersionConflict
+    );
+    let stored = store.remote_posting(id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.document.unwrap()["name"], "b");
+    assert_eq!(
+        store.apply_posting_version(&version(3, "c")).await.unwrap(),
+        PostingApply::Stored
+    );
+    // A delete leaves a tombstone that no later version revives.
+    assert!(
+        store
+            .apply_posting_delete(id, "https://isere.example/actor", None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .apply_posting_delete(id, "https://isere.example/actor", None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.apply_posting_version(&version(9, "z")).await.unwrap(),
+        PostingApply::Tombstoned
+    );
+    let t = store.remote_posting(id).await.unwrap().unwrap();
+    assert!(t.deleted_at.is_some() && t.document.is_none());
+    // A delete that arrives before its create also wins.
+    let other = "https://isere.example/postings/019ab4e2-7c10-7a3b-9d21-5f0e8c6a4b02";
+    store
+        .apply_posting_delete(other, "https://isere.example/actor", None)
+        .await
+        .unwrap();
+    let late = PostingVersion {
+        object_id: other.into(),
+        ..version(1, "late")
+    };
+    assert_eq!(
+        store.apply_posting_version(&late).await.unwrap(),
+        PostingApply::Tombstoned
+    );
+    assert_eq!(store.remote_postings(None, false).await.unwrap().len(), 0);
+    assert_eq!(store.remote_postings(None, true).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn store_remote_postings() {
+    on_each_backend!(remote_postings_by_version_and_tombstones);
 }
 
 #[tokio::test]
