@@ -1,5 +1,5 @@
 //! The command line: `passerelle serve | init | check-config | migrate | keys | token |
-//! user | diagnostics`.
+//! user | partners | diagnostics | verify`.
 //!
 //! Errors are printed once, on one line (`error: …`), and the process exits with one of
 //! the [`exit`] codes.
@@ -18,6 +18,9 @@ use uuid::Uuid;
 use crate::config::{CliOverrides, Config, ConfigError, LogFormat, Origin};
 use crate::store::{AuditRecord, NodeIdentity, Role, Store};
 use crate::{auth, keys};
+
+mod partners;
+pub use partners::PartnersCommand;
 
 /// Exit codes of `passerelle`.
 pub mod exit {
@@ -95,6 +98,9 @@ pub enum Command {
     /// Manage HR accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage partnerships with other nodes (requests, policy, blocks, catch-up).
+    #[command(subcommand)]
+    Partners(PartnersCommand),
     /// Print version, database and clock information for support requests.
     Diagnostics,
     /// Verify a signed document (a MAD convention) offline and say who signed it and when.
@@ -289,6 +295,7 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
         Command::Keys(cmd) => keys_command(config, cmd).await,
         Command::Token(cmd) => token_command(config, cmd).await,
         Command::User(cmd) => user_command(config, cmd).await,
+        Command::Partners(cmd) => partners::run(config, cmd).await,
         Command::Diagnostics => diagnostics(config).await,
         Command::Verify { file, keys, actors } => verify(&file, &keys, &actors),
     }

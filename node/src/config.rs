@@ -155,12 +155,151 @@ pub enum LogFormat {
 }
 
 /// `[federation]` section.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, DocumentedFields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(deny_unknown_fields, default)]
 pub struct FederationConfig {
     /// DEVELOPMENT MODE: accept partner nodes on loopback addresses over plain http
     /// (`http://127.0.0.1:…`). Never enable in production; announced loudly at start.
     pub allow_http_loopback_peers: bool,
+    /// Host names of partners allowed to resolve to private addresses (RFC 1918,
+    /// `fc00::/7`, shared `100.64.0.0/10`), for collectivités that talk over an intranet
+    /// such as the RIE. Loopback and link-local addresses stay refused. In the environment,
+    /// a comma-separated list. Example: `["rh.agglo.rie.gouv.fr"]`
+    pub private_network_hosts: Vec<String>,
+    /// Private address ranges (CIDR) that partners may resolve to, as
+    /// `private_network_hosts` but by address. Example: `["10.20.0.0/16"]`
+    pub private_network_ranges: Vec<String>,
+    /// Delivery workers per process: the largest number of deliveries in flight at once.
+    pub delivery_concurrency: u32,
+    /// Largest number of deliveries in flight at once to one partner inbox.
+    pub per_inbox_concurrency: u32,
+    /// Delay before the first retry of a failed delivery, in milliseconds; each retry
+    /// doubles it (with jitter), up to `retry_cap_ms` (protocol §8.3).
+    pub retry_base_ms: u64,
+    /// Longest delay between two retries of a delivery, in milliseconds (default 6 h).
+    pub retry_cap_ms: u64,
+    /// Age after which a delivery that keeps failing is dead-lettered (kept, shown to the
+    /// operator, replayable; the partner still recovers it by pulling our outbox), in
+    /// seconds. The protocol forbids less than 72 hours in production (default 7 days).
+    pub dead_letter_after_secs: u64,
+    /// Wait before retrying, once, a delivery answered 401 (after refetching the
+    /// partner's actor), in milliseconds (protocol §8.2: at least 60 s).
+    pub auth_retry_delay_ms: u64,
+    /// How often each process looks for due deliveries, received activities to process
+    /// and pulls to run that another process created, in milliseconds. Work created by
+    /// the same process starts at once.
+    pub poll_interval_ms: u64,
+    /// Interval between two pulls of each followed partner's outbox, in seconds (with
+    /// jitter; protocol §9.3 recommends 15 minutes). Pulls also run at start, when a
+    /// partner comes back and on demand.
+    pub pull_interval_secs: u64,
+    /// Connect timeout of outgoing requests (deliveries and fetches), in seconds.
+    pub connect_timeout_secs: u64,
+    /// Total timeout of outgoing requests, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            allow_http_loopback_peers: false,
+            private_network_hosts: Vec::new(),
+            private_network_ranges: Vec::new(),
+            delivery_concurrency: 32,
+            per_inbox_concurrency: 4,
+            retry_base_ms: 10_000,
+            retry_cap_ms: 6 * 3600 * 1000,
+            dead_letter_after_secs: 7 * 24 * 3600,
+            auth_retry_delay_ms: 60_000,
+            poll_interval_ms: 1000,
+            pull_interval_secs: 900,
+            connect_timeout_secs: 10,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl FederationConfig {
+    /// The private ranges partners may resolve to, parsed.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first range that is not CIDR.
+    pub fn private_ranges(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.private_network_ranges
+            .iter()
+            .map(|r| {
+                r.parse::<ipnet::IpNet>().map_err(|e| ConfigError::Invalid {
+                    key: "federation.private_network_ranges",
+                    message: format!("{r:?} is not an address range: {e}"),
+                    fix: "write ranges in CIDR notation, e.g. 10.20.0.0/16 or fd00:1::/48"
+                        .to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for range in self.private_ranges()? {
+            let a = range.network();
+            if a.is_loopback() || range.contains(&std::net::IpAddr::from([127, 0, 0, 1])) {
+                return Err(ConfigError::Invalid {
+                    key: "federation.private_network_ranges",
+                    message: format!("{range} covers loopback addresses"),
+                    fix: "allow only intranet ranges; loopback peers are for development mode (federation.allow_http_loopback_peers)".to_owned(),
+                });
+            }
+        }
+        let positive: [(&'static str, u64, &str); 7] = [
+            (
+                "federation.delivery_concurrency",
+                u64::from(self.delivery_concurrency),
+                "32",
+            ),
+            (
+                "federation.per_inbox_concurrency",
+                u64::from(self.per_inbox_concurrency),
+                "4",
+            ),
+            ("federation.retry_base_ms", self.retry_base_ms, "10000"),
+            ("federation.poll_interval_ms", self.poll_interval_ms, "1000"),
+            (
+                "federation.pull_interval_secs",
+                self.pull_interval_secs,
+                "900",
+            ),
+            (
+                "federation.connect_timeout_secs",
+                self.connect_timeout_secs,
+                "10",
+            ),
+            (
+                "federation.request_timeout_secs",
+                self.request_timeout_secs,
+                "30",
+            ),
+        ];
+        for (key, value, default) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "0 is not allowed here".to_owned(),
+                    fix: format!("use a positive value (default {default})"),
+                });
+            }
+        }
+        if self.retry_cap_ms < self.retry_base_ms {
+            return Err(ConfigError::Invalid {
+                key: "federation.retry_cap_ms",
+                message: format!(
+                    "the cap ({} ms) is below the first delay ({} ms)",
+                    self.retry_cap_ms, self.retry_base_ms
+                ),
+                fix: "set retry_cap_ms at least to retry_base_ms (defaults 21600000 and 10000)"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Where a configuration value came from.
@@ -460,6 +599,7 @@ impl Config {
                 fix: "use a positive number of seconds (default 30)".to_owned(),
             });
         }
+        self.federation.validate()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return Err(ConfigError::Invalid {
                 key: "log.filter",
@@ -551,6 +691,7 @@ enum KeyType {
     Str,
     Bool,
     Int,
+    List,
 }
 
 /// Every `(section, key, type)`, taken from the documented structs.
@@ -563,6 +704,7 @@ fn all_keys() -> Vec<(&'static str, &'static str, KeyType)> {
             let ty = match table.get(*name) {
                 Some(toml::Value::Boolean(_)) => KeyType::Bool,
                 Some(toml::Value::Integer(_)) => KeyType::Int,
+                Some(toml::Value::Array(_)) => KeyType::List,
                 _ => KeyType::Str,
             };
             keys.push((section, *name, ty));
@@ -650,6 +792,14 @@ fn apply_env(
                     });
                 }
             },
+            KeyType::List => toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_owned()))
+                    .collect(),
+            ),
             KeyType::Int => match value.parse::<i64>() {
                 Ok(n) => toml::Value::Integer(n),
                 Err(_) => {
@@ -724,6 +874,8 @@ fn example_config() -> Config {
     ));
     c.database.max_connections = Some(8);
     c.data.key_file = Some(PathBuf::from("/var/lib/passerelle/node-key.secret"));
+    c.federation.private_network_hosts = vec!["rh.agglo.rie.gouv.fr".to_owned()];
+    c.federation.private_network_ranges = vec!["10.20.0.0/16".to_owned()];
     c
 }
 

@@ -74,6 +74,110 @@ pub struct NodeSigningKey {
     pub key_id: String,
 }
 
+/// A key that signs for the node: the secret and its full id (`{actor}#key-…`), as used in
+/// HTTP signatures (`keyid`) and object proofs (`verificationMethod`).
+pub struct Signer {
+    key: SigningKey,
+    key_id: String,
+    fragment: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A signer for `actor_id` with `key` known as `fragment` in its actor document.
+    pub fn new(actor_id: &str, key: SigningKey, fragment: &str) -> Self {
+        Self {
+            key,
+            key_id: format!("{actor_id}#{fragment}"),
+            fragment: fragment.to_owned(),
+        }
+    }
+
+    /// The secret key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The full key id (`{actor}#key-…`).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The key's fragment (`key-…`).
+    pub fn fragment(&self) -> &str {
+        &self.fragment
+    }
+}
+
+/// The node's current signer, swapped when the database names another current key (a
+/// `passerelle keys rotate` run by another process): every process sharing the database
+/// moves to the new key without a restart.
+pub struct KeyRing {
+    current: std::sync::RwLock<std::sync::Arc<Signer>>,
+    path: PathBuf,
+    actor_id: String,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("current", &self.current().key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// A key ring holding `key`, read from `path`, for `actor_id`.
+    pub fn new(actor_id: &str, key: NodeSigningKey, path: &Path) -> Self {
+        Self {
+            current: std::sync::RwLock::new(std::sync::Arc::new(Signer::new(
+                actor_id,
+                key.key,
+                &key.key_id,
+            ))),
+            path: path.to_path_buf(),
+            actor_id: actor_id.to_owned(),
+        }
+    }
+
+    /// The current signer.
+    pub fn current(&self) -> std::sync::Arc<Signer> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Re-reads the key file when the database's current key changed. Returns whether
+    /// the signer changed.
+    ///
+    /// # Errors
+    /// [`KeyFileError`] when the key file does not hold the database's current key.
+    pub async fn refresh(&self, store: &Store) -> Result<bool, KeyFileError> {
+        let keys = store.keys().await?;
+        let Some(current) = keys.into_iter().find(|k| k.current) else {
+            return Ok(false);
+        };
+        if current.key_id == self.current().fragment {
+            return Ok(false);
+        }
+        let loaded = load_and_register(store, &self.path).await?;
+        let signer = std::sync::Arc::new(Signer::new(&self.actor_id, loaded.key, &loaded.key_id));
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = signer;
+        Ok(true)
+    }
+}
+
 /// Reads the key file, creating it with a new key (mode 0600) when it does not exist.
 /// Returns the key and whether it was created.
 ///

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod federation;
 pub mod http;
 pub mod keys;
 pub mod postings;
@@ -50,7 +51,7 @@ pub async fn run(
     let store = cli::open_store(&config, true).await.map_err(|f| f.error)?;
     let key = keys::load_and_register(&store, &config.key_file()).await?;
     let bootstrap = auth::bootstrap_token(&store).await?;
-    let state = AppState::new(&config, store.clone(), key);
+    let state = AppState::new(&config, store.clone(), key)?;
     let base = config.base_url();
 
     println!(
@@ -82,8 +83,11 @@ pub async fn run(
 
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (workers_tx, workers_rx) = tokio::sync::watch::channel(false);
+    let workers = federation::spawn(state.federation(), workers_rx);
     let signal = async move {
         shutdown.await;
+        let _ = workers_tx.send(true);
         let _ = stop_tx.send(());
     };
     let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(signal);
@@ -97,6 +101,14 @@ pub async fn run(
             tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; stopping");
         }
     }
+    // The workers saw the signal with the server; give them the grace period to finish
+    // what they hold (anything left is taken again through its lease).
+    let _ = tokio::time::timeout(grace, async {
+        for w in workers {
+            let _ = w.await;
+        }
+    })
+    .await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -156,11 +156,9 @@ fn build(
 }
 
 fn sign(state: &AppState, doc: Value) -> Result<Value, PostingError> {
-    let options = ProofOptions::new(
-        format!("{}#{}", state.actor_id(), state.key_id()),
-        OffsetDateTime::now_utc(),
-    );
-    proof::sign(doc, state.signing_key(), &options).map_err(|e| PostingError::Sign(e.to_string()))
+    let signer = state.signer();
+    let options = ProofOptions::new(signer.key_id(), OffsetDateTime::now_utc());
+    proof::sign(doc, signer.key(), &options).map_err(|e| PostingError::Sign(e.to_string()))
 }
 
 /// Builds and signs an activity about a posting, addressed like the posting.

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use passerelle_protocol::keys::SigningKey;
-
 use crate::config::Config;
+use crate::federation::{Federation, Signer};
 use crate::http::metrics::Metrics;
-use crate::keys::NodeSigningKey;
+use crate::keys::{KeyRing, NodeSigningKey};
 use crate::store::Store;
 
 /// Shared state of a running node. Cheap to clone.
@@ -18,8 +17,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     store: Store,
     base_url: String,
-    signing_key: SigningKey,
-    key_id: String,
+    federation: Arc<Federation>,
     allow_http_loopback_peers: bool,
     metrics: Metrics,
     started: Instant,
@@ -29,18 +27,27 @@ struct Inner {
 
 impl AppState {
     /// Builds the state from the configuration, an open store and the signing key.
-    pub fn new(config: &Config, store: Store, key: NodeSigningKey) -> Self {
-        Self(Arc::new(Inner {
+    ///
+    /// # Errors
+    /// When the federation settings are invalid or the HTTP client cannot be built.
+    pub fn new(config: &Config, store: Store, key: NodeSigningKey) -> anyhow::Result<Self> {
+        let base_url = config.base_url();
+        let keyring = Arc::new(KeyRing::new(
+            &format!("{base_url}/actor"),
+            key,
+            &config.key_file(),
+        ));
+        let federation = Arc::new(Federation::new(config, store.clone(), keyring)?);
+        Ok(Self(Arc::new(Inner {
             store,
-            base_url: config.base_url(),
-            signing_key: key.key,
-            key_id: key.key_id,
+            base_url,
+            federation,
             allow_http_loopback_peers: config.federation.allow_http_loopback_peers,
             metrics: Metrics::default(),
             started: Instant::now(),
             body_limit: config.server.body_limit_bytes,
             request_timeout: std::time::Duration::from_secs(config.server.request_timeout_secs),
-        }))
+        })))
     }
 
     /// The store.
@@ -58,14 +65,14 @@ impl AppState {
         format!("{}/actor", self.0.base_url)
     }
 
-    /// The current signing key.
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.0.signing_key
+    /// The current signer (key and key id); it changes after a key rotation.
+    pub fn signer(&self) -> Arc<Signer> {
+        self.0.federation.signer()
     }
 
-    /// The current key's fragment id.
-    pub fn key_id(&self) -> &str {
-        &self.0.key_id
+    /// The federation side (inbox checks, delivery, partners).
+    pub fn federation(&self) -> &Arc<Federation> {
+        &self.0.federation
     }
 
     /// Development mode: plain-http loopback peers accepted.

@@ -1,2 +1,511 @@
 //! Harness for multi-node integration tests: nodes on loopback ports with their own
-//! databases.
+//! databases (a SQLite file, or a fresh schema on the test PostgreSQL server), started
+//! in-process with [`passerelle_node::run`] on a port-0 listener, or as real `passerelle`
+//! processes where a crash is what is tested. Timings are shortened (polls of 100 ms,
+//! retries from 200 ms) so that federation happens within a test's patience; nothing is
+//! mocked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use passerelle_node::config::Config;
+use passerelle_node::store::{AuditRecord, NodeIdentity, Role, Store};
+use serde_json::{Value, json};
+
+/// Default PostgreSQL server of the project machines and CI.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The database backend of a test node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the node's data directory.
+    Sqlite,
+    /// A fresh schema on the test PostgreSQL server.
+    Postgres,
+}
+
+/// The admin URL of the test PostgreSQL server.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PASSERELLE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// Whether PostgreSQL tests can run: `false` (after one SKIPPED line) outside CI when the
+/// server is unreachable; a panic under `CI`.
+pub async fn postgres_available() -> bool {
+    let url = postgres_admin_url();
+    match Store::connect(&url, 1).await {
+        Ok(s) => {
+            s.close().await;
+            true
+        }
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL is required under CI at {url}: {e}");
+            }
+            eprintln!(
+                "SKIPPED: PostgreSQL scenario (no server at {url}: {e}); set PASSERELLE_TEST_POSTGRES_URL"
+            );
+            false
+        }
+    }
+}
+
+async fn pg_exec(sql: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// A fresh PostgreSQL schema and the URL that works in it.
+pub async fn postgres_schema() -> (String, String) {
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    pg_exec(&format!("CREATE SCHEMA {schema}")).await;
+    let admin = postgres_admin_url();
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    (
+        schema.clone(),
+        format!("{admin}{sep}options=-c%20search_path%3D{schema}"),
+    )
+}
+
+/// Drops a schema made by [`postgres_schema`].
+pub async fn drop_schema(schema: &str) {
+    pg_exec(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+}
+
+/// Who a test node is.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Name of the collectivité.
+    pub name: &'static str,
+    /// SIREN.
+    pub siren: &'static str,
+    /// Kind (`departement`, `metropole`, `commune`…).
+    pub kind: &'static str,
+    /// WebFinger account.
+    pub username: &'static str,
+}
+
+/// The three collectivités of the scenarios.
+pub const ISERE: Identity = Identity {
+    name: "Département de l'Isère",
+    siren: "223800012",
+    kind: "departement",
+    username: "isere",
+};
+/// Grenoble-Alpes Métropole.
+pub const METROPOLE: Identity = Identity {
+    name: "Grenoble-Alpes Métropole",
+    siren: "200040715",
+    kind: "metropole",
+    username: "metropole",
+};
+/// Ville de Grenoble.
+pub const GRENOBLE: Identity = Identity {
+    name: "Ville de Grenoble",
+    siren: "213801855",
+    kind: "commune",
+    username: "grenoble",
+};
+
+/// The configuration of a test node: development mode (loopback peers), short timings.
+pub fn test_config(dir: &Path, listen: SocketAddr, database_url: &str) -> Config {
+    let mut config = Config::default();
+    config.server.listen = listen;
+    config.server.shutdown_grace_secs = 5;
+    config.data.dir = dir.to_path_buf();
+    config.database.url = Some(database_url.to_owned());
+    config.database.max_connections = Some(8);
+    let f = &mut config.federation;
+    f.allow_http_loopback_peers = true;
+    f.poll_interval_ms = 100;
+    f.retry_base_ms = 200;
+    f.retry_cap_ms = 2_000;
+    f.auth_retry_delay_ms = 300;
+    f.pull_interval_secs = 3_600;
+    f.connect_timeout_secs = 2;
+    f.request_timeout_secs = 5;
+    config
+}
+
+/// A node running in this process.
+pub struct Node {
+    /// Its name (for messages).
+    pub name: &'static str,
+    /// Public base URL (`http://127.0.0.1:PORT`).
+    pub base: String,
+    /// Admin bearer token.
+    pub token: String,
+    /// Its configuration (kept for restarts).
+    pub config: Config,
+    /// A store on its database (for assertions).
+    pub store: Store,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    schema: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    /// Starts a new node with `identity` on `backend`, initialised, with an admin token.
+    pub async fn start(identity: &Identity, backend: Backend) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, url) = match backend {
+            Backend::Sqlite => (
+                None,
+                format!("sqlite://{}", dir.path().join("passerelle.db").display()),
+            ),
+            Backend::Postgres => {
+                let (schema, url) = postgres_schema().await;
+                (Some(schema), url)
+            }
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let config = test_config(dir.path(), addr, &url);
+        let store = Store::connect(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let audit = AuditRecord::new("test", "node.init", "node");
+        store
+            .init_identity(
+                &NodeIdentity {
+                    name: identity.name.to_owned(),
+                    siren: identity.siren.to_owned(),
+                    kind: identity.kind.to_owned(),
+                    username: identity.username.to_owned(),
+                },
+                &audit,
+            )
+            .await
+            .unwrap();
+        let (_, token) =
+            passerelle_node::auth::create_token(&store, "test-admin", Role::Admin, None, "test")
+                .await
+                .unwrap();
+        let mut node = Node {
+            name: identity.username,
+            base: format!("http://{addr}"),
+            token,
+            config,
+            store,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            stop: None,
+            task: None,
+            schema,
+            _dir: Some(dir),
+        };
+        node.run().await;
+        node
+    }
+
+    async fn run(&mut self) {
+        let listener = bind_retrying(self.config.server.listen).await;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let config = self.config.clone();
+        self.task = Some(tokio::spawn(async move {
+            passerelle_node::run(config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+        }));
+        self.stop = Some(tx);
+        let health = format!("{}/healthz", self.base);
+        wait_until(
+            &format!("{} is up", self.name),
+            Duration::from_secs(20),
+            || async {
+                self.client
+                    .get(&health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
+        .await;
+    }
+
+    /// Stops the node (graceful shutdown); its database and key stay.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Starts it again on the same port, database and key.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.run().await;
+    }
+
+    /// Stops it and drops its PostgreSQL schema.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+        self.store.close().await;
+        if let Some(schema) = self.schema.take() {
+            drop_schema(&schema).await;
+        }
+    }
+
+    /// Its actor id.
+    pub fn actor(&self) -> String {
+        format!("{}/actor", self.base)
+    }
+
+    /// `GET` on the HR API (or any path) with the admin token; returns status and JSON.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A request with a JSON body and the admin token; returns status and JSON.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// `POST` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    /// Sets the partnership policy.
+    pub async fn set_policy(&self, policy: &str) {
+        let (s, b) = self
+            .send(
+                reqwest::Method::PUT,
+                "/api/v1/federation/policy",
+                &json!({ "policy": policy }),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+
+    /// Sends a partnership request to `other`.
+    pub async fn follow(&self, other: &Node) -> Value {
+        let (s, b) = self
+            .post("/api/v1/partners", &json!({ "address": other.actor() }))
+            .await;
+        assert_eq!(s, 201, "{} follows {}: {b}", self.name, other.name);
+        b
+    }
+
+    /// The partner view of `other`, if known.
+    pub async fn partner(&self, other: &Node) -> Option<Value> {
+        let (s, list) = self.get("/api/v1/partners").await;
+        assert_eq!(s, 200, "{list}");
+        list.as_array()?
+            .iter()
+            .find(|p| p["actor"] == other.actor())
+            .cloned()
+    }
+
+    /// Publishes a posting (create + publish) and returns its document.
+    pub async fn publish(&self, content: &Value) -> Value {
+        let (s, created) = self.post("/api/v1/postings", content).await;
+        assert_eq!(s, 201, "{}: create posting: {created}", self.name);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let (s, published) = self
+            .post(&format!("/api/v1/postings/{id}/publish"), &json!({}))
+            .await;
+        assert_eq!(s, 200, "{}: publish: {published}", self.name);
+        published
+    }
+
+    /// The remote postings cached by this node: `(id, version, deleted)`, sorted.
+    pub async fn cached_postings(&self) -> Vec<(String, i64, bool)> {
+        let mut out: Vec<(String, i64, bool)> = self
+            .store
+            .remote_postings(None, true)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.object_id, p.version, p.deleted_at.is_some()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
+    for _ in 0..50 {
+        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot bind {addr} again");
+}
+
+/// Waits until `cond` holds, polling every 50 ms; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A posting example of the specification (`spec/examples/posting-KIND.json`) as content
+/// for the HR API: the server-owned members removed.
+pub fn example_posting(kind: &str) -> Value {
+    let path = workspace_root().join(format!("spec/examples/posting-{kind}.json"));
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let map = doc.as_object_mut().unwrap();
+    for key in [
+        "@context",
+        "id",
+        "type",
+        "attributedTo",
+        "version",
+        "published",
+        "updated",
+        "status",
+        "proof",
+        "to",
+        "cc",
+    ] {
+        map.remove(key);
+    }
+    doc
+}
+
+/// The current signing key of a node (read from its key file) and its full key id.
+pub async fn node_key(node: &Node) -> (passerelle_protocol::keys::SigningKey, String) {
+    let text = std::fs::read_to_string(node.config.key_file()).unwrap();
+    let key = passerelle_protocol::keys::SigningKey::from_multikey_secret(text.trim()).unwrap();
+    let current = node
+        .store
+        .keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.current)
+        .unwrap();
+    (key, format!("{}#{}", node.actor(), current.key_id))
+}
+
+/// An activity by `actor` (a node's actor id), signed (object proof) with `key`.
+pub fn signed_activity(
+    actor: &str,
+    key: &passerelle_protocol::keys::SigningKey,
+    key_id: &str,
+    mut activity: Value,
+) -> Value {
+    let base = actor.trim_end_matches("/actor");
+    let map = activity.as_object_mut().unwrap();
+    map.entry("@context")
+        .or_insert_with(passerelle_protocol::vocab::context);
+    map.entry("id")
+        .or_insert_with(|| json!(format!("{base}/activities/{}", uuid::Uuid::now_v7())));
+    map.entry("actor").or_insert_with(|| json!(actor));
+    let options =
+        passerelle_protocol::proof::ProofOptions::new(key_id, time::OffsetDateTime::now_utc());
+    passerelle_protocol::proof::sign(activity, key, &options).unwrap()
+}
+
+/// A signed `POST` of `body` to `inbox`, as a partner's delivery worker sends it, with a
+/// chosen `created` (Unix seconds). Returns the status and the problem `code`, if any.
+pub async fn post_signed(
+    inbox: &str,
+    body: &[u8],
+    key: &passerelle_protocol::keys::SigningKey,
+    key_id: &str,
+    created: i64,
+) -> (u16, String) {
+    let ct = "application/activity+json";
+    let signed = passerelle_protocol::httpsig::sign_passerelle_request(
+        "POST",
+        inbox,
+        &[("content-type", ct)],
+        body,
+        key,
+        key_id,
+        created,
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut req = client
+        .post(inbox)
+        .header("content-type", ct)
+        .header("signature-input", &signed.signature.signature_input)
+        .header("signature", &signed.signature.signature)
+        .body(body.to_vec());
+    if let Some(d) = &signed.content_digest {
+        req = req.header("content-digest", d);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    (status, v["code"].as_str().unwrap_or("").to_owned())
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -64,8 +64,16 @@ CREATE TABLE inbox (
     document TEXT NOT NULL,
     via TEXT NOT NULL CHECK (via IN ('push', 'pull')),
     received_at BIGINT NOT NULL,
+    -- Verification methods whose proofs were verified on receipt (JSON array): the
+    -- activity's, then those of an embedded object signed by another actor (relay).
+    signers TEXT NOT NULL DEFAULT '[]',
     processed_at BIGINT,
-    outcome TEXT
+    outcome TEXT,
+    -- Projection attempts, and the lease of the process projecting it (several processes
+    -- may share one PostgreSQL database).
+    attempts BIGINT NOT NULL DEFAULT 0,
+    lease_until BIGINT,
+    lease_owner TEXT
 );
 CREATE INDEX inbox_unprocessed ON inbox (seq) WHERE processed_at IS NULL;
 CREATE INDEX inbox_object ON inbox (object_id);
@@ -128,6 +136,10 @@ CREATE TABLE sync_state (
     last_error TEXT,
     items_pulled BIGINT NOT NULL DEFAULT 0,
     lease_until BIGINT,
+    lease_owner TEXT,
+    -- When the next periodic pull is due (interval with jitter); a request (operator,
+    -- partner back after failures) sets requested_at and makes it due at once.
+    next_pull_at BIGINT,
     requested_at BIGINT
 );
 

@@ -56,6 +56,10 @@ pub enum AppError {
     /// The node is not ready (database down, migrations pending).
     #[error("{0}")]
     Unavailable(String),
+    /// A refusal of the federation protocol (spec/protocol.md §12), with its own status
+    /// and code.
+    #[error("{}", .0.detail)]
+    Protocol(crate::federation::error::ProtocolError),
     /// A bug or an infrastructure failure; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -102,6 +106,9 @@ impl AppError {
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Protocol(p) => {
+                StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,6 +125,7 @@ impl AppError {
             AppError::TooLarge(_) => "payload_too_large",
             AppError::Timeout(_) => "request_timeout",
             AppError::Unavailable(_) => "unavailable",
+            AppError::Protocol(p) => p.code,
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -133,6 +141,7 @@ impl AppError {
             AppError::TooLarge(_) => "Requête trop volumineuse",
             AppError::Timeout(_) => "Délai dépassé",
             AppError::Unavailable(_) => "Service indisponible",
+            AppError::Protocol(p) => protocol_title(p.code),
             AppError::Internal(_) => "Erreur interne",
         }
     }
@@ -153,6 +162,16 @@ impl AppError {
                 Vec::new(),
             ),
             AppError::Validation { detail, errors } => (detail.clone(), errors.clone()),
+            AppError::Protocol(p) => (
+                p.detail.clone(),
+                p.errors
+                    .iter()
+                    .map(|(field, message)| FieldError {
+                        field: field.clone(),
+                        message: message.clone(),
+                    })
+                    .collect(),
+            ),
             other => (other.to_string(), Vec::new()),
         };
         Problem {
@@ -177,13 +196,79 @@ impl IntoResponse for AppError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if status == StatusCode::UNAUTHORIZED {
+        if let AppError::Protocol(p) = &self {
+            if status == StatusCode::UNAUTHORIZED {
+                // A sender whose clock is off can see it (protocol §5.1).
+                if let Ok(date) = HeaderValue::from_str(&http_date(time::OffsetDateTime::now_utc()))
+                {
+                    response.headers_mut().insert(header::DATE, date);
+                }
+            }
+            if p.status == 503 {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+        } else if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"passerelle\""),
             );
         }
         response
+    }
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(t: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// French titles of the protocol's problem codes (§12), for HR consoles.
+fn protocol_title(code: &str) -> &'static str {
+    match code {
+        "json_invalid" | "json_too_deep" => "Document JSON invalide",
+        "body_too_large" => "Requête trop volumineuse",
+        "unsupported_media_type" => "Type de contenu non pris en charge",
+        "digest_missing" | "digest_invalid" | "digest_mismatch" => {
+            "Empreinte du contenu incorrecte"
+        }
+        "signature_missing"
+        | "signature_invalid"
+        | "signature_expired"
+        | "signature_component_missing"
+        | "signature_algorithm_unsupported" => "Signature HTTP refusée",
+        "key_unknown" | "key_expired" | "key_revoked" | "key_actor_mismatch" => {
+            "Clé de signature refusée"
+        }
+        "key_fetch_failed" => "Acteur de l'émetteur injoignable",
+        "proof_missing" | "proof_invalid" | "proof_unsupported" | "proof_signer_mismatch" => {
+            "Preuve d'intégrité refusée"
+        }
+        "unknown_type" => "Type inconnu",
+        "validation_failed" => "Message invalide",
+        "id_invalid" => "Identifiant invalide",
+        "origin_mismatch" => "Origine incohérente",
+        "addressing_forbidden" => "Adressage interdit",
+        "actor_blocked" => "Nœud bloqué",
+        "not_a_partner" => "Nœud non partenaire",
+        "activity_id_reused" => "Identifiant d'activité réutilisé",
+        "version_conflict" => "Conflit de version",
+        "mad_transition_refused" => "Transition de mise à disposition refusée",
+        "cursor_invalid" => "Curseur invalide",
+        "internal_error" => "Erreur interne",
+        _ => "Requête refusée",
+    }
+}
+
+impl From<crate::federation::error::ProtocolError> for AppError {
+    fn from(e: crate::federation::error::ProtocolError) -> Self {
+        AppError::Protocol(e)
     }
 }
 

@@ -1,13 +1,14 @@
 //! HTTP: the router and its layers. Only this module knows axum.
 //!
 //! Three audiences, three groups of routes: discovery and federation documents
-//! (`discovery.rs`, public, machine-readable), the HR API (`api/`, JSON under `/api/v1`,
+//! (`discovery.rs`, public, machine-readable; `federation.rs`: inbox, outbox, activities), the HR API (`api/`, JSON under `/api/v1`,
 //! bearer tokens) and operations (`ops.rs`: health, readiness, metrics). Handlers are thin:
 //! they extract, call the store or a domain function, and map the typed result.
 
 pub mod api;
 pub mod discovery;
 pub mod error;
+pub mod federation;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::get_metrics))
         .merge(discovery::routes())
         .merge(pages::routes())
+        .merge(federation::routes(&state))
         .merge(api_router)
         .route(
             "/api/v1/openapi.json",

@@ -1,7 +1,7 @@
-//! Public pages: the node's home page, the outbox (`OrderedCollection` paged by an opaque
-//! cursor), one HTML page per public posting with schema.org `JobPosting` JSON-LD, and an
-//! Atom feed of public postings. Only public objects are served here; what is addressed
-//! to partners is served to signed requests (next issue).
+//! Public pages: the node's home page, one page per posting (HTML with schema.org
+//! `JobPosting` JSON-LD for public postings; the signed document for `activity+json`
+//! requests, to whoever may see it, §6.4), and an Atom feed of public postings. The
+//! outbox cursor encoding lives here too; the outbox itself is in `federation.rs`.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,27 +9,18 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
-use passerelle_protocol::ids::ObjectId;
-use passerelle_protocol::vocab::{
-    self, Extra, ObjectRef, OrderedCollection, OrderedCollectionPage,
-};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::discovery::ACTIVITY_JSON;
-use super::error::{AppError, AppPath, AppQuery};
+use super::error::{AppError, AppPath};
 use crate::state::AppState;
 use crate::store::{Posting, PostingStatus, StoreError};
-
-/// Largest outbox page (protocol §11).
-pub const OUTBOX_PAGE_SIZE: u32 = 100;
 
 /// Public routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(get_home))
-        .route("/outbox", get(get_outbox))
         .route("/postings/{id}", get(get_public_posting))
         .route("/feed.atom", get(get_feed))
 }
@@ -70,10 +61,6 @@ fn json_with_type(value: &impl serde::Serialize, content_type: &'static str) -> 
         .into_response()
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(format!("{what}: {e}"))
-}
-
 /// # `GET /`
 /// Home page of the node: who it is and where its API and documents are.
 pub async fn get_home(State(state): State<AppState>) -> Result<Response, AppError> {
@@ -92,65 +79,6 @@ pub async fn get_home(State(state): State<AppState>) -> Result<Response, AppErro
          <li><a href=\"{base}/feed.atom\">Offres publiques (Atom)</a></li>\n\
          <li><a href=\"{base}/actor\">Acteur du nœud</a></li>\n</ul>\n</body></html>\n"
     )))
-}
-
-/// Query of an outbox request.
-#[derive(Debug, Deserialize)]
-pub struct OutboxQuery {
-    after: Option<String>,
-}
-
-/// # `GET /outbox`, `GET /outbox?after=CURSOR`
-/// The collection (with `first`) or one page of public activities, oldest first; every
-/// page carries `next`, an empty page meaning "caught up". Bad cursor: 400
-/// `cursor_invalid`.
-pub async fn get_outbox(
-    State(state): State<AppState>,
-    AppQuery(q): AppQuery<OutboxQuery>,
-) -> Result<Response, AppError> {
-    let base = format!("{}/outbox", state.base_url());
-    let outbox_id: ObjectId = base.parse().map_err(|e| internal("outbox id", e))?;
-    let page_id = |seq: i64| -> Result<ObjectId, AppError> {
-        format!("{base}?after={}", encode_cursor(seq))
-            .parse()
-            .map_err(|e| internal("page id", e))
-    };
-    let Some(cursor) = q.after else {
-        let total = state.store().outbox_len(true).await?;
-        let collection = OrderedCollection {
-            context: Some(vocab::context()),
-            id: outbox_id,
-            kind: Default::default(),
-            total_items: u64::try_from(total).ok(),
-            first: Some(ObjectRef::Id(page_id(0)?)),
-            last: None,
-            ordered_items: None,
-            extra: Extra::new(),
-        };
-        return Ok(json_with_type(&collection, ACTIVITY_JSON));
-    };
-    let Some(after) = decode_cursor(&cursor) else {
-        return Err(AppError::bad_request(
-            "cursor_invalid",
-            format!("curseur {cursor:?} invalide : reprenez depuis {base} (lien « first »)"),
-        ));
-    };
-    let items = state
-        .store()
-        .outbox(Some(after), None, OUTBOX_PAGE_SIZE, true)
-        .await?;
-    let last = items.last().map_or(after, |i| i.seq);
-    let page = OrderedCollectionPage {
-        context: Some(vocab::context()),
-        id: page_id(after)?,
-        kind: Default::default(),
-        part_of: Some(outbox_id),
-        next: Some(page_id(last)?),
-        prev: None,
-        ordered_items: items.into_iter().map(|i| i.activity.document).collect(),
-        extra: Extra::new(),
-    };
-    Ok(json_with_type(&page, ACTIVITY_JSON))
 }
 
 /// A posting is shown publicly once published (or closed) with `visibility: public`.
@@ -218,25 +146,62 @@ pub fn job_posting_ld(doc: &Value, employer: &str, siren: &str) -> Value {
 }
 
 /// # `GET /postings/{id}`
-/// A public posting: its HTML page (with `JobPosting` JSON-LD), or its signed document
-/// when `application/activity+json` is asked for. Non-public postings are not found here.
+/// A posting: its HTML page with `JobPosting` JSON-LD when it is public, or its signed
+/// document when `application/activity+json` is asked for — to anyone when it is public,
+/// to a signed requester the posting is addressed to otherwise (§6.4). A deleted posting
+/// answers `410` with its `Tombstone`; anything else `404`.
 pub async fn get_public_posting(
     State(state): State<AppState>,
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     AppPath(id): AppPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let not_found = || AppError::NotFound("aucune offre publique à cette adresse".to_owned());
-    let posting = match state.store().posting(id).await {
-        Ok(p) if is_public(&p) => p,
-        Ok(_) | Err(StoreError::NotFound { .. }) => return Err(not_found()),
-        Err(e) => return Err(e.into()),
-    };
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if accept.contains("application/activity+json") || accept.contains("application/ld+json") {
-        return Ok(json_with_type(&posting.document, ACTIVITY_JSON));
+    let wants_json =
+        accept.contains("application/activity+json") || accept.contains("application/ld+json");
+    let posting = match state.store().posting(id).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound { .. }) => {
+            let object_id = crate::postings::posting_url(&state, id);
+            if let Some((former, deleted)) = state.store().tombstone(&object_id).await? {
+                let tombstone = json!({
+                    "@context": passerelle_protocol::vocab::context(),
+                    "id": object_id,
+                    "type": "Tombstone",
+                    "formerType": former,
+                    "deleted": deleted.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                });
+                let mut r = json_with_type(&tombstone, ACTIVITY_JSON);
+                *r.status_mut() = axum::http::StatusCode::GONE;
+                return Ok(r);
+            }
+            return Err(not_found());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if wants_json && posting.status != PostingStatus::Draft {
+        if is_public(&posting) {
+            return Ok(json_with_type(&posting.document, ACTIVITY_JSON));
+        }
+        let viewer = super::federation::viewer(&state, &method, &uri, &headers).await?;
+        let audience = crate::federation::audience(&posting.document);
+        if viewer.is_some()
+            && state
+                .store()
+                .audience_allows(&audience, viewer.as_ref())
+                .await?
+        {
+            return Ok(json_with_type(&posting.document, ACTIVITY_JSON));
+        }
+        return Err(not_found());
+    }
+    if !is_public(&posting) {
+        return Err(not_found());
     }
     let identity = state.store().identity().await?;
     let doc = &posting.document;

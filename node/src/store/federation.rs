@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AuditRecord, BeginWrite as _, Inner, NewActivity, Result, Store, StoreError, from_ms,
-    json_text, map_err, now, parse_json, parse_uuid, postgres, sqlite, to_ms,
+    AuditRecord, BeginWrite as _, Inner, NewActivity, OutboxItem, Result, Store, StoreError,
+    from_ms, json_text, map_err, now, parse_json, parse_uuid, postgres, sqlite, to_ms,
 };
 
 /// Every `to` and `cc` entry of an activity, once each, in order.
@@ -981,5 +981,205 @@ pub fn same_content(a: &Value, b: &Value) -> bool {
     ) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
+    }
+}
+
+/// Who is asking for a non-public document: a signed requester (protocol §6.4, §9.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// The requester's actor id (from its verified signature).
+    pub actor_id: String,
+    /// Our own `followers` collection URL.
+    pub followers_url: String,
+}
+
+/// SQL condition: the outbox row `o` may be seen by viewer `$V` (actor id) given our
+/// followers URL `$F`: public, addressed to it by name, or addressed to our partners or
+/// one of our circles while it is an accepted partner. Blocked nodes see public rows only.
+const VISIBLE_SQL: &str = "(o.public = TRUE OR ($V <> '' AND NOT EXISTS ( \
+      SELECT 1 FROM blocks b WHERE b.target = $V OR (b.kind = 'origin' AND b.target = $O)) \
+    AND EXISTS (SELECT 1 FROM outbox_audience a WHERE a.seq = o.seq AND ( \
+      a.audience = $V \
+      OR (a.audience = $F AND EXISTS (SELECT 1 FROM partners p WHERE p.actor_id = $V AND p.incoming = 'accepted')) \
+      OR (EXISTS (SELECT 1 FROM partners p WHERE p.actor_id = $V AND p.incoming = 'accepted') \
+          AND a.audience IN (SELECT c.url FROM circles c JOIN circle_members m ON m.circle_id = c.id \
+                             WHERE m.actor_id = $V))))))";
+
+fn visible_sql(viewer: &str, origin: &str, followers: &str) -> String {
+    VISIBLE_SQL
+        .replace("$V", viewer)
+        .replace("$O", origin)
+        .replace("$F", followers)
+}
+
+impl Store {
+    /// Outbox activities after `after` (oldest first) that `viewer` may see: the public
+    /// ones for an anonymous request, plus those addressed to it (protocol §9.2). The
+    /// filter applies before paging.
+    pub async fn outbox_visible(
+        &self,
+        after: i64,
+        limit: u32,
+        viewer: Option<&Viewer>,
+    ) -> Result<Vec<OutboxItem>> {
+        let cond = visible_sql("$2", "$3", "$4");
+        let (v, origin, followers) = match viewer {
+            Some(v) => (
+                v.actor_id.clone(),
+                origin_of(&v.actor_id),
+                v.followers_url.clone(),
+            ),
+            None => (String::new(), String::new(), String::new()),
+        };
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT o.seq, o.activity_id, o.activity_type, o.object_id, o.public, o.document, o.created_at \
+                 FROM outbox o WHERE o.seq > $1 AND {cond} ORDER BY o.seq ASC LIMIT $5"
+            ));
+            let rows = sqlx::query(sql)
+                .bind(after)
+                .bind(&v)
+                .bind(&origin)
+                .bind(&followers)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("read the outbox"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(outbox_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Number of outbox activities `viewer` may see.
+    pub async fn outbox_visible_len(&self, viewer: Option<&Viewer>) -> Result<i64> {
+        let cond = visible_sql("$1", "$2", "$3");
+        let (v, origin, followers) = match viewer {
+            Some(v) => (
+                v.actor_id.clone(),
+                origin_of(&v.actor_id),
+                v.followers_url.clone(),
+            ),
+            None => (String::new(), String::new(), String::new()),
+        };
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM outbox o WHERE {cond}"));
+            let row = sqlx::query(sql)
+                .bind(&v)
+                .bind(&origin)
+                .bind(&followers)
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("count the outbox"))?;
+            Ok(col!(row, "n"))
+        })
+    }
+
+    /// Whether `viewer` may see a document addressed to `audience` (its `to` and `cc`):
+    /// the same rule as the outbox (protocol §6.4).
+    pub async fn audience_allows(
+        &self,
+        audience: &[String],
+        viewer: Option<&Viewer>,
+    ) -> Result<bool> {
+        if audience
+            .iter()
+            .any(|a| passerelle_protocol::vocab::is_public(a))
+        {
+            return Ok(true);
+        }
+        let Some(viewer) = viewer else {
+            return Ok(false);
+        };
+        if self.is_blocked(&viewer.actor_id).await? {
+            return Ok(false);
+        }
+        if audience.iter().any(|a| a == &viewer.actor_id) {
+            return Ok(true);
+        }
+        let partner = self
+            .partner_by_actor(&viewer.actor_id)
+            .await?
+            .is_some_and(|p| p.incoming == PartnershipState::Accepted);
+        if !partner {
+            return Ok(false);
+        }
+        if audience.iter().any(|a| a == &viewer.followers_url) {
+            return Ok(true);
+        }
+        let circles = self.circles_of(&viewer.actor_id).await?;
+        Ok(audience.iter().any(|a| circles.contains(a)))
+    }
+}
+
+impl Store {
+    /// Appends an activity that changes nothing else (a relay, a re-sent message) to the
+    /// outbox, with its delivery jobs and, when a person asked, its audit record.
+    pub async fn append_activity(
+        &self,
+        activity: &NewActivity,
+        audit: Option<&AuditRecord>,
+    ) -> Result<i64> {
+        let seq = both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let seq = outbox_append!(tx, lock, activity);
+            if let Some(audit) = audit {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+            seq
+        });
+        self.notify_outbox();
+        Ok(seq)
+    }
+}
+
+impl Store {
+    /// One of our outbox activities by id.
+    pub async fn outbox_item(&self, activity_id: &str) -> Result<Option<OutboxItem>> {
+        both!(self, pool => {
+            let row = sqlx::query(
+                "SELECT seq, activity_id, activity_type, object_id, public, document, created_at FROM outbox WHERE activity_id = $1",
+            )
+            .bind(activity_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err("read an outbox activity"))?;
+            Ok(match row {
+                Some(r) => Some(outbox_from_row!(r)),
+                None => None,
+            })
+        })
+    }
+}
+
+impl Store {
+    /// Writes an audit record alone (for an action whose change is made elsewhere, such
+    /// as a replay of dead letters).
+    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+}
+
+impl Store {
+    /// Whether we relayed (`Announce`d) the object `object_id` to our partners.
+    pub async fn has_relayed(&self, object_id: &str) -> Result<bool> {
+        both!(self, pool => {
+            let row = sqlx::query(
+                "SELECT 1 AS x FROM outbox WHERE activity_type = 'Announce' AND object_id = $1 LIMIT 1",
+            )
+            .bind(object_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err("read the outbox"))?;
+            Ok(row.is_some())
+        })
     }
 }

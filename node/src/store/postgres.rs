@@ -35,3 +35,7 @@ pub(super) const LOCK_OUTBOX_SQL: Option<&str> =
 /// `SELECT` returning the database server's clock in Unix milliseconds.
 pub(super) const NOW_MS_SQL: &str =
     "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+
+/// Suffix of a sub-`SELECT` that claims rows: rows another process is claiming are
+/// skipped instead of waited for, so each job goes to one process.
+pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";

@@ -45,3 +45,7 @@ pub(super) const LOCK_OUTBOX_SQL: Option<&str> = None;
 /// `SELECT` returning the database clock in Unix milliseconds.
 pub(super) const NOW_MS_SQL: &str =
     "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
+
+/// Suffix of a sub-`SELECT` that claims rows. SQLite has one writer at a time (and
+/// several processes never share one SQLite database), so no row lock is needed.
+pub(super) const SKIP_LOCKED: &str = "";

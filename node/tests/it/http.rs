@@ -35,7 +35,7 @@ pub async fn node_on(db: TestDb, with_identity: bool) -> TestNode {
         .await
         .unwrap();
     let admin = auth::bootstrap_token(&store).await.unwrap().unwrap();
-    let router = http::router(AppState::new(&config, store.clone(), key));
+    let router = http::router(AppState::new(&config, store.clone(), key).unwrap());
     let node = TestNode {
         router,
         store,

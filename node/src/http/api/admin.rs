@@ -1,4 +1,4 @@
-//! Session, caller, node identity, tokens, partners and audit log.
+//! Session, caller, node identity, tokens and audit log.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +13,7 @@ use crate::auth;
 use crate::http::discovery::parse_kind;
 use crate::http::error::{AppError, AppPath, AppQuery, FieldError, Problem};
 use crate::state::AppState;
-use crate::store::{ApiToken, AuditEntry, NodeIdentity, Partner, Role, StoreError};
+use crate::store::{ApiToken, AuditEntry, NodeIdentity, Role, StoreError};
 
 /// Login request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -354,58 +354,6 @@ pub async fn revoke_token(
         .revoke_token(id, &p.audit("token.revoke", format!("token:{id}")))
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A partner node.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PartnerView {
-    /// Id.
-    pub id: Uuid,
-    /// Actor URL.
-    pub actor: String,
-    /// Name.
-    pub name: String,
-    /// Our `Follow` of it: `none`, `pending`, `accepted`, `rejected`.
-    pub outgoing: crate::store::PartnershipState,
-    /// Its `Follow` of us.
-    pub incoming: crate::store::PartnershipState,
-    /// Since.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-}
-
-impl From<Partner> for PartnerView {
-    fn from(p: Partner) -> Self {
-        Self {
-            id: p.id,
-            actor: p.actor_id,
-            name: p.name,
-            outgoing: p.outgoing,
-            incoming: p.incoming,
-            created_at: p.created_at,
-        }
-    }
-}
-
-/// # `GET /api/v1/partners`
-/// Partner nodes.
-#[utoipa::path(get, path = "/api/v1/partners", tag = "partners",
-    responses((status = 200, body = Vec<PartnerView>), (status = 401, body = Problem)))]
-pub async fn list_partners(
-    State(state): State<AppState>,
-    Caller(p): Caller,
-) -> Result<Json<Vec<PartnerView>>, AppError> {
-    p.require(Role::Lecteur)?;
-    Ok(Json(
-        state
-            .store()
-            .partners()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
 }
 
 /// Paging of the audit log.

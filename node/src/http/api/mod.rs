@@ -4,11 +4,13 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` with an API token or a session token
 //! from `POST /api/v1/session`. Roles: `lecteur` reads, `rh` also writes postings and
-//! agents, `admin` also manages tokens and the node identity and reads the audit log.
+//! agents and relays partners' postings, `admin` also manages tokens, the node identity,
+//! partnerships, blocks and circles, and reads the audit log.
 
 mod admin;
 pub use admin::{NodeIdentityBody, check_identity};
 mod agents;
+mod federation;
 mod postings;
 
 use axum::extract::rejection::JsonRejection;
@@ -57,7 +59,30 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::get_node, admin::put_node))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
-        .routes(routes!(admin::list_partners))
+        .routes(routes!(
+            federation::list_partners,
+            federation::create_partner
+        ))
+        .routes(routes!(federation::get_partner))
+        .routes(routes!(federation::accept_partner))
+        .routes(routes!(federation::reject_partner))
+        .routes(routes!(federation::follow_partner))
+        .routes(routes!(federation::unfollow_partner))
+        .routes(routes!(federation::sync_partner))
+        .routes(routes!(federation::retry_partner))
+        .routes(routes!(federation::get_policy, federation::put_policy))
+        .routes(routes!(
+            federation::list_blocks,
+            federation::create_block,
+            federation::delete_block
+        ))
+        .routes(routes!(federation::list_circles, federation::create_circle))
+        .routes(routes!(federation::put_circle, federation::delete_circle))
+        .routes(routes!(federation::list_deliveries))
+        .routes(routes!(federation::list_dead))
+        .routes(routes!(federation::replay_dead))
+        .routes(routes!(federation::create_relay))
+        .routes(routes!(federation::list_inbox))
         .routes(routes!(admin::list_audit))
         .routes(routes!(agents::list_agents, agents::create_agent))
         .routes(routes!(

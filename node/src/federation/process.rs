@@ -1,0 +1,290 @@
+//! Projection: what a stored (verified) activity changes, applied from the stored copy
+//! after the `202` (spec/protocol.md §7, §8.5, §10). Partnerships follow `Follow`,
+//! `Accept`, `Reject` and `Undo`; the remote postings cache follows `Create`, `Update`,
+//! `Delete` and their relays (`Announce`) by version, tombstones winning; an actor's
+//! `Update` refreshes its cached document. Every effect is idempotent, so an item
+//! projected twice (a process killed between the effect and the record) changes nothing
+//! more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::partners;
+use super::{Federation, FederationError, sleep_or_stop};
+use crate::store::{
+    InboxEntry, MAX_PROJECTION_ATTEMPTS, PartnershipChange, PartnershipState, PostingApply,
+    PostingVersion, StoreError, origin_of,
+};
+
+/// Items claimed per batch.
+const BATCH: u32 = 64;
+/// Lease of a claimed batch.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// The projection loop of one process.
+pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(fed.config().poll_interval_ms);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let batch = match fed.store().claim_inbox(fed.owner(), BATCH, LEASE).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim received activities");
+                if sleep_or_stop(poll, &mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            let notified = fed.store().events().inbox.notified();
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        }
+        for entry in batch {
+            project_one(&fed, &entry).await;
+        }
+    }
+}
+
+/// Projects one item and records the outcome (or schedules a retry).
+pub async fn project_one(fed: &Federation, entry: &InboxEntry) {
+    let result = project(fed, entry).await;
+    let store = fed.store();
+    let record = match result {
+        Ok(outcome) => {
+            fed.metrics()
+                .projected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(activity = %entry.activity_id, outcome, "projected");
+            store.finish_inbox(entry.seq, outcome).await
+        }
+        Err(e) if entry.attempts >= MAX_PROJECTION_ATTEMPTS => {
+            tracing::error!(activity = %entry.activity_id, error = %e, "projection failed for good; the activity is kept for the operator");
+            store.finish_inbox(entry.seq, &format!("failed: {e}")).await
+        }
+        Err(e) => {
+            let delay = Duration::from_secs(5u64.saturating_mul(1 << entry.attempts.clamp(0, 10)));
+            tracing::warn!(activity = %entry.activity_id, error = %e, retry_in_secs = delay.as_secs(), "projection failed; will retry");
+            store.retry_inbox(entry.seq, &e.to_string(), delay).await
+        }
+    };
+    if let Err(e) = record {
+        tracing::warn!(error = %e, "cannot record a projection");
+    }
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The id of an activity's `object` (embedded or by reference).
+fn object_id(v: &Value) -> Option<&str> {
+    match v.get("object") {
+        Some(Value::String(s)) => Some(s),
+        Some(o) => str_of(o, "id"),
+        None => None,
+    }
+}
+
+async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, FederationError> {
+    let doc = &entry.document;
+    let actor = entry.actor_id.as_str();
+    let object = doc.get("object").filter(|o| o.is_object());
+    match entry.activity_type.as_str() {
+        "Follow" => partners::on_follow(fed, actor, doc).await,
+        "Accept" | "Reject" => on_answer(fed, entry).await,
+        "Undo" => on_undo(fed, entry).await,
+        "Create" | "Update" => match object.and_then(|o| str_of(o, "type")) {
+            Some("Posting") => {
+                apply_posting(fed, object.unwrap_or(&Value::Null), None, &entry.signers).await
+            }
+            Some("Organization") => {
+                fed.actors().forget(actor);
+                let fresh = fed.actors().refetch(actor).await?;
+                fed.store()
+                    .upsert_partner(&partners::partner_info(&fresh.doc))
+                    .await?;
+                Ok("actor refreshed")
+            }
+            Some(_) => Ok("kept: no projection for this object type on this node"),
+            None => Ok("ignored: no embedded object"),
+        },
+        "Delete" => {
+            let Some(id) = object_id(doc) else {
+                return Ok("ignored: no object");
+            };
+            if id == actor {
+                fed.actors().forget(actor);
+                tracing::warn!(actor, "a partner node announced its deletion");
+                return Ok("actor deleted");
+            }
+            if origin_of(id) != origin_of(actor) {
+                return Ok("ignored: object of another origin");
+            }
+            fed.store().apply_posting_delete(id, actor, None).await?;
+            if fed.store().has_relayed(id).await? {
+                // We relayed it: relay its deletion the same way (§10).
+                partners::relay_activity(fed, doc, id).await?;
+            }
+            Ok("posting deleted")
+        }
+        "Announce" => {
+            let Some(inner) = object else {
+                return Ok("ignored: relay without an embedded object");
+            };
+            match str_of(inner, "type") {
+                Some("Posting") => apply_posting(fed, inner, Some(actor), &entry.signers).await,
+                Some("Create" | "Update") => match inner
+                    .get("object")
+                    .filter(|o| str_of(o, "type") == Some("Posting"))
+                {
+                    Some(posting) => apply_posting(fed, posting, Some(actor), &entry.signers).await,
+                    None => Ok("ignored: relayed activity without a posting"),
+                },
+                Some("Delete") => {
+                    let (Some(id), Some(author)) = (object_id(inner), str_of(inner, "actor"))
+                    else {
+                        return Ok("ignored: relayed delete without object");
+                    };
+                    if origin_of(id) != origin_of(author) {
+                        return Ok("ignored: object of another origin");
+                    }
+                    fed.store()
+                        .apply_posting_delete(id, author, Some(actor))
+                        .await?;
+                    Ok("relayed posting deleted")
+                }
+                _ => Ok("ignored: nothing to relay"),
+            }
+        }
+        _ => Ok("kept: no projection for this activity on this node"),
+    }
+}
+
+/// Stores a verified posting version (§8.5), its author proof's key recorded.
+async fn apply_posting(
+    fed: &Federation,
+    posting: &Value,
+    relayed_by: Option<&str>,
+    signers: &[String],
+) -> Result<&'static str, FederationError> {
+    let (Some(id), Some(author)) = (str_of(posting, "id"), str_of(posting, "attributedTo")) else {
+        return Ok("ignored: posting without id or author");
+    };
+    if author == fed.actor_id() {
+        return Ok("ignored: our own posting");
+    }
+    let verified_key = signers
+        .iter()
+        .find(|s| s.split('#').next() == Some(author))
+        .cloned()
+        .unwrap_or_default();
+    let version = PostingVersion {
+        object_id: id.to_owned(),
+        author: author.to_owned(),
+        relayed_by: relayed_by.map(str::to_owned),
+        kind: str_of(posting, "postingKind").unwrap_or("").to_owned(),
+        version: posting.get("version").and_then(Value::as_i64).unwrap_or(1),
+        document: posting.clone(),
+        verified_key,
+    };
+    Ok(match fed.store().apply_posting_version(&version).await? {
+        PostingApply::Stored if relayed_by.is_none() && fed.store().has_relayed(id).await? => {
+            // We relayed an earlier version: relay this one too (§10).
+            partners::relay_activity(fed, posting, id).await?;
+            "posting stored and relayed again"
+        }
+        PostingApply::Stored => "posting stored",
+        PostingApply::Stale => "posting already known (same or newer version)",
+        PostingApply::Tombstoned => "posting deleted earlier (tombstone wins)",
+        PostingApply::VersionConflict => {
+            tracing::warn!(
+                posting = id,
+                "same version with other content; the stored one is kept"
+            );
+            "version conflict: stored version kept"
+        }
+    })
+}
+
+/// `Accept` or `Reject` of our `Follow`: the partnership in our direction starts (and we
+/// catch up with its outbox) or ends.
+async fn on_answer(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, FederationError> {
+    let actor = entry.actor_id.as_str();
+    let Some(follow_id) = object_id(&entry.document) else {
+        return Ok("ignored: answer without object");
+    };
+    if origin_of(follow_id) != origin_of(fed.actor_id()) {
+        return Ok("ignored: not an answer to one of our Follows");
+    }
+    let Some(partner) = fed.store().partner_by_actor(actor).await? else {
+        return Ok("ignored: unknown node");
+    };
+    let current = partner.outgoing_follow_id.as_deref() == Some(follow_id);
+    if !current {
+        return Ok("ignored: answer to an older Follow");
+    }
+    let accepted = entry.activity_type == "Accept";
+    let state = if accepted {
+        PartnershipState::Accepted
+    } else {
+        PartnershipState::Rejected
+    };
+    let change = PartnershipChange {
+        outgoing: Some((state, None)),
+        incoming: None,
+    };
+    fed.store()
+        .update_partnership(actor, &change, None, None)
+        .await?;
+    if accepted {
+        if let Ok(fresh) = fed.actors().get(actor).await {
+            fed.store()
+                .upsert_partner(&partners::partner_info(&fresh.doc))
+                .await?;
+        }
+        fed.store().request_pull(Some(actor)).await?;
+        Ok("partnership accepted")
+    } else {
+        Ok("partnership refused or ended")
+    }
+}
+
+/// `Undo` of its `Follow`: the node stops being our partner.
+async fn on_undo(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, FederationError> {
+    let actor = entry.actor_id.as_str();
+    let Some(partner) = fed.store().partner_by_actor(actor).await? else {
+        return Ok("ignored: unknown node");
+    };
+    let undone = object_id(&entry.document);
+    let follow = partner
+        .incoming_follow
+        .as_ref()
+        .and_then(|f| str_of(f, "id"));
+    if undone.is_none() || undone != follow {
+        return Ok("ignored: not its current Follow");
+    }
+    let change = PartnershipChange {
+        outgoing: None,
+        incoming: Some((PartnershipState::None, None)),
+    };
+    match fed
+        .store()
+        .update_partnership(actor, &change, None, None)
+        .await
+    {
+        Ok(_) => Ok("partnership ended by the partner"),
+        Err(StoreError::NotFound { .. }) => Ok("ignored: unknown node"),
+        Err(e) => Err(e.into()),
+    }
+}

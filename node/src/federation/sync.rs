@@ -1,0 +1,258 @@
+//! Catch-up (spec/protocol.md §9): each process claims the pulls that are due — at start,
+//! periodically with jitter, when a partner comes back, when the operator asks — and
+//! follows the partner's outbox from the stored cursor with signed `GET`s until an empty
+//! page. Every pulled activity goes through the checks of the inbox (but the transport
+//! signature: it comes from the partner's own outbox) and is stored with the page's
+//! activities in one transaction; the cursor moves only after the page is stored, so a
+//! crash re-reads at most one page, and de-duplication makes that harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use passerelle_protocol::canonical::{ParseLimits, parse_strict};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use super::actors::check_media_type;
+use super::error::ProtocolError;
+use super::inbox::verify_activity;
+use super::net::ACTIVITY_JSON;
+use super::{Federation, jitter, sleep_or_stop};
+use crate::store::{SyncTarget, Via, origin_of};
+
+/// Pulls claimed at once by a process.
+const BATCH: u32 = 4;
+/// Lease of a pull (extended after every page).
+const LEASE: Duration = Duration::from_secs(300);
+/// Pages read in one pull at most (100 items each), so one pull cannot run forever; the
+/// next pull goes on from the cursor.
+const MAX_PAGES: usize = 5_000;
+
+/// What a pull did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PullReport {
+    /// Pages read.
+    pub pages: usize,
+    /// Activities stored (new).
+    pub stored: usize,
+    /// Activities already known.
+    pub duplicates: usize,
+    /// Activities refused (kept out; logged).
+    pub refused: usize,
+}
+
+/// The pull loop of one process.
+pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
+    // Catch up at start (§9.3).
+    if let Err(e) = fed.store().request_pull(None).await {
+        tracing::warn!(error = %e, "cannot request the start-up pulls");
+    }
+    let poll = Duration::from_millis(fed.config().poll_interval_ms);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let due = match fed.store().claim_pulls(fed.owner(), BATCH, LEASE).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim pulls");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            if sleep_or_stop(poll, &mut shutdown).await {
+                return;
+            }
+            continue;
+        }
+        for target in due {
+            let started = OffsetDateTime::now_utc();
+            let result = pull(&fed, &target, &shutdown).await;
+            let error = match &result {
+                Ok(report) => {
+                    if report.stored > 0 || report.refused > 0 {
+                        tracing::info!(partner = %target.actor_id, pages = report.pages, stored = report.stored, duplicates = report.duplicates, refused = report.refused, "pulled");
+                    }
+                    None
+                }
+                Err(e) => {
+                    fed.metrics()
+                        .pull_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(partner = %target.actor_id, error = %e, "pull failed; will retry at the next interval");
+                    Some(e.clone())
+                }
+            };
+            let interval = Duration::from_secs(fed.config().pull_interval_secs);
+            let next = OffsetDateTime::now_utc() + interval.mul_f64(0.75 + 0.5 * jitter());
+            if let Err(e) = fed
+                .store()
+                .finish_pull(&target.actor_id, started, error.as_deref(), next)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record a pull");
+            }
+        }
+    }
+}
+
+/// Fetches an ActivityStreams document with a signed `GET`.
+async fn fetch(fed: &Federation, url: &str) -> Result<(u16, Value), String> {
+    let signer = fed.signer();
+    let fetched = fed
+        .net()
+        .get(url, ACTIVITY_JSON, Some(&signer))
+        .await
+        .map_err(|e| e.to_string())?;
+    if fetched.status != 200 {
+        let code = serde_json::from_slice::<Value>(&fetched.body)
+            .ok()
+            .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned));
+        return Ok((
+            fetched.status,
+            serde_json::json!({ "code": code.unwrap_or_default() }),
+        ));
+    }
+    check_media_type(fetched.content_type.as_deref())?;
+    let value = parse_strict(&fetched.body, &ParseLimits::default()).map_err(|e| e.to_string())?;
+    if value.get("id").and_then(Value::as_str) != Some(fetched.url.as_str()) {
+        return Err(format!(
+            "the document served at {} has id {:?}; a fetched document's id must be its URL (protocol §11)",
+            fetched.url,
+            value.get("id").and_then(Value::as_str).unwrap_or("")
+        ));
+    }
+    Ok((200, value))
+}
+
+/// The URL of the first page of an outbox.
+async fn first_page(fed: &Federation, outbox: &str) -> Result<String, String> {
+    let (status, doc) = fetch(fed, outbox).await?;
+    if status != 200 {
+        return Err(format!("{outbox} answered {status}"));
+    }
+    let first = match doc.get("first") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => o
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    if first.is_empty() || origin_of(&first) != origin_of(outbox) {
+        return Err(format!("{outbox} has no usable `first` page"));
+    }
+    Ok(first)
+}
+
+/// Pulls one partner's outbox from its cursor until an empty page.
+///
+/// # Errors
+/// What failed, for the operator (the cursor stays at the last stored page).
+pub async fn pull(
+    fed: &Federation,
+    target: &SyncTarget,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<PullReport, String> {
+    let mut report = PullReport::default();
+    let mut url = match &target.next_url {
+        Some(u) => u.clone(),
+        None => first_page(fed, &target.outbox).await?,
+    };
+    let mut restarted = false;
+    while report.pages < MAX_PAGES {
+        if *shutdown.borrow() {
+            break;
+        }
+        let (status, page) = fetch(fed, &url).await?;
+        if status == 400
+            && page.get("code").and_then(Value::as_str) == Some("cursor_invalid")
+            && !restarted
+        {
+            // The partner does not know our cursor any more: restart from the beginning
+            // (de-duplication and versions make re-reading harmless, §9.3).
+            restarted = true;
+            tracing::warn!(partner = %target.actor_id, "cursor refused; restarting from the first page");
+            fed.store()
+                .reset_cursor(&target.actor_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            url = first_page(fed, &target.outbox).await?;
+            continue;
+        }
+        if status != 200 {
+            return Err(format!("{url} answered {status}"));
+        }
+        report.pages += 1;
+        let items = match page.get("orderedItems") {
+            Some(Value::Array(items)) => items.clone(),
+            None => Vec::new(),
+            Some(_) => return Err(format!("{url}: orderedItems is not an array")),
+        };
+        let next = page.get("next").and_then(Value::as_str).map(str::to_owned);
+        if let Some(n) = &next
+            && origin_of(n) != origin_of(&target.outbox)
+        {
+            return Err(format!("{url}: its next page {n} is on another origin"));
+        }
+        let mut verified = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            if !item.is_object() {
+                report.refused += 1;
+                continue;
+            }
+            match verify_activity(fed, item.clone(), Via::Pull, Some(&target.actor_id)).await {
+                Ok(v) => verified.push(v),
+                Err(e) if is_temporary(&e) => return Err(format!("{url}: {e}")),
+                Err(e) => {
+                    report.refused += 1;
+                    fed.metrics().inbox("pull", e.code);
+                    let id = item.get("id").and_then(Value::as_str).unwrap_or("");
+                    tracing::warn!(partner = %target.actor_id, item = id, code = e.code, detail = %e.detail, "pulled activity refused");
+                }
+            }
+        }
+        let outcomes = fed
+            .store()
+            .accept_activities(&verified)
+            .await
+            .map_err(|e| e.to_string())?;
+        for o in &outcomes {
+            match o {
+                crate::store::InboxAccept::Stored { .. } => {
+                    report.stored += 1;
+                    fed.metrics().inbox("pull", "accepted");
+                }
+                crate::store::InboxAccept::Duplicate => {
+                    report.duplicates += 1;
+                    fed.metrics().inbox("pull", "duplicate");
+                }
+                crate::store::InboxAccept::IdReused => {
+                    report.refused += 1;
+                    fed.metrics().inbox("pull", "activity_id_reused");
+                }
+            }
+        }
+        fed.metrics().pulled.fetch_add(
+            u64::try_from(report.stored).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let stored_here = i64::try_from(outcomes.len()).unwrap_or(0);
+        let cursor = next.clone().unwrap_or_else(|| url.clone());
+        fed.store()
+            .save_cursor(&target.actor_id, Some(&cursor), stored_here, LEASE)
+            .await
+            .map_err(|e| e.to_string())?;
+        match next {
+            Some(n) if !items.is_empty() && n != url => url = n,
+            _ => break,
+        }
+    }
+    Ok(report)
+}
+
+fn is_temporary(e: &ProtocolError) -> bool {
+    e.is_retryable()
+}

@@ -1,0 +1,365 @@
+//! Federation between real nodes on loopback ports, each with its own database: the
+//! partnership handshake under each policy, publication of every kind of posting to
+//! partners (and only to them), updates and deletions by version, relay, signed pulls of
+//! the outbox, and catch-up of a node that was stopped while its partner published.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use passerelle_tests::{
+    Backend, GRENOBLE, ISERE, METROPOLE, Node, example_posting, postgres_available, wait_until,
+};
+use serde_json::{Value, json};
+
+const PATIENCE: Duration = Duration::from_secs(40);
+
+async fn wait_partners(x: &Node, y: &Node, outgoing: &str, incoming: &str) {
+    wait_until(
+        &format!(
+            "{} sees {}: outgoing {outgoing}, incoming {incoming}",
+            x.name, y.name
+        ),
+        PATIENCE,
+        || async {
+            x.partner(y)
+                .await
+                .is_some_and(|p| p["outgoing"] == outgoing && p["incoming"] == incoming)
+        },
+    )
+    .await;
+}
+
+async fn partners_both_ways(a: &Node, b: &Node) {
+    a.follow(b).await;
+    b.follow(a).await;
+    wait_partners(a, b, "accepted", "accepted").await;
+    wait_partners(b, a, "accepted", "accepted").await;
+}
+
+async fn wait_cached(node: &Node, id: &str, version: i64, deleted: bool) {
+    wait_until(
+        &format!("{} caches {id} v{version} (deleted: {deleted})", node.name),
+        PATIENCE,
+        || async {
+            node.cached_postings()
+                .await
+                .iter()
+                .any(|(pid, v, d)| pid == id && *v == version && *d == deleted)
+        },
+    )
+    .await;
+}
+
+fn doc_id(posting: &Value) -> String {
+    posting["document"]["id"].as_str().unwrap().to_owned()
+}
+
+fn local_id(posting: &Value) -> String {
+    posting["id"].as_str().unwrap().to_owned()
+}
+
+/// The handshake under `open` and `approval`, every kind of posting published to partners
+/// only, update and delete by version, and relay by a third node (including the relay of
+/// later versions and of the deletion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_collectivites_federate_every_kind_of_posting() {
+    let backend = if postgres_available().await {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let metropole = Node::start(&METROPOLE, Backend::Sqlite).await;
+    let grenoble = Node::start(&GRENOBLE, backend).await;
+    isere.set_policy("open").await;
+    grenoble.set_policy("open").await;
+    metropole.set_policy("approval").await;
+
+    // Open policy: accepted at once, both ways.
+    partners_both_ways(&isere, &grenoble).await;
+
+    // Approval: the request stays pending until the Métropole's admin accepts it.
+    isere.follow(&metropole).await;
+    wait_partners(&metropole, &isere, "none", "pending").await;
+    wait_partners(&isere, &metropole, "pending", "none").await;
+    let pending = metropole.partner(&isere).await.unwrap();
+    let (s, b) = metropole
+        .post(
+            &format!(
+                "/api/v1/partners/{}/accept",
+                pending["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    wait_partners(&isere, &metropole, "accepted", "none").await;
+    // And the Métropole follows the Département back (open: accepted).
+    metropole.follow(&isere).await;
+    wait_partners(&metropole, &isere, "accepted", "accepted").await;
+
+    // Grenoble publishes one posting of every kind. The project mission goes to a circle
+    // holding the Département only; the career offer to the Département by name.
+    let (s, circle) = grenoble
+        .post(
+            "/api/v1/circles",
+            &json!({ "name": "Département", "members": [isere.actor()] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{circle}");
+    let mut ids = Vec::new();
+    for kind in [
+        "vacancy",
+        "mad-offer",
+        "project-mission",
+        "facilitation-request",
+        "immersion-offer",
+        "immersion-swap",
+        "training-session",
+        "career-offer",
+    ] {
+        let mut content = example_posting(kind);
+        if kind == "project-mission" {
+            content["circles"] = json!([circle["url"]]);
+        }
+        if kind == "career-offer" {
+            content["to"] = json!([isere.actor()]);
+        }
+        let p = grenoble.publish(&content).await;
+        ids.push((kind, doc_id(&p), local_id(&p)));
+    }
+    for (_, id, _) in &ids {
+        wait_cached(&isere, id, 2, false).await;
+    }
+    // The Métropole is no partner of Grenoble: it received none of them.
+    assert!(metropole.cached_postings().await.is_empty());
+
+    // The career offer is private: not in Grenoble's public outbox, but in the pages of a
+    // signed pull by the Département (checked through what the Département pulled: its
+    // inbox holds it both ways). The public outbox holds no career offer.
+    let public_outbox = reqwest::get(format!("{}/outbox?after=AAAAAAAAAAA", grenoble.base))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let career = &ids.iter().find(|(k, _, _)| *k == "career-offer").unwrap().1;
+    assert!(
+        !public_outbox.to_string().contains(career.as_str()),
+        "a career offer leaked into the public outbox"
+    );
+
+    // The Département relays Grenoble's vacancy to its own partners.
+    let (_, vacancy, vacancy_local) = ids
+        .iter()
+        .find(|(k, _, _)| *k == "vacancy")
+        .unwrap()
+        .clone();
+    let (s, b) = isere
+        .post("/api/v1/relays", &json!({ "object": vacancy }))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    wait_cached(&metropole, &vacancy, 2, false).await;
+    let relayed = metropole
+        .store
+        .remote_posting(&vacancy)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(relayed.author, grenoble.actor());
+    assert_eq!(relayed.relayed_by.as_deref(), Some(isere.actor().as_str()));
+    assert!(relayed.verified_key.unwrap().starts_with(&grenoble.actor()));
+    // A relayed posting is not relayed again (one hop).
+    let (s, b) = metropole
+        .post("/api/v1/relays", &json!({ "object": vacancy }))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    // A private posting is not relayed.
+    let (s, _) = isere
+        .post("/api/v1/relays", &json!({ "object": career }))
+        .await;
+    assert_eq!(s, 409);
+
+    // Grenoble updates the vacancy: version 3 reaches its partner, and the relayer relays
+    // it again.
+    let mut content = example_posting("vacancy");
+    content["name"] = json!("Responsable de médiathèque (H/F) — poste modifié");
+    let (s, b) = grenoble
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/postings/{vacancy_local}"),
+            &content,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    wait_cached(&isere, &vacancy, 3, false).await;
+    wait_cached(&metropole, &vacancy, 3, false).await;
+
+    // Grenoble deletes it: a tombstone at both, by push and by relay.
+    let (s, _) = grenoble
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/postings/{vacancy_local}"),
+            &json!(null),
+        )
+        .await;
+    assert_eq!(s, 204);
+    wait_until(
+        "the tombstone reaches the Département",
+        PATIENCE,
+        || async {
+            isere
+                .store
+                .remote_posting(&vacancy)
+                .await
+                .unwrap()
+                .is_some_and(|p| p.deleted_at.is_some())
+        },
+    )
+    .await;
+    wait_until(
+        "the relayed tombstone reaches the Métropole",
+        PATIENCE,
+        || async {
+            metropole
+                .store
+                .remote_posting(&vacancy)
+                .await
+                .unwrap()
+                .is_some_and(|p| p.deleted_at.is_some())
+        },
+    )
+    .await;
+    // The deleted posting's id answers 410 with a Tombstone.
+    let r = reqwest::Client::new()
+        .get(&vacancy)
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 410);
+
+    // Every delivery of Grenoble reached its inbox exactly once.
+    let (s, health) = grenoble.get("/api/v1/deliveries").await;
+    assert_eq!(s, 200);
+    for h in health.as_array().unwrap() {
+        assert_eq!(h["pending"], 0, "{h}");
+        assert_eq!(h["dead"], 0, "{h}");
+    }
+    for n in [isere, metropole, grenoble] {
+        n.shutdown().await;
+    }
+}
+
+/// A node stopped while its partner publishes, updates and deletes — long enough for the
+/// partner to dead-letter the deliveries — catches up by pulling the outbox when it
+/// starts again, and ends with exactly the partner's postings and versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopped_node_converges_exactly_after_restart() {
+    let mut isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let mut grenoble = Node::start(&GRENOBLE, Backend::Sqlite).await;
+    isere.set_policy("open").await;
+    grenoble.set_policy("open").await;
+    partners_both_ways(&isere, &grenoble).await;
+    let before = isere.publish(&example_posting("immersion-offer")).await;
+    wait_cached(&grenoble, &doc_id(&before), 2, false).await;
+
+    // Isère gives up quickly on a partner that does not answer (development mode allows
+    // a dead-letter delay below the 72 hours required in production).
+    isere.stop().await;
+    isere.config.federation.dead_letter_after_secs = 1;
+    isere.restart().await;
+    grenoble.stop().await;
+
+    let mut published = Vec::new();
+    for kind in [
+        "vacancy",
+        "mad-offer",
+        "training-session",
+        "immersion-swap",
+        "facilitation-request",
+    ] {
+        published.push(isere.publish(&example_posting(kind)).await);
+    }
+    // Two updates and one deletion while Grenoble is away.
+    for p in &published[..2] {
+        let mut content = example_posting(p["kind"].as_str().unwrap().replace('_', "-").as_str());
+        content["name"] = json!(format!(
+            "{} (mis à jour)",
+            p["document"]["name"].as_str().unwrap()
+        ));
+        let (s, b) = isere
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/v1/postings/{}", local_id(p)),
+                &content,
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let (s, _) = isere
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/postings/{}", local_id(&published[2])),
+            &json!(null),
+        )
+        .await;
+    assert_eq!(s, 204);
+    // Deliveries to Grenoble fail, then are dead-lettered.
+    wait_until(
+        "deliveries to Grenoble are dead-lettered",
+        PATIENCE,
+        || async {
+            let (_, health) = isere.get("/api/v1/deliveries").await;
+            health
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["dead"].as_i64().unwrap_or(0) >= 5 && h["pending"] == 0)
+        },
+    )
+    .await;
+
+    grenoble.restart().await;
+    // Expected: what Isère has now (postings and versions), and the deleted one as a
+    // tombstone.
+    let mut expected: Vec<(String, i64, bool)> = isere
+        .store
+        .postings(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            (
+                p.document["id"].as_str().unwrap().to_owned(),
+                p.version,
+                false,
+            )
+        })
+        .collect();
+    expected.push((doc_id(&published[2]), 0, true));
+    expected.sort();
+    wait_until("Grenoble converges with Isère", PATIENCE, || async {
+        let got: Vec<(String, i64, bool)> = grenoble
+            .cached_postings()
+            .await
+            .into_iter()
+            .map(|(id, v, d)| (id, if d { 0 } else { v }, d))
+            .collect();
+        got == expected
+    })
+    .await;
+    let pulled = grenoble
+        .store
+        .inbox_entries(Some(&isere.actor()), 500)
+        .await
+        .unwrap();
+    assert!(
+        pulled
+            .iter()
+            .any(|(e, _)| e.via == passerelle_node::store::Via::Pull),
+        "the catch-up came by pull"
+    );
+    isere.shutdown().await;
+    grenoble.shutdown().await;
+}
