@@ -147,10 +147,12 @@ pub struct InitArgs {
 pub enum KeysCommand {
     /// List the node's public keys.
     Show,
-    /// Generate a new key; the old one stays published until it expires.
+    /// Generate a new key and tell partners (an `Update` of the actor). The old key
+    /// expires now and stays published 400 days, so older proofs still verify.
     Rotate {
-        /// Days the old key stays valid for verifying older proofs.
-        #[arg(long, default_value_t = 90)]
+        /// Days the old key may still sign requests (for processes sharing the database
+        /// that cannot load the new key file at once); 0 follows the protocol.
+        #[arg(long, default_value_t = 0)]
         grace_days: u32,
     },
 }
@@ -618,13 +620,47 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> CliResult {
                 key.public_key_multibase,
                 config.key_file().display()
             );
+            let announced = announce_actor_update(&config, &store).await?;
             println!(
-                "the previous key stays published for {grace_days} days; copy the key file to every other process sharing this database and restart them"
+                "the previous key expires in {grace_days} day(s) and stays published 400 days after that, so proofs made with it still verify; {announced}"
+            );
+            println!(
+                "processes sharing this database switch to the new key within seconds when they read the same key file; give the others a copy"
             );
         }
     }
     store.close().await;
     Ok(())
+}
+
+/// Sends partners an `Update` of our actor (after a key rotation): a hint that makes
+/// them refetch it (§3.2). Returns what happened, for the operator.
+async fn announce_actor_update(config: &Config, store: &Store) -> Result<String, Failure> {
+    if store.identity().await.is_err() {
+        return Ok("the node has no identity yet, so no partner to tell".to_owned());
+    }
+    let key = keys::load_and_register(store, &config.key_file()).await?;
+    let state = crate::state::AppState::new(config, store.clone(), key)?;
+    let actor = crate::http::discovery::actor_document(&state)
+        .await
+        .map_err(|e| Failure::from(anyhow::anyhow!("cannot build the actor document: {e}")))?;
+    let fed = state.federation();
+    let act = fed
+        .activity(
+            passerelle_protocol::vocab::ActivityType::Update,
+            passerelle_protocol::vocab::ObjectRef::Embedded(Box::new(
+                passerelle_protocol::vocab::Message::Organization(Box::new(actor)),
+            )),
+            vec![fed.followers_url()],
+            Vec::new(),
+        )
+        .map_err(anyhow::Error::new)?;
+    let audit = AuditRecord::new("cli", "actor.update", "node");
+    store
+        .append_activity(&act, Some(&audit))
+        .await
+        .map_err(anyhow::Error::new)?;
+    Ok("partners are told by an Update of the actor (delivered by the running node)".to_owned())
 }
 
 fn fmt_time(t: OffsetDateTime) -> String {

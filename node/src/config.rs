@@ -287,6 +287,16 @@ impl FederationConfig {
                 });
             }
         }
+        if !self.allow_http_loopback_peers && self.dead_letter_after_secs < 72 * 3600 {
+            return Err(ConfigError::Invalid {
+                key: "federation.dead_letter_after_secs",
+                message: format!(
+                    "{} s is less than the 72 hours the protocol requires before a delivery is given up (§8.3)",
+                    self.dead_letter_after_secs
+                ),
+                fix: "use at least 259200 (default 604800, 7 days)".to_owned(),
+            });
+        }
         if self.retry_cap_ms < self.retry_base_ms {
             return Err(ConfigError::Invalid {
                 key: "federation.retry_cap_ms",
@@ -967,6 +977,59 @@ mod tests {
         let loaded = Config::load(Some(&file), &e, &cli).unwrap();
         assert_eq!(loaded.config.server.listen.port(), 3333);
         assert_eq!(loaded.origins["server.listen"], Origin::CommandLine);
+    }
+
+    #[test]
+    fn federation_settings_are_checked_with_the_key_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, key) in [
+            (
+                "[federation]\ndead_letter_after_secs = 3600\n",
+                "federation.dead_letter_after_secs",
+            ),
+            (
+                "[federation]\nretry_base_ms = 5000\nretry_cap_ms = 100\n",
+                "federation.retry_cap_ms",
+            ),
+            (
+                "[federation]\nprivate_network_ranges = [\"10.0.0.0/33\"]\n",
+                "federation.private_network_ranges",
+            ),
+            (
+                "[federation]\nprivate_network_ranges = [\"127.0.0.0/8\"]\n",
+                "federation.private_network_ranges",
+            ),
+            (
+                "[federation]\ndelivery_concurrency = 0\n",
+                "federation.delivery_concurrency",
+            ),
+        ] {
+            let file = write(dir.path(), text);
+            let msg = Config::load(Some(&file), &env(&[]), &CliOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(key), "{text}: {msg}");
+        }
+        // Development mode may shorten the dead-letter delay (tests do).
+        let file = write(
+            dir.path(),
+            "[federation]\nallow_http_loopback_peers = true\ndead_letter_after_secs = 1\n",
+        );
+        assert!(Config::load(Some(&file), &env(&[]), &CliOverrides::default()).is_ok());
+        // Lists come from the environment as comma-separated values.
+        let loaded = Config::load(
+            None,
+            &env(&[(
+                "PASSERELLE_FEDERATION_PRIVATE_NETWORK_HOSTS",
+                "a.rie.gouv.fr, b.rie.gouv.fr",
+            )]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.federation.private_network_hosts,
+            ["a.rie.gouv.fr", "b.rie.gouv.fr"]
+        );
     }
 
     #[test]

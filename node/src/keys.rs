@@ -296,8 +296,11 @@ pub async fn load_and_register(store: &Store, path: &Path) -> Result<NodeSigning
     }
 }
 
-/// Rotates the key: a new key becomes current, is written to the key file, and the old
-/// public key stays listed until `now + grace` so proofs made with it still verify.
+/// Rotates the key: a new key becomes current and is written to the key file; the old
+/// key expires at `now + grace` (protocol §3.2: at the rotation, `grace` zero; a grace
+/// lets processes that cannot reload at once keep signing requests with it) and stays
+/// listed in the actor document for 400 days after that, so proofs made with it before
+/// its expiry still verify.
 ///
 /// # Errors
 /// Any [`KeyFileError`]; on error the key file keeps the old key unless the database

@@ -509,3 +509,46 @@ pub async fn post_signed(
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
+
+/// The `passerelle` binary built with these tests (`target/debug/passerelle`).
+pub fn passerelle_bin() -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("passerelle");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p passerelle-node` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+impl Node {
+    /// Writes the node's configuration to a TOML file, for the `passerelle` CLI.
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.config.data.dir.join("passerelle.toml");
+        std::fs::write(&path, toml::to_string(&self.config).unwrap()).unwrap();
+        path
+    }
+
+    /// Runs `passerelle ARGS` against this node's configuration; returns the exit code,
+    /// stdout and stderr.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let config = self.write_config();
+        let out = std::process::Command::new(passerelle_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("PASSERELLE_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}

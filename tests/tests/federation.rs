@@ -363,3 +363,82 @@ async fn stopped_node_converges_exactly_after_restart() {
     isere.shutdown().await;
     grenoble.shutdown().await;
 }
+
+/// `passerelle keys rotate` while the node runs: the node signs with the new key within
+/// seconds, its partner learns it (from the `Update` of the actor, or by refetching on
+/// the unknown key id) and accepts what follows, and the posting proved with the old
+/// key still verifies against the actor document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn key_rotation_mid_stream() {
+    let isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let grenoble = Node::start(&GRENOBLE, Backend::Sqlite).await;
+    isere.set_policy("open").await;
+    grenoble.set_policy("open").await;
+    partners_both_ways(&isere, &grenoble).await;
+    let old = isere.publish(&example_posting("training-session")).await;
+    wait_cached(&grenoble, &doc_id(&old), 2, false).await;
+    let (_, old_kid) = passerelle_tests::node_key(&isere).await;
+
+    let (code, out, err) = isere.cli(&["keys", "rotate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Update of the actor"), "{out}");
+    let (_, new_kid) = passerelle_tests::node_key(&isere).await;
+    assert_ne!(old_kid, new_kid);
+    // The running node moves to the new key (it watches the database).
+    wait_until("the node signs with the new key", PATIENCE, || async {
+        let p = isere
+            .publish(&example_posting("facilitation-request"))
+            .await;
+        p["document"]["proof"]["verificationMethod"] == new_kid.as_str()
+    })
+    .await;
+    // What it publishes now reaches Grenoble, signed with the new key.
+    let fresh = isere.publish(&example_posting("immersion-offer")).await;
+    wait_cached(&grenoble, &doc_id(&fresh), 2, false).await;
+    let cached = grenoble
+        .store
+        .remote_posting(&doc_id(&fresh))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cached.verified_key.as_deref(), Some(new_kid.as_str()));
+    // The actor lists both keys; the old one with its expiry.
+    let actor: Value = reqwest::Client::new()
+        .get(isere.actor())
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = actor["assertionMethod"].as_array().unwrap();
+    let old_key = keys
+        .iter()
+        .find(|k| k["id"] == old_kid.as_str())
+        .expect("old key listed");
+    assert!(old_key["expires"].is_string(), "{old_key}");
+    assert!(keys.iter().any(|k| k["id"] == new_kid.as_str()));
+    // The posting proved with the old key still verifies with the published old key.
+    let public = passerelle_protocol::keys::PublicKey::from_multikey(
+        old_key["publicKeyMultibase"].as_str().unwrap(),
+    )
+    .unwrap();
+    let doc = old["document"].clone();
+    passerelle_protocol::proof::verify(doc, &[(old_kid.clone(), public)]).unwrap();
+    // Grenoble refreshed its copy of Isère's actor (the Update was projected).
+    wait_until("Grenoble projected the actor Update", PATIENCE, || async {
+        grenoble
+            .store
+            .inbox_entries(Some(&isere.actor()), 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(e, outcome)| {
+                e.activity_type == "Update" && outcome.as_deref() == Some("actor refreshed")
+            })
+    })
+    .await;
+    isere.shutdown().await;
+    grenoble.shutdown().await;
+}

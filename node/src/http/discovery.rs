@@ -20,6 +20,9 @@ use super::error::{AppError, AppQuery};
 use crate::state::AppState;
 use crate::store::{NodeIdentity, StoreError};
 
+/// Days an expired key stays listed in the actor document (protocol §3.2: at least 400).
+pub const KEY_LISTING_DAYS: i64 = 400;
+
 /// Media type of the actor document.
 pub const ACTIVITY_JSON: &str = "application/activity+json";
 /// Media type of WebFinger responses.
@@ -93,7 +96,12 @@ pub async fn actor_document(state: &AppState) -> Result<Organization, AppError> 
     let now = OffsetDateTime::now_utc();
     let mut assertion_method = Vec::new();
     for key in state.store().keys().await? {
-        if key.expires_at.is_some_and(|e| e <= now) {
+        // An expired key stays listed (with its expiry) for 400 days, so that proofs made
+        // before the rotation still verify when relayed, refetched or audited (§3.2).
+        if key
+            .expires_at
+            .is_some_and(|e| e + time::Duration::days(KEY_LISTING_DAYS) <= now)
+        {
             continue;
         }
         let id: KeyId = format!("{actor_id}#{}", key.key_id)

@@ -76,6 +76,7 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(out, "passerelle_outbox_activities {n}");
     }
     state.metrics().render(&mut out);
+    state.federation().metrics().render(&mut out);
     (
         [(
             header::CONTENT_TYPE,
