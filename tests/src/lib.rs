@@ -138,7 +138,20 @@ pub fn test_config(dir: &Path, listen: SocketAddr, database_url: &str) -> Config
     config
 }
 
-/// A node running in this process.
+/// How a test node runs.
+enum Runner {
+    /// Not running.
+    Stopped,
+    /// `passerelle_node::run` in this process.
+    InProcess {
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    },
+    /// A real `passerelle serve` process.
+    Child(std::process::Child),
+}
+
+/// A node: in this process, or a real `passerelle` process.
 pub struct Node {
     /// Its name (for messages).
     pub name: &'static str,
@@ -151,15 +164,40 @@ pub struct Node {
     /// A store on its database (for assertions).
     pub store: Store,
     client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    runner: Runner,
+    as_process: bool,
     schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Node {
-    /// Starts a new node with `identity` on `backend`, initialised, with an admin token.
+    /// Starts a new node with `identity` on `backend`, in this process, initialised, with
+    /// an admin token.
     pub async fn start(identity: &Identity, backend: Backend) -> Node {
+        Self::create(identity, backend, false, |_| {}).await
+    }
+
+    /// As [`Node::start`], as a real `passerelle serve` process (for crash tests).
+    pub async fn start_process(identity: &Identity, backend: Backend) -> Node {
+        Self::create(identity, backend, true, |_| {}).await
+    }
+
+    /// As [`Node::start`] with a configuration adjusted by `tune` (before the first start).
+    pub async fn start_with(
+        identity: &Identity,
+        backend: Backend,
+        as_process: bool,
+        tune: impl FnOnce(&mut Config),
+    ) -> Node {
+        Self::create(identity, backend, as_process, tune).await
+    }
+
+    async fn create(
+        identity: &Identity,
+        backend: Backend,
+        as_process: bool,
+        tune: impl FnOnce(&mut Config),
+    ) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let (schema, url) = match backend {
             Backend::Sqlite => (
@@ -171,10 +209,9 @@ impl Node {
                 (Some(schema), url)
             }
         };
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        let config = test_config(dir.path(), addr, &url);
+        let addr = free_port();
+        let mut config = test_config(dir.path(), addr, &url);
+        tune(&mut config);
         let store = Store::connect(&url, 4).await.unwrap();
         store.migrate().await.unwrap();
         let audit = AuditRecord::new("test", "node.init", "node");
@@ -196,7 +233,7 @@ impl Node {
                 .unwrap();
         let mut node = Node {
             name: identity.username,
-            base: format!("http://{addr}"),
+            base: config.base_url(),
             token,
             config,
             store,
@@ -204,8 +241,8 @@ impl Node {
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
-            stop: None,
-            task: None,
+            runner: Runner::Stopped,
+            as_process,
             schema,
             _dir: Some(dir),
         };
@@ -214,20 +251,34 @@ impl Node {
     }
 
     async fn run(&mut self) {
-        let listener = bind_retrying(self.config.server.listen).await;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let config = self.config.clone();
-        self.task = Some(tokio::spawn(async move {
-            passerelle_node::run(config, listener, async {
-                let _ = rx.await;
-            })
-            .await
-        }));
-        self.stop = Some(tx);
+        if self.as_process {
+            let config = self.write_config();
+            let child = std::process::Command::new(passerelle_bin())
+                .arg("--config")
+                .arg(&config)
+                .arg("serve")
+                .env_remove("PASSERELLE_CONFIG")
+                .env("PASSERELLE_LOG_FILTER", "warn")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            self.runner = Runner::Child(child);
+        } else {
+            let listener = bind_retrying(self.config.server.listen).await;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let config = self.config.clone();
+            let task = tokio::spawn(async move {
+                passerelle_node::run(config, listener, async {
+                    let _ = rx.await;
+                })
+                .await
+            });
+            self.runner = Runner::InProcess { stop: tx, task };
+        }
         let health = format!("{}/healthz", self.base);
         wait_until(
             &format!("{} is up", self.name),
-            Duration::from_secs(20),
+            Duration::from_secs(30),
             || async {
                 self.client
                     .get(&health)
@@ -239,19 +290,58 @@ impl Node {
         .await;
     }
 
-    /// Stops the node (graceful shutdown); its database and key stay.
+    /// Stops the node gracefully (SIGTERM for a process); its database and key stay.
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+        match std::mem::replace(&mut self.runner, Runner::Stopped) {
+            Runner::Stopped => {}
+            Runner::InProcess { stop, task } => {
+                let _ = stop.send(());
+                task.await.unwrap().unwrap();
+            }
+            Runner::Child(mut child) => {
+                let status = std::process::Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                let exit = tokio::task::spawn_blocking(move || child.wait())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(exit.success(), "{} did not stop cleanly: {exit}", self.name);
+            }
         }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
+    }
+
+    /// Kills the process with SIGKILL (no shutdown at all). Only for process nodes.
+    pub async fn kill(&mut self) {
+        match std::mem::replace(&mut self.runner, Runner::Stopped) {
+            Runner::Child(mut child) => {
+                child.kill().unwrap();
+                let _ = tokio::task::spawn_blocking(move || child.wait())
+                    .await
+                    .unwrap();
+            }
+            other => {
+                self.runner = other;
+                panic!("kill() is for nodes started with start_process");
+            }
         }
     }
 
     /// Starts it again on the same port, database and key.
     pub async fn restart(&mut self) {
         self.stop().await;
+        self.run().await;
+    }
+
+    /// Starts it after a [`Node::kill`] (or a stop).
+    pub async fn start_again(&mut self) {
+        assert!(
+            matches!(self.runner, Runner::Stopped),
+            "{} is running",
+            self.name
+        );
         self.run().await;
     }
 
@@ -262,6 +352,29 @@ impl Node {
         if let Some(schema) = self.schema.take() {
             drop_schema(&schema).await;
         }
+    }
+
+    /// Starts a second process on the same database and key file (horizontal scaling):
+    /// it listens on another port but has the same public identity.
+    pub async fn second_process(&self) -> Node {
+        let addr = free_port();
+        let mut config = self.config.clone();
+        config.server.listen = addr;
+        config.server.base_url = Some(self.base.parse().unwrap());
+        let mut second = Node {
+            name: self.name,
+            base: format!("http://{addr}"),
+            token: self.token.clone(),
+            config,
+            store: self.store.clone(),
+            client: self.client.clone(),
+            runner: Runner::Stopped,
+            as_process: false,
+            schema: None,
+            _dir: None,
+        };
+        second.run().await;
+        second
     }
 
     /// Its actor id.
@@ -369,10 +482,25 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+        match std::mem::replace(&mut self.runner, Runner::Stopped) {
+            Runner::InProcess { stop, .. } => {
+                let _ = stop.send(());
+            }
+            Runner::Child(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Runner::Stopped => {}
         }
     }
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
 }
 
 async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
