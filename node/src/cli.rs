@@ -1,5 +1,5 @@
-//! The command line: `passerelle serve | init | check-config | migrate | keys | token |
-//! user | diagnostics`.
+//! The command line: `passerelle serve | init | check-config | migrate | backup | restore |
+//! migrate-store | keys | token | user | diagnostics | verify`.
 //!
 //! Errors are printed once, on one line (`error: …`), and the process exits with one of
 //! the [`exit`] codes.
@@ -86,6 +86,29 @@ pub enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Write a consistent backup (database snapshot, key file, configuration, manifest)
+    /// while the node runs.
+    Backup {
+        /// Output: a new or empty directory, or a new FILE.tar archive.
+        #[arg(long, value_name = "DIR|FILE.tar")]
+        out: PathBuf,
+    },
+    /// Restore a backup into the configured data directory and database, verify it and
+    /// apply newer migrations. The node must be stopped.
+    Restore {
+        /// The backup: a directory or a .tar archive written by `passerelle backup`.
+        from: PathBuf,
+        /// Replace a non-empty data directory, key file or database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy every table of the configured database into another (empty) database, e.g.
+    /// from SQLite to PostgreSQL. Stop the node first.
+    MigrateStore {
+        /// The new database: `postgres://USER:PASSWORD@HOST:PORT/DB` or `sqlite://PATH`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Show or rotate the node's signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -205,7 +228,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+    /// A failure with its exit code.
+    pub(crate) fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
         Self {
             code,
             error: error.into(),
@@ -284,6 +308,21 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
                 .await
                 .map_err(|e| Failure::new(exit::DATABASE, e))?;
             println!("migrations: {}/{} applied", status.applied, status.known);
+            Ok(())
+        }
+        Command::Backup { out } => {
+            let summary = crate::ops::backup::backup(&config, loaded.file.as_deref(), &out).await?;
+            crate::ops::backup::print_backup(&summary);
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let summary = crate::ops::backup::restore(&config, &from, force).await?;
+            crate::ops::backup::print_restore(&summary);
+            Ok(())
+        }
+        Command::MigrateStore { to } => {
+            let report = crate::ops::migrate_store::migrate_store(&config, &to).await?;
+            crate::ops::migrate_store::print_report(&report, &to);
             Ok(())
         }
         Command::Keys(cmd) => keys_command(config, cmd).await,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod keys;
+pub mod ops;
 pub mod postings;
 pub mod state;
 pub mod store;

@@ -1573,3 +1573,5 @@ impl Store {
 // (`both!`, `col!`, `audit!`, `outbox_append!`…), which are in scope in them.
 mod federation;
 pub use federation::*;
+mod copy;
+pub use copy::*;
