@@ -298,7 +298,8 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
             Ok(())
         }
         Command::Migrate => {
-            let store = open_store(&config, false).await?;
+            // Connect only: the schema being out of date is why this command runs.
+            let store = connect_store(&config).await?;
             store
                 .migrate()
                 .await
@@ -395,11 +396,11 @@ fn ensure_data_dir(config: &Config) -> Result<(), Failure> {
         .map_err(Failure::from)
 }
 
-/// Opens the store; with `migrate`, applies migrations.
-pub(crate) async fn open_store(config: &Config, migrate: bool) -> Result<Store, Failure> {
+/// Connects to the configured database without looking at its schema.
+async fn connect_store(config: &Config) -> Result<Store, Failure> {
     ensure_data_dir(config)?;
     let url = config.database_url();
-    let store = Store::connect(&url, config.database.max_connections.unwrap_or(8))
+    Store::connect(&url, config.database.max_connections.unwrap_or(8))
         .await
         .map_err(|e| {
             Failure::new(
@@ -409,7 +410,13 @@ pub(crate) async fn open_store(config: &Config, migrate: bool) -> Result<Store, 
                     crate::config::redact_url(&url)
                 )),
             )
-        })?;
+        })
+}
+
+/// Opens the store; with `migrate`, applies migrations. Without, a database on an older
+/// schema is refused (exit 4, naming `passerelle migrate`); an empty one is initialised.
+pub(crate) async fn open_store(config: &Config, migrate: bool) -> Result<Store, Failure> {
+    let store = connect_store(config).await?;
     if migrate {
         store
             .migrate()
@@ -450,8 +457,12 @@ async fn serve(config: Config) -> CliResult {
             )
         })?;
     let shutdown = shutdown_signal();
-    // Check the database first, so that this failure gets its own exit code.
-    open_store(&config, true).await?.close().await;
+    // Check the database first, so that this failure gets its own exit code; without
+    // `database.migrate_on_start`, an older schema stops here (exit 4).
+    open_store(&config, config.database.migrate_on_start)
+        .await?
+        .close()
+        .await;
     crate::run(config, listener, shutdown)
         .await
         .map_err(Failure::from)

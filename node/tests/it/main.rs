@@ -10,3 +10,4 @@ mod ops;
 mod postings;
 mod store_conformance;
 mod support;
+mod upgrade;
