@@ -16,13 +16,37 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// Request counters and latency histograms by method, route and status.
+/// Request counters and latency histograms by method, route and status, and the inbox's
+/// outcome counters.
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    inbox_outcomes: Mutex<BTreeMap<String, u64>>,
 }
 
+/// Label of [`Metrics::inbox_outcome`] for an accepted activity.
+pub const INBOX_ACCEPTED: &str = "accepted";
+
 impl Metrics {
+    /// Counts one activity offered to the inbox (pushed or pulled) by its outcome:
+    /// [`INBOX_ACCEPTED`], or the stable problem `code` of the refusal (protocol §12, e.g.
+    /// `signature_invalid`, `signature_expired` (clock skew), `digest_mismatch`,
+    /// `key_unknown`, `proof_invalid`, `validation_failed`, `actor_blocked`). Exposed as
+    /// `passerelle_inbox_activities_total{outcome="…"}`. Codes are snake_case; anything
+    /// else is counted as `other`, so that a label never carries untrusted text.
+    pub fn inbox_outcome(&self, code: &str) {
+        let valid = !code.is_empty()
+            && code.len() <= 64
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let label = if valid { code } else { "other" };
+        let Ok(mut map) = self.inbox_outcomes.lock() else {
+            return;
+        };
+        *map.entry(label.to_owned()).or_default() += 1;
+    }
+
     /// Records one request.
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
@@ -41,8 +65,31 @@ impl Metrics {
         }
     }
 
-    /// Renders the request series in the Prometheus text format.
+    /// Renders the inbox outcome counters (with `accepted` always present, so that alert
+    /// expressions find the series before the first activity arrives).
+    fn render_inbox(&self, out: &mut String) {
+        let Ok(map) = self.inbox_outcomes.lock() else {
+            return;
+        };
+        out.push_str("# HELP passerelle_inbox_activities_total Activities offered to this process's inbox, by outcome (accepted, or the refusal's problem code).\n");
+        out.push_str("# TYPE passerelle_inbox_activities_total counter\n");
+        if !map.contains_key(INBOX_ACCEPTED) {
+            let _ = writeln!(
+                out,
+                "passerelle_inbox_activities_total{{outcome=\"{INBOX_ACCEPTED}\"}} 0"
+            );
+        }
+        for (outcome, n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "passerelle_inbox_activities_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+
+    /// Renders the request series and the inbox counters in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
+        self.render_inbox(out);
         let Ok(map) = self.series.lock() else { return };
         out.push_str("# HELP passerelle_http_requests_total HTTP requests handled, by method, route and status.\n");
         out.push_str("# TYPE passerelle_http_requests_total counter\n");
@@ -86,6 +133,39 @@ impl Metrics {
     }
 }
 
-fn escape(s: &str) -> String {
+/// Escapes a label value (Prometheus text format).
+pub fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbox_outcomes_are_counted_with_safe_labels() {
+        let m = Metrics::default();
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(out.contains("passerelle_inbox_activities_total{outcome=\"accepted\"} 0\n"));
+        m.inbox_outcome("accepted");
+        m.inbox_outcome("signature_invalid");
+        m.inbox_outcome("signature_invalid");
+        m.inbox_outcome("bad\"} 1\nevil{");
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(
+            out.contains("passerelle_inbox_activities_total{outcome=\"accepted\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("passerelle_inbox_activities_total{outcome=\"signature_invalid\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("passerelle_inbox_activities_total{outcome=\"other\"} 1\n"),
+            "{out}"
+        );
+        assert!(!out.contains("evil"), "{out}");
+    }
 }

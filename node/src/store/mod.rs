@@ -1575,3 +1575,5 @@ mod federation;
 pub use federation::*;
 mod copy;
 pub use copy::*;
+mod gauges;
+pub use gauges::*;

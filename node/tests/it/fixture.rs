@@ -280,7 +280,7 @@ pub async fn populate(n: &TestNode) -> Populated {
         &format!(
             "INSERT INTO delivery_targets (inbox_url, consecutive_failures, circuit_open_until, last_success_at, last_failure_at, last_error) VALUES \
              ('https://rh.isere.example/inbox', 3, {until}, {old}, {now}, 'HTTP 503')",
-            until = now + 60_000,
+            until = now + 86_400_000,
             old = now - 3_600_000
         ),
     )

@@ -454,3 +454,121 @@ async fn fixture_fills_every_table_of_the_schema() {
         n.db.cleanup().await;
     }
 }
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// `/metrics` reports deliveries per inbox and state, inbox health, received activities
+/// and pull lag, read from the database at scrape time.
+#[tokio::test]
+async fn metrics_report_federation_health_from_the_database() {
+    for db in TestDb::all().await {
+        let n = node_on(db, true).await;
+        fixture::populate(&n).await;
+        let r = n.request("GET", "/metrics", None, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let text = String::from_utf8(r.body).unwrap();
+        let inbox = "https://rh.isere.example/inbox";
+        let jobs = n.store.row_counts().await.unwrap()["deliveries"];
+        let dead = metric(
+            &text,
+            &format!("passerelle_deliveries{{inbox=\"{inbox}\",state=\"dead\"}}"),
+        );
+        let retrying = metric(
+            &text,
+            &format!("passerelle_deliveries{{inbox=\"{inbox}\",state=\"retrying\"}}"),
+        );
+        assert_eq!((dead, retrying), (1.0, 1.0));
+        let pending = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "passerelle_deliveries{{inbox=\"{inbox}\",state=\"pending\"}} "
+                ))
+            })
+            .map_or(0.0, |v| v.parse::<f64>().unwrap());
+        #[allow(clippy::cast_precision_loss)]
+        let total = jobs as f64;
+        assert_eq!(dead + retrying + pending, total, "every job in one state");
+        assert!(
+            metric(
+                &text,
+                &format!(
+                    "passerelle_deliveries_oldest_age_seconds{{inbox=\"{inbox}\",state=\"retrying\"}}"
+                )
+            ) >= 0.0
+        );
+        assert_eq!(
+            metric(
+                &text,
+                &format!("passerelle_delivery_target_consecutive_failures{{inbox=\"{inbox}\"}}")
+            ),
+            3.0
+        );
+        assert_eq!(
+            metric(
+                &text,
+                &format!("passerelle_delivery_target_circuit_open{{inbox=\"{inbox}\"}}")
+            ),
+            1.0
+        );
+        assert_eq!(
+            metric(&text, "passerelle_inbox_received{via=\"push\"}"),
+            1.0
+        );
+        assert_eq!(
+            metric(&text, "passerelle_inbox_received{via=\"pull\"}"),
+            1.0
+        );
+        assert_eq!(
+            metric(&text, "passerelle_inbox_unprocessed{via=\"push\"}"),
+            0.0
+        );
+        assert_eq!(
+            metric(&text, "passerelle_inbox_unprocessed{via=\"pull\"}"),
+            1.0
+        );
+        assert!(
+            metric(
+                &text,
+                "passerelle_inbox_oldest_unprocessed_age_seconds{via=\"pull\"}"
+            ) >= 0.0
+        );
+        let partner = format!("{{partner=\"{ISERE}\"}}");
+        assert!(
+            metric(&text, &format!("passerelle_sync_lag_seconds{partner}")) >= 1800.0,
+            "last success 30 min ago"
+        );
+        assert_eq!(
+            metric(&text, &format!("passerelle_sync_never_succeeded{partner}")),
+            0.0
+        );
+        assert_eq!(
+            metric(&text, &format!("passerelle_sync_failing{partner}")),
+            0.0
+        );
+        assert_eq!(
+            metric(
+                &text,
+                &format!("passerelle_sync_items_pulled_total{partner}")
+            ),
+            42.0
+        );
+        assert_eq!(
+            metric(
+                &text,
+                "passerelle_inbox_activities_total{outcome=\"accepted\"}"
+            ),
+            0.0
+        );
+        // Request latency is still there.
+        assert!(text.contains("passerelle_http_request_duration_seconds_bucket{"));
+        n.store.close().await;
+        n.db.cleanup().await;
+    }
+}
