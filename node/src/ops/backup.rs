@@ -711,16 +711,14 @@ fn dir_is_empty(dir: &Path, ignore: &[&Path]) -> bool {
 /// backup of the other database engine, a backup from a newer release, tool failures.
 pub async fn restore(config: &Config, from: &Path, force: bool) -> Result<RestoreSummary, Failure> {
     let data_dir = &config.data.dir;
-    let scratch_parent = data_dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    create_private_dir(&scratch_parent).map_err(io_fail(format!(
-        "cannot create {}",
-        scratch_parent.display()
+    // An archive is extracted inside the data directory, the one place the node's user is
+    // sure to be allowed to write (the systemd unit's StateDirectory); the emptiness check
+    // below ignores it, and it is removed before the restored database is opened.
+    create_private_dir(data_dir).map_err(io_fail(format!(
+        "cannot create the data directory {}",
+        data_dir.display()
     )))?;
-    let opened = open_backup(from, &scratch_parent)?;
+    let opened = open_backup(from, data_dir)?;
     let manifest = read_and_verify(&opened.dir)?;
     let url = config.database_url();
     let kind =
