@@ -1,5 +1,5 @@
-//! The command line: `passerelle serve | init | check-config | migrate | keys | token |
-//! user | partners | diagnostics | verify`.
+//! The command line: `passerelle serve | init | check-config | migrate | backup | restore |
+//! migrate-store | keys | token | user | partners | diagnostics | verify`.
 //!
 //! Errors are printed once, on one line (`error: …`), and the process exits with one of
 //! the [`exit`] codes.
@@ -89,6 +89,29 @@ pub enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Write a consistent backup (database snapshot, key file, configuration, manifest)
+    /// while the node runs.
+    Backup {
+        /// Output: a new or empty directory, or a new FILE.tar archive.
+        #[arg(long, value_name = "DIR|FILE.tar")]
+        out: PathBuf,
+    },
+    /// Restore a backup into the configured data directory and database, verify it and
+    /// apply newer migrations. The node must be stopped.
+    Restore {
+        /// The backup: a directory or a .tar archive written by `passerelle backup`.
+        from: PathBuf,
+        /// Replace a non-empty data directory, key file or database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy every table of the configured database into another (empty) database, e.g.
+    /// from SQLite to PostgreSQL. Stop the node first.
+    MigrateStore {
+        /// The new database: `postgres://USER:PASSWORD@HOST:PORT/DB` or `sqlite://PATH`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Show or rotate the node's signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -154,6 +177,15 @@ pub enum KeysCommand {
         /// that cannot load the new key file at once); 0 follows the protocol.
         #[arg(long, default_value_t = 0)]
         grace_days: u32,
+        /// The current key may be compromised: mark it `revoked` (partners then refuse
+        /// whatever it signs, whatever its date) instead of merely expired.
+        #[arg(long, conflicts_with = "grace_days")]
+        compromised: bool,
+    },
+    /// Declare a former key compromised (`revoked` in the actor document, §3.3).
+    Revoke {
+        /// The key id (`key-…`, from `passerelle keys show`).
+        key_id: String,
     },
 }
 
@@ -213,7 +245,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+    /// A failure with its exit code.
+    pub(crate) fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
         Self {
             code,
             error: error.into(),
@@ -282,7 +315,8 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
             Ok(())
         }
         Command::Migrate => {
-            let store = open_store(&config, false).await?;
+            // Connect only: the schema being out of date is why this command runs.
+            let store = connect_store(&config).await?;
             store
                 .migrate()
                 .await
@@ -292,6 +326,21 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
                 .await
                 .map_err(|e| Failure::new(exit::DATABASE, e))?;
             println!("migrations: {}/{} applied", status.applied, status.known);
+            Ok(())
+        }
+        Command::Backup { out } => {
+            let summary = crate::ops::backup::backup(&config, loaded.file.as_deref(), &out).await?;
+            crate::ops::backup::print_backup(&summary);
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let summary = crate::ops::backup::restore(&config, &from, force).await?;
+            crate::ops::backup::print_restore(&summary);
+            Ok(())
+        }
+        Command::MigrateStore { to } => {
+            let report = crate::ops::migrate_store::migrate_store(&config, &to).await?;
+            crate::ops::migrate_store::print_report(&report, &to);
             Ok(())
         }
         Command::Keys(cmd) => keys_command(config, cmd).await,
@@ -365,11 +414,11 @@ fn ensure_data_dir(config: &Config) -> Result<(), Failure> {
         .map_err(Failure::from)
 }
 
-/// Opens the store; with `migrate`, applies migrations.
-pub(crate) async fn open_store(config: &Config, migrate: bool) -> Result<Store, Failure> {
+/// Connects to the configured database without looking at its schema.
+async fn connect_store(config: &Config) -> Result<Store, Failure> {
     ensure_data_dir(config)?;
     let url = config.database_url();
-    let store = Store::connect(&url, config.database.max_connections.unwrap_or(8))
+    Store::connect(&url, config.database.max_connections.unwrap_or(8))
         .await
         .map_err(|e| {
             Failure::new(
@@ -379,7 +428,13 @@ pub(crate) async fn open_store(config: &Config, migrate: bool) -> Result<Store, 
                     crate::config::redact_url(&url)
                 )),
             )
-        })?;
+        })
+}
+
+/// Opens the store; with `migrate`, applies migrations. Without, a database on an older
+/// schema is refused (exit 4, naming `passerelle migrate`); an empty one is initialised.
+pub(crate) async fn open_store(config: &Config, migrate: bool) -> Result<Store, Failure> {
+    let store = connect_store(config).await?;
     if migrate {
         store
             .migrate()
@@ -420,8 +475,12 @@ async fn serve(config: Config) -> CliResult {
             )
         })?;
     let shutdown = shutdown_signal();
-    // Check the database first, so that this failure gets its own exit code.
-    open_store(&config, true).await?.close().await;
+    // Check the database first, so that this failure gets its own exit code; without
+    // `database.migrate_on_start`, an older schema stops here (exit 4).
+    open_store(&config, config.database.migrate_on_start)
+        .await?
+        .close()
+        .await;
     crate::run(config, listener, shutdown)
         .await
         .map_err(Failure::from)
@@ -597,6 +656,8 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> CliResult {
             for k in store.keys().await.map_err(anyhow::Error::new)? {
                 let state = if k.current {
                     "current".to_owned()
+                } else if let Some(r) = k.revoked_at {
+                    format!("revoked {}", fmt_time(r))
                 } else {
                     match k.expires_at {
                         Some(e) => format!("expires {}", fmt_time(e)),
@@ -606,7 +667,13 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> CliResult {
                 println!("{}\t{}\t{}", k.key_id, k.public_key_multibase, state);
             }
         }
-        KeysCommand::Rotate { grace_days } => {
+        KeysCommand::Rotate {
+            grace_days,
+            compromised,
+        } => {
+            let previous = keys::load_and_register(&store, &config.key_file())
+                .await?
+                .key_id;
             let key = keys::rotate(
                 &store,
                 &config.key_file(),
@@ -620,12 +687,34 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> CliResult {
                 key.public_key_multibase,
                 config.key_file().display()
             );
-            let announced = announce_actor_update(&config, &store).await?;
-            println!(
-                "the previous key expires in {grace_days} day(s) and stays published 400 days after that, so proofs made with it still verify; {announced}"
-            );
+            if compromised {
+                let audit = AuditRecord::new("cli", "key.revoke", format!("key:{previous}"));
+                store
+                    .revoke_key(&previous, &audit)
+                    .await
+                    .map_err(anyhow::Error::new)?;
+                println!(
+                    "key {previous} is marked revoked: partners refuse whatever it signs (re-publish live postings so that they are signed with the new key)"
+                );
+            } else {
+                println!(
+                    "the previous key expires in {grace_days} day(s) and stays published 400 days after that, so proofs made with it still verify"
+                );
+            }
+            println!("{}", announce_actor_update(&config, &store).await?);
             println!(
                 "processes sharing this database switch to the new key within seconds when they read the same key file; give the others a copy"
+            );
+        }
+        KeysCommand::Revoke { key_id } => {
+            let audit = AuditRecord::new("cli", "key.revoke", format!("key:{key_id}"));
+            store
+                .revoke_key(&key_id, &audit)
+                .await
+                .map_err(anyhow::Error::new)?;
+            println!(
+                "key {key_id} is marked revoked; {}",
+                announce_actor_update(&config, &store).await?
             );
         }
     }

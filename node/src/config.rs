@@ -81,7 +81,7 @@ impl Default for ServerConfig {
 }
 
 /// `[database]` section.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize, DocumentedFields)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. Defaults to
@@ -93,6 +93,21 @@ pub struct DatabaseConfig {
     pub url_file: Option<PathBuf>,
     /// Largest number of open connections per process (default 8).
     pub max_connections: Option<u32>,
+    /// Apply pending migrations when `passerelle serve` starts. With `false`, `serve` refuses
+    /// to start on an older schema (exit code 4) until `passerelle migrate` has been run, so
+    /// that an upgrade migrates as a separate, watched step.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            url_file: None,
+            max_connections: None,
+            migrate_on_start: true,
+        }
+    }
 }
 
 impl fmt::Debug for DatabaseConfig {
@@ -101,6 +116,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("url", &self.url.as_deref().map(redact_url))
             .field("url_file", &self.url_file)
             .field("max_connections", &self.max_connections)
+            .field("migrate_on_start", &self.migrate_on_start)
             .finish()
     }
 }

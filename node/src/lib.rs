@@ -12,6 +12,7 @@ pub mod domain;
 pub mod federation;
 pub mod http;
 pub mod keys;
+pub mod ops;
 pub mod postings;
 pub mod state;
 pub mod store;
@@ -29,7 +30,8 @@ use crate::state::AppState;
 /// Runs a node on `listener` until `shutdown` resolves, then lets in-flight requests
 /// finish (up to `server.shutdown_grace_secs`) and closes the database.
 ///
-/// At start it opens the database (applying migrations), loads or creates the key file,
+/// At start it opens the database (applying migrations unless
+/// `database.migrate_on_start` is off; then an older schema is an error), loads or creates the key file,
 /// creates a one-time admin token when the node has no credential yet, and prints where
 /// it listens.
 ///
@@ -48,7 +50,9 @@ pub async fn run(
         // The default base URL follows the real port (port 0 picks one).
         config.server.listen = local;
     }
-    let store = cli::open_store(&config, true).await.map_err(|f| f.error)?;
+    let store = cli::open_store(&config, config.database.migrate_on_start)
+        .await
+        .map_err(|f| f.error)?;
     let key = keys::load_and_register(&store, &config.key_file()).await?;
     let bootstrap = auth::bootstrap_token(&store).await?;
     let state = AppState::new(&config, store.clone(), key)?;

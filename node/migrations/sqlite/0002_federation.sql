@@ -25,6 +25,10 @@ ALTER TABLE partners DROP COLUMN status;
 CREATE INDEX partners_inbox ON partners (inbox);
 CREATE INDEX partners_shared_inbox ON partners (shared_inbox);
 
+-- A key declared compromised (protocol §3.3): listed with `revoked` for 400 days, so that
+-- partners refuse whatever it signs, whatever the `created` a thief writes.
+ALTER TABLE node_keys ADD COLUMN revoked_at INTEGER;
+
 -- Blocked nodes, by actor id or by origin (scheme://host[:port]).
 CREATE TABLE blocks (
     target TEXT PRIMARY KEY,

@@ -86,6 +86,12 @@ impl FederationMetrics {
             .inbox
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !map.contains_key(&("push", "accepted")) {
+            // Present from the start, so that alert expressions find the series.
+            out.push_str(
+                "passerelle_inbox_activities_total{via=\"push\",outcome=\"accepted\"} 0\n",
+            );
+        }
         for ((via, outcome), n) in map.iter() {
             let _ = writeln!(
                 out,

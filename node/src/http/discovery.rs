@@ -111,6 +111,18 @@ pub async fn actor_document(state: &AppState) -> Result<Organization, AppError> 
             .map_err(|e| internal("stored key", e))?;
         let mut multikey = Multikey::new(id, &public);
         multikey.expires = key.expires_at;
+        if let Some(revoked) = key.revoked_at {
+            multikey.extra.insert(
+                "revoked".to_owned(),
+                serde_json::Value::String(
+                    revoked
+                        .replace_nanosecond(0)
+                        .unwrap_or(revoked)
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .map_err(|e| internal("revocation date", e))?,
+                ),
+            );
+        }
         assertion_method.push(multikey);
     }
     let kind = parse_kind(&identity.kind).ok_or_else(|| internal("stored kind", &identity.kind))?;

@@ -16,7 +16,8 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// Request counters and latency histograms by method, route and status.
+/// Request counters and latency histograms by method, route and status. (The inbox's
+/// outcome counters are `federation::FederationMetrics`.)
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
@@ -86,6 +87,7 @@ impl Metrics {
     }
 }
 
-fn escape(s: &str) -> String {
+/// Escapes a label value (Prometheus text format).
+pub fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }

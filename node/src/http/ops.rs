@@ -7,7 +7,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::error::AppError;
+use super::metrics::escape;
 use crate::state::AppState;
+use crate::store::FederationGauges;
 
 /// # `GET /healthz`
 /// Liveness: the process answers. Does not touch the database.
@@ -75,6 +77,10 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
         out.push_str("# HELP passerelle_outbox_activities Activities in the outbox.\n# TYPE passerelle_outbox_activities gauge\n");
         let _ = writeln!(out, "passerelle_outbox_activities {n}");
     }
+    match state.store().federation_gauges().await {
+        Ok(g) => render_federation(&mut out, &g, crate::store::now_ms()),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the federation gauges"),
+    }
     state.metrics().render(&mut out);
     state.federation().metrics().render(&mut out);
     (
@@ -84,4 +90,184 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         out,
     )
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Seconds between two Unix-millisecond times, never negative.
+fn age_secs(now_ms: i64, then_ms: i64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let secs = (now_ms.saturating_sub(then_ms)).max(0) as f64 / 1000.0;
+    secs
+}
+
+/// Renders the federation gauges (`store::gauges`); `now_ms` is the scrape time.
+pub fn render_federation(out: &mut String, g: &FederationGauges, now_ms: i64) {
+    family(
+        out,
+        "passerelle_deliveries",
+        "gauge",
+        "Delivery jobs per recipient inbox and state (pending: not tried yet; retrying: failed, will retry; dead: dead-lettered; delivered).",
+    );
+    for d in &g.deliveries {
+        let _ = writeln!(
+            out,
+            "passerelle_deliveries{{inbox=\"{}\",state=\"{}\"}} {}",
+            escape(&d.inbox),
+            escape(&d.state),
+            d.count
+        );
+    }
+    family(
+        out,
+        "passerelle_deliveries_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest delivery job per recipient inbox and state (pending and retrying only).",
+    );
+    for d in g
+        .deliveries
+        .iter()
+        .filter(|d| d.state == "pending" || d.state == "retrying")
+    {
+        let _ = writeln!(
+            out,
+            "passerelle_deliveries_oldest_age_seconds{{inbox=\"{}\",state=\"{}\"}} {}",
+            escape(&d.inbox),
+            escape(&d.state),
+            age_secs(now_ms, d.oldest_created_at)
+        );
+    }
+    family(
+        out,
+        "passerelle_delivery_target_consecutive_failures",
+        "gauge",
+        "Failed deliveries in a row to a recipient inbox.",
+    );
+    for t in &g.targets {
+        let _ = writeln!(
+            out,
+            "passerelle_delivery_target_consecutive_failures{{inbox=\"{}\"}} {}",
+            escape(&t.inbox),
+            t.consecutive_failures
+        );
+    }
+    family(
+        out,
+        "passerelle_delivery_target_circuit_open",
+        "gauge",
+        "1 while deliveries to a recipient inbox are held by the circuit breaker.",
+    );
+    for t in &g.targets {
+        let open = t.circuit_open_until.is_some_and(|u| u > now_ms);
+        let _ = writeln!(
+            out,
+            "passerelle_delivery_target_circuit_open{{inbox=\"{}\"}} {}",
+            escape(&t.inbox),
+            u8::from(open)
+        );
+    }
+    family(
+        out,
+        "passerelle_inbox_received",
+        "gauge",
+        "Activities stored in the inbox, by channel (push: delivered to us; pull: fetched from a partner's outbox).",
+    );
+    for i in &g.inbox {
+        let _ = writeln!(
+            out,
+            "passerelle_inbox_received{{via=\"{}\"}} {}",
+            escape(&i.via),
+            i.received
+        );
+    }
+    family(
+        out,
+        "passerelle_inbox_unprocessed",
+        "gauge",
+        "Received activities not yet processed, by channel.",
+    );
+    for i in &g.inbox {
+        let _ = writeln!(
+            out,
+            "passerelle_inbox_unprocessed{{via=\"{}\"}} {}",
+            escape(&i.via),
+            i.unprocessed
+        );
+    }
+    family(
+        out,
+        "passerelle_inbox_oldest_unprocessed_age_seconds",
+        "gauge",
+        "Age of the oldest received activity not yet processed, by channel.",
+    );
+    for i in &g.inbox {
+        if let Some(t) = i.oldest_unprocessed_at {
+            let _ = writeln!(
+                out,
+                "passerelle_inbox_oldest_unprocessed_age_seconds{{via=\"{}\"}} {}",
+                escape(&i.via),
+                age_secs(now_ms, t)
+            );
+        }
+    }
+    family(
+        out,
+        "passerelle_sync_lag_seconds",
+        "gauge",
+        "Time since the last successful pull of a followed partner's outbox.",
+    );
+    for s in &g.sync {
+        if let Some(t) = s.last_success_at {
+            let _ = writeln!(
+                out,
+                "passerelle_sync_lag_seconds{{partner=\"{}\"}} {}",
+                escape(&s.actor_id),
+                age_secs(now_ms, t)
+            );
+        }
+    }
+    family(
+        out,
+        "passerelle_sync_never_succeeded",
+        "gauge",
+        "1 for a followed partner whose outbox was never pulled successfully.",
+    );
+    for s in &g.sync {
+        let _ = writeln!(
+            out,
+            "passerelle_sync_never_succeeded{{partner=\"{}\"}} {}",
+            escape(&s.actor_id),
+            u8::from(s.last_success_at.is_none())
+        );
+    }
+    family(
+        out,
+        "passerelle_sync_failing",
+        "gauge",
+        "1 when the last pull of a followed partner's outbox failed.",
+    );
+    for s in &g.sync {
+        let _ = writeln!(
+            out,
+            "passerelle_sync_failing{{partner=\"{}\"}} {}",
+            escape(&s.actor_id),
+            u8::from(s.failing)
+        );
+    }
+    family(
+        out,
+        "passerelle_sync_items_pulled_total",
+        "counter",
+        "Activities pulled from a followed partner's outbox.",
+    );
+    for s in &g.sync {
+        let _ = writeln!(
+            out,
+            "passerelle_sync_items_pulled_total{{partner=\"{}\"}} {}",
+            escape(&s.actor_id),
+            s.items_pulled
+        );
+    }
 }

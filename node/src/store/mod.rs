@@ -189,6 +189,8 @@ pub struct NodeKey {
     pub expires_at: Option<OffsetDateTime>,
     /// Whether the node signs with this key now.
     pub current: bool,
+    /// When the key was declared compromised, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// An HR user.
@@ -539,12 +541,14 @@ macro_rules! key_from_row {
     ($r:expr) => {{
         let r = &$r;
         let expires: Option<i64> = col!(r, "expires_at");
+        let revoked: Option<i64> = col!(r, "revoked_at");
         NodeKey {
             key_id: col!(r, "key_id"),
             public_key_multibase: col!(r, "public_key_multibase"),
             created_at: from_ms(col!(r, "created_at")),
             expires_at: expires.map(from_ms),
             current: col!(r, "is_current"),
+            revoked_at: revoked.map(from_ms),
         }
     }};
 }
@@ -934,7 +938,7 @@ impl Store {
     pub async fn keys(&self) -> Result<Vec<NodeKey>> {
         both!(self, pool => {
             let rows = sqlx::query(
-                "SELECT key_id, public_key_multibase, created_at, expires_at, is_current FROM node_keys \
+                "SELECT key_id, public_key_multibase, created_at, expires_at, is_current, revoked_at FROM node_keys \
                  ORDER BY is_current DESC, created_at DESC, key_id DESC",
             )
             .fetch_all(pool)
@@ -977,6 +981,44 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(map_err("add a node key"))?;
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+
+    /// Declares a former key compromised (protocol §3.3). The current key cannot be
+    /// revoked: rotate first.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown key, [`StoreError::Conflict`] for the
+    /// current key.
+    pub async fn revoke_key(&self, key_id: &str, audit: &AuditRecord) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let row = sqlx::query("SELECT is_current FROM node_keys WHERE key_id = $1")
+                .bind(key_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err("read a node key"))?
+                .ok_or_else(|| StoreError::not_found(format!("key {key_id}")))?;
+            let current: bool = col!(row, "is_current");
+            if current {
+                return Err(StoreError::conflict(format!(
+                    "key {key_id} is the current key; rotate first (passerelle keys rotate --compromised)"
+                )));
+            }
+            let t = to_ms(now());
+            sqlx::query(
+                "UPDATE node_keys SET revoked_at = COALESCE(revoked_at, $1), \
+                 expires_at = CASE WHEN expires_at IS NULL OR expires_at > $1 THEN $1 ELSE expires_at END \
+                 WHERE key_id = $2",
+            )
+            .bind(t)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("revoke a node key"))?;
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
             Ok(())
@@ -1575,3 +1617,7 @@ mod federation;
 pub use federation::*;
 mod queue;
 pub use queue::*;
+mod copy;
+pub use copy::*;
+mod gauges;
+pub use gauges::*;

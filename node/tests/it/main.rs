@@ -3,8 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod binary;
+mod fixture;
 mod generated;
 mod http;
+mod ops;
 mod postings;
 mod store_conformance;
 mod support;
+mod upgrade;

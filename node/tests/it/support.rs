@@ -75,6 +75,26 @@ impl TestDb {
         store
     }
 
+    /// Empties the database as a lost disk or a dropped database would: the SQLite file
+    /// (and its WAL) is deleted, the PostgreSQL schema dropped and created again empty.
+    pub async fn wipe(&self) {
+        match &self.schema {
+            Some((admin, schema)) => {
+                exec(
+                    admin,
+                    &format!("DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}"),
+                )
+                .await;
+            }
+            None => {
+                let path = self.url.trim_start_matches("sqlite://");
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+            }
+        }
+    }
+
     /// Drops the PostgreSQL schema.
     pub async fn cleanup(self) {
         if let Some((admin, schema)) = &self.schema {
