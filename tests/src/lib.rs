@@ -680,3 +680,185 @@ impl Node {
         )
     }
 }
+
+/// What a [`Proxy`] does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ProxyMode {
+    /// Forward to the target.
+    Pass = 0,
+    /// Accept and hold the connection (read nothing) until the mode changes, then act on
+    /// the new mode: the peer is left waiting, as with a slow or stuck partner.
+    Hold = 1,
+    /// Close at once (connection reset).
+    Refuse = 2,
+    /// Answer `500 Internal Server Error` to every request.
+    Error500 = 3,
+}
+
+/// A TCP proxy in front of a node that a test controls: forward, hold, refuse, or answer
+/// 500 — a partner that breaks and comes back, or a network partition.
+pub struct Proxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    held_posts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type Counter = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
+async fn proxy_connection(
+    mut inbound: tokio::net::TcpStream,
+    target: SocketAddr,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    held: Counter,
+    held_posts: Counter,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut current = mode.load(Ordering::SeqCst);
+    // Bytes read before forwarding: the start of a held request, so that a test knows
+    // whether a delivery (`POST`) is what is held.
+    let mut head = Vec::new();
+    if current == ProxyMode::Hold as u8 {
+        let mut buf = [0u8; 8];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(5), inbound.read(&mut buf)).await
+        {
+            head.extend_from_slice(&buf[..n]);
+        }
+        let is_post = head.starts_with(b"POST ");
+        held.fetch_add(1, Ordering::SeqCst);
+        if is_post {
+            held_posts.fetch_add(1, Ordering::SeqCst);
+        }
+        while mode.load(Ordering::SeqCst) == ProxyMode::Hold as u8 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        held.fetch_sub(1, Ordering::SeqCst);
+        if is_post {
+            held_posts.fetch_sub(1, Ordering::SeqCst);
+        }
+        current = mode.load(Ordering::SeqCst);
+    }
+    if current == ProxyMode::Refuse as u8 {
+        return;
+    }
+    if current == ProxyMode::Error500 as u8 {
+        let mut buf = vec![0u8; 64 * 1024];
+        let _ = tokio::time::timeout(Duration::from_millis(500), inbound.read(&mut buf)).await;
+        let _ = inbound
+            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: 4\r\nconnection: close\r\n\r\nboom")
+            .await;
+        let _ = inbound.shutdown().await;
+        return;
+    }
+    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    if !head.is_empty() && outbound.write_all(&head).await.is_err() {
+        return;
+    }
+    // Kept-alive connections are cut when the mode changes, so that the new mode applies
+    // to the next request too.
+    let cut = async {
+        while mode.load(Ordering::SeqCst) == ProxyMode::Pass as u8 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+        () = cut => {}
+    }
+}
+
+impl Proxy {
+    /// Starts a proxy to `target`, forwarding.
+    pub async fn start(target: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(ProxyMode::Pass as u8));
+        let held: Counter = Counter::default();
+        let held_posts: Counter = Counter::default();
+        let (m, h, p) = (mode.clone(), held.clone(), held_posts.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                tokio::spawn(proxy_connection(
+                    inbound,
+                    target,
+                    m.clone(),
+                    h.clone(),
+                    p.clone(),
+                ));
+            }
+        });
+        Proxy {
+            addr,
+            mode,
+            held,
+            held_posts,
+            task,
+        }
+    }
+
+    /// Changes what it does with new (and held) connections.
+    pub fn set(&self, mode: ProxyMode) {
+        self.mode
+            .store(mode as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections held right now.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `POST` requests held right now (deliveries in flight to the node behind).
+    pub fn held_posts(&self) -> usize {
+        self.held_posts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Its URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a node behind a [`Proxy`]: the node's public URL is the proxy's, so partners
+/// reach it only through the proxy.
+pub async fn node_behind_proxy(identity: &Identity, backend: Backend) -> (Node, Proxy) {
+    let listen = free_port();
+    let proxy = Proxy::start(listen).await;
+    let base = proxy.url();
+    let node = Node::start_with(identity, backend, false, |c| {
+        c.server.listen = listen;
+        c.server.base_url = Some(base.parse().unwrap());
+    })
+    .await;
+    (node, proxy)
+}
+
+impl Node {
+    /// A counter of this node's `/metrics` (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map_or(0.0, |v| v.parse().unwrap())
+    }
+}

@@ -24,7 +24,9 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
     let concurrency = fed.config().delivery_concurrency.max(1) as usize;
     let per_inbox = fed.config().per_inbox_concurrency.max(1);
     let poll = Duration::from_millis(fed.config().poll_interval_ms);
-    let lease = Duration::from_secs(fed.config().request_timeout_secs.saturating_mul(2) + 30);
+    // An attempt lasts at most the request timeout; a job whose process died is taken again
+    // after twice that, plus a margin.
+    let lease = Duration::from_secs(fed.config().request_timeout_secs.saturating_mul(2) + 5);
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks: JoinSet<()> = JoinSet::new();
     loop {

@@ -1015,3 +1015,16 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Delivery jobs and the attempts made for them, in total (diagnostics and tests).
+    pub async fn delivery_attempts(&self) -> Result<(i64, i64)> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT COUNT(*) AS jobs, CAST(COALESCE(SUM(attempts), 0) AS BIGINT) AS attempts FROM deliveries")
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("count deliveries"))?;
+            Ok((col!(row, "jobs"), col!(row, "attempts")))
+        })
+    }
+}

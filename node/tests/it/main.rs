@@ -9,5 +9,6 @@ mod http;
 mod ops;
 mod postings;
 mod store_conformance;
+mod store_queue;
 mod support;
 mod upgrade;

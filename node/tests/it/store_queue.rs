@@ -1,0 +1,562 @@
+//! The store's federation queues on SQLite and PostgreSQL: the inbox (de-duplication,
+//! claims with leases), delivery jobs (fan-out, per-inbox limits, probes and the circuit,
+//! dead letters and replay), pull cursors, and what a signed requester may see of the
+//! outbox.
+
+use std::time::Duration;
+
+use passerelle_node::store::{
+    AuditRecord, BlockKind, DeliveryOutcome, InboxAccept, IncomingActivity, NewActivity,
+    PartnerInfo, PartnershipChange, PartnershipState, Store, Via, Viewer,
+};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::support::TestDb;
+
+macro_rules! on_each_backend {
+    ($f:ident) => {{
+        for db in TestDb::all().await {
+            let store = db.store().await;
+            eprintln!("queue suite: {} on {}", stringify!($f), db.name);
+            $f(&store).await;
+            store.close().await;
+            db.cleanup().await;
+        }
+    }};
+}
+
+const ME: &str = "https://rh.isere.example/actor";
+const FOLLOWERS: &str = "https://rh.isere.example/followers";
+
+fn audit() -> AuditRecord {
+    AuditRecord::new("test", "t", "x")
+}
+
+fn incoming(id: &str, doc: Value) -> IncomingActivity {
+    IncomingActivity {
+        activity_id: id.to_owned(),
+        actor_id: "https://a.example/actor".to_owned(),
+        activity_type: "Create".to_owned(),
+        object_id: Some(format!("{id}/object")),
+        document: doc,
+        via: Via::Push,
+        signers: vec!["https://a.example/actor#k1".to_owned()],
+    }
+}
+
+async fn partner(store: &Store, host: &str, incoming: PartnershipState) -> String {
+    let actor = format!("https://{host}/actor");
+    store
+        .upsert_partner(&PartnerInfo {
+            actor_id: actor.clone(),
+            name: host.to_owned(),
+            inbox: format!("https://{host}/inbox"),
+            shared_inbox: Some(format!("https://{host}/inbox")),
+            outbox: Some(format!("https://{host}/outbox")),
+            siren: None,
+        })
+        .await
+        .unwrap();
+    store
+        .update_partnership(
+            &actor,
+            &PartnershipChange {
+                outgoing: Some((
+                    PartnershipState::Accepted,
+                    Some(format!(
+                        "https://rh.isere.example/activities/{}",
+                        Uuid::now_v7()
+                    )),
+                )),
+                incoming: Some((incoming, None)),
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    actor
+}
+
+fn activity(to: &[&str], public: bool) -> NewActivity {
+    let id = format!("https://rh.isere.example/activities/{}", Uuid::now_v7());
+    NewActivity {
+        activity_id: id.clone(),
+        activity_type: "Create".into(),
+        object_id: format!("https://rh.isere.example/postings/{}", Uuid::now_v7()),
+        public,
+        document: json!({ "id": id, "type": "Create", "actor": ME, "to": to }),
+    }
+}
+
+async fn inbox_dedup_and_leases(store: &Store) {
+    let a = incoming(
+        "https://a.example/activities/1",
+        json!({"b": 1, "a": [1, 2]}),
+    );
+    let b = incoming("https://a.example/activities/2", json!({"x": 1}));
+    let out = store
+        .accept_activities(&[a.clone(), b.clone()])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], InboxAccept::Stored { .. }));
+    assert!(matches!(out[1], InboxAccept::Stored { .. }));
+    // The same content in another member order is the same activity (RFC 8785 form).
+    let mut same = a.clone();
+    same.document = json!({"a": [1, 2], "b": 1});
+    let mut reused = a.clone();
+    reused.document = json!({"a": [2, 1], "b": 1});
+    let out = store.accept_activities(&[same, reused]).await.unwrap();
+    assert_eq!(out, [InboxAccept::Duplicate, InboxAccept::IdReused]);
+    assert_eq!(store.inbox_stats().await.unwrap().total, 2);
+
+    // Two processes claim: each item goes to one of them.
+    let lease = Duration::from_secs(60);
+    let first = store.claim_inbox("p1", 1, lease).await.unwrap();
+    let second = store.claim_inbox("p2", 10, lease).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].seq, second[0].seq);
+    assert!(first[0].seq < second[0].seq, "oldest first");
+    assert_eq!(first[0].signers, a.signers);
+    assert!(
+        store.claim_inbox("p3", 10, lease).await.unwrap().is_empty(),
+        "leased"
+    );
+    store
+        .finish_inbox(first[0].seq, "posting stored")
+        .await
+        .unwrap();
+    // A failed projection is retried later, not at once.
+    store
+        .retry_inbox(
+            second[0].seq,
+            "actor unreachable",
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert!(store.claim_inbox("p3", 10, lease).await.unwrap().is_empty());
+    // A lease that expired (a dead process) lets another process take the item.
+    store
+        .retry_inbox(second[0].seq, "x", Duration::ZERO)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = store
+        .claim_inbox("p4", 10, Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2, "each claim counts as an attempt");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let taken_over = store.claim_inbox("p5", 10, lease).await.unwrap();
+    assert_eq!(taken_over.len(), 1, "the expired lease was taken over");
+    store.finish_inbox(taken_over[0].seq, "done").await.unwrap();
+    let stats = store.inbox_stats().await.unwrap();
+    assert_eq!((stats.total, stats.unprocessed), (2, 0));
+    let (entry, outcome) = store.inbox_entry(&a.activity_id).await.unwrap().unwrap();
+    assert_eq!(entry.via, Via::Push);
+    assert_eq!(outcome.as_deref(), Some("posting stored"));
+}
+
+async fn deliveries_fan_out_limits_and_dead_letters(store: &Store) {
+    let b = partner(store, "b.example", PartnershipState::Accepted).await;
+    let _c = partner(store, "c.example", PartnershipState::Accepted).await;
+    let _d = partner(store, "d.example", PartnershipState::None).await;
+    // To our partners: one job per accepted follower (d does not follow us).
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let act = activity(&[FOLLOWERS], false);
+        ids.push(act.activity_id.clone());
+        store.append_activity(&act, Some(&audit())).await.unwrap();
+    }
+    let jobs = store.deliveries_of(&ids[0]).await.unwrap();
+    assert_eq!(
+        jobs.iter()
+            .map(|(i, s, _)| (i.as_str(), s.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("https://b.example/inbox", "pending"),
+            ("https://c.example/inbox", "pending")
+        ]
+    );
+    // To one node by name, even one that does not follow us.
+    let named = activity(&["https://d.example/actor"], false);
+    store.append_activity(&named, None).await.unwrap();
+    assert_eq!(
+        store.deliveries_of(&named.activity_id).await.unwrap().len(),
+        1
+    );
+
+    // At most 2 in flight per inbox.
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim_deliveries("p1", 100, 2, lease).await.unwrap();
+    let per_inbox = |inbox: &str| claimed.iter().filter(|j| j.inbox_url == inbox).count();
+    assert_eq!(per_inbox("https://b.example/inbox"), 2);
+    assert_eq!(per_inbox("https://c.example/inbox"), 2);
+    assert_eq!(per_inbox("https://d.example/inbox"), 1);
+    // Counting those already in flight: nothing more for b and c now.
+    let more = store.claim_deliveries("p2", 100, 2, lease).await.unwrap();
+    assert!(more.is_empty(), "{more:?}");
+    let job_b = claimed
+        .iter()
+        .find(|j| j.inbox_url == "https://b.example/inbox")
+        .unwrap()
+        .clone();
+    assert!(job_b.body.contains("\"Create\""));
+
+    // b fails three times in a row: afterwards one probe at a time, and the circuit opens.
+    let now = OffsetDateTime::now_utc();
+    for (i, job) in claimed
+        .iter()
+        .filter(|j| j.inbox_url.contains("b.example"))
+        .enumerate()
+    {
+        let previous = store
+            .record_delivery(
+                job,
+                &DeliveryOutcome::Retry {
+                    status: Some(503),
+                    code: None,
+                    error: "503".into(),
+                    next_attempt_at: now - time::Duration::seconds(1),
+                    auth_retry: false,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(previous, i as i64);
+    }
+    let probe = store.claim_deliveries("p1", 100, 2, lease).await.unwrap();
+    assert_eq!(
+        probe
+            .iter()
+            .filter(|j| j.inbox_url.contains("b.example"))
+            .count(),
+        1,
+        "a failing inbox gets one probe"
+    );
+    let third = probe
+        .iter()
+        .find(|j| j.inbox_url.contains("b.example"))
+        .unwrap()
+        .clone();
+    store
+        .record_delivery(
+            &third,
+            &DeliveryOutcome::Retry {
+                status: None,
+                code: None,
+                error: "connection refused".into(),
+                next_attempt_at: now + time::Duration::hours(1),
+                auth_retry: false,
+            },
+        )
+        .await
+        .unwrap();
+    let health = store.delivery_health().await.unwrap();
+    let hb = health
+        .iter()
+        .find(|h| h.inbox_url.contains("b.example"))
+        .unwrap();
+    assert_eq!(hb.consecutive_failures, 3);
+    assert!(
+        hb.circuit_open_until_ms.is_some(),
+        "circuit open after 3 failures"
+    );
+    assert!(
+        store
+            .claim_deliveries("p1", 100, 2, lease)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| !j.inbox_url.contains("b.example")),
+        "no job for an inbox whose circuit is open"
+    );
+    // The partner is back (the operator says so): everything due now, circuit closed.
+    store
+        .retry_inbox_now("https://b.example/inbox")
+        .await
+        .unwrap();
+    let back = store.claim_deliveries("p1", 100, 2, lease).await.unwrap();
+    assert_eq!(
+        back.iter()
+            .filter(|j| j.inbox_url.contains("b.example"))
+            .count(),
+        1,
+        "still probing"
+    );
+    let ok = back
+        .iter()
+        .find(|j| j.inbox_url.contains("b.example"))
+        .unwrap()
+        .clone();
+    let previous = store
+        .record_delivery(&ok, &DeliveryOutcome::Delivered { status: 202 })
+        .await
+        .unwrap();
+    assert_eq!(previous, 3, "the caller learns the partner came back");
+    let hb = store
+        .delivery_health()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.inbox_url.contains("b.example"))
+        .unwrap();
+    assert_eq!(
+        (hb.consecutive_failures, hb.circuit_open_until_ms),
+        (0, None)
+    );
+    assert_eq!(hb.delivered, 1);
+
+    // A final refusal is dead-lettered; replay puts it back.
+    let c_job = claimed
+        .iter()
+        .find(|j| j.inbox_url.contains("c.example"))
+        .unwrap()
+        .clone();
+    store
+        .record_delivery(
+            &c_job,
+            &DeliveryOutcome::Dead {
+                status: Some(403),
+                code: Some("not_a_partner".into()),
+                error: "403".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let dead = store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_code.as_deref(), Some("not_a_partner"));
+    assert_eq!(dead[0].activity_type, "Create");
+    assert_eq!(
+        store
+            .replay_dead_letters(Some("https://c.example/inbox"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
+    // A gone recipient: every waiting job of its inbox is dead-lettered.
+    let n = store
+        .dead_letter_inbox("https://d.example/inbox", "410")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let (jobs, attempts) = store.delivery_attempts().await.unwrap();
+    assert_eq!(jobs, 13);
+    // b: two failures, the probe's failure, the success; c's dead letter was replayed
+    // (its count starts again).
+    assert_eq!(attempts, 4);
+}
+
+async fn pulls_due_claimed_and_cursors(store: &Store) {
+    let b = partner(store, "b.example", PartnershipState::None).await;
+    // Never pulled: due.
+    let lease = Duration::from_secs(60);
+    let due = store.claim_pulls("p1", 10, lease).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].actor_id, b);
+    assert_eq!(due[0].outbox, "https://b.example/outbox");
+    assert!(due[0].next_url.is_none());
+    assert!(
+        store.claim_pulls("p2", 10, lease).await.unwrap().is_empty(),
+        "leased"
+    );
+    store
+        .save_cursor(
+            &b,
+            Some("https://b.example/outbox?after=AAAAAAAAAAE"),
+            50,
+            lease,
+        )
+        .await
+        .unwrap();
+    let started = OffsetDateTime::now_utc();
+    store
+        .finish_pull(&b, started, None, started + time::Duration::hours(1))
+        .await
+        .unwrap();
+    // Not due before its next time…
+    assert!(store.claim_pulls("p2", 10, lease).await.unwrap().is_empty());
+    // …unless requested.
+    store.request_pull(Some(&b)).await.unwrap();
+    let due = store.claim_pulls("p2", 10, lease).await.unwrap();
+    assert_eq!(
+        due[0].next_url.as_deref(),
+        Some("https://b.example/outbox?after=AAAAAAAAAAE")
+    );
+    assert_eq!(due[0].items_pulled, 50);
+    assert!(due[0].last_success_ms.is_some());
+    store
+        .finish_pull(
+            &b,
+            OffsetDateTime::now_utc(),
+            Some("503"),
+            OffsetDateTime::now_utc() + time::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    let t = store.sync_targets().await.unwrap();
+    assert_eq!(t[0].last_error.as_deref(), Some("503"));
+    assert!(t[0].requested_ms.is_none(), "the request was served");
+    store.reset_cursor(&b).await.unwrap();
+    assert!(store.sync_targets().await.unwrap()[0].next_url.is_none());
+    // A partner we stop following is no longer pulled.
+    store
+        .update_partnership(
+            &b,
+            &PartnershipChange {
+                outgoing: Some((PartnershipState::None, None)),
+                incoming: None,
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    store.request_pull(None).await.unwrap();
+    assert!(store.claim_pulls("p3", 10, lease).await.unwrap().is_empty());
+}
+
+async fn outbox_visibility_for_signed_requesters(store: &Store) {
+    let partner_b = partner(store, "b.example", PartnershipState::Accepted).await;
+    let member_c = partner(store, "c.example", PartnershipState::Accepted).await;
+    let stranger = "https://z.example/actor".to_owned();
+    let circle = store
+        .put_circle(
+            Uuid::now_v7(),
+            "Cercle",
+            "https://rh.isere.example/circles/1",
+            &[member_c.clone()],
+            &audit(),
+        )
+        .await
+        .unwrap();
+    let public = activity(&[passerelle_protocol::vocab::PUBLIC, FOLLOWERS], true);
+    let partners = activity(&[FOLLOWERS], false);
+    let to_circle = activity(&[circle.url.as_str()], false);
+    let named_z = activity(&[stranger.as_str()], false);
+    for a in [&public, &partners, &to_circle, &named_z] {
+        store.append_activity(a, None).await.unwrap();
+    }
+    let viewer = |actor: &str| Viewer {
+        actor_id: actor.to_owned(),
+        followers_url: FOLLOWERS.to_owned(),
+    };
+    let seen = |items: Vec<passerelle_node::store::OutboxItem>| -> Vec<String> {
+        items.into_iter().map(|i| i.activity.activity_id).collect()
+    };
+    let anon = seen(store.outbox_visible(0, 100, None).await.unwrap());
+    assert_eq!(anon, [public.activity_id.clone()]);
+    let b = seen(
+        store
+            .outbox_visible(0, 100, Some(&viewer(&partner_b)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        b,
+        [public.activity_id.clone(), partners.activity_id.clone()]
+    );
+    let c = seen(
+        store
+            .outbox_visible(0, 100, Some(&viewer(&member_c)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        c,
+        [
+            public.activity_id.clone(),
+            partners.activity_id.clone(),
+            to_circle.activity_id.clone()
+        ]
+    );
+    let z = seen(
+        store
+            .outbox_visible(0, 100, Some(&viewer(&stranger)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(z, [public.activity_id.clone(), named_z.activity_id.clone()]);
+    assert_eq!(
+        store
+            .outbox_visible_len(Some(&viewer(&member_c)))
+            .await
+            .unwrap(),
+        3
+    );
+    // Paging with the filter applied first: after the first visible item of c.
+    let first = store
+        .outbox_visible(0, 1, Some(&viewer(&member_c)))
+        .await
+        .unwrap();
+    let rest = seen(
+        store
+            .outbox_visible(first[0].seq, 100, Some(&viewer(&member_c)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        rest,
+        [partners.activity_id.clone(), to_circle.activity_id.clone()]
+    );
+    // The same rule for one document.
+    let audience = vec![circle.url.clone()];
+    assert!(
+        store
+            .audience_allows(&audience, Some(&viewer(&member_c)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .audience_allows(&audience, Some(&viewer(&partner_b)))
+            .await
+            .unwrap()
+    );
+    assert!(!store.audience_allows(&audience, None).await.unwrap());
+    // A blocked partner sees public content only.
+    store
+        .add_block(&partner_b, BlockKind::Actor, "test", &audit())
+        .await
+        .unwrap();
+    let b = seen(
+        store
+            .outbox_visible(0, 100, Some(&viewer(&partner_b)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(b, [public.activity_id.clone()]);
+    assert!(
+        !store
+            .audience_allows(&[FOLLOWERS.to_owned()], Some(&viewer(&partner_b)))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn queue_inbox() {
+    on_each_backend!(inbox_dedup_and_leases);
+}
+
+#[tokio::test]
+async fn queue_deliveries() {
+    on_each_backend!(deliveries_fan_out_limits_and_dead_letters);
+}
+
+#[tokio::test]
+async fn queue_pulls() {
+    on_each_backend!(pulls_due_claimed_and_cursors);
+}
+
+#[tokio::test]
+async fn queue_outbox_visibility() {
+    on_each_backend!(outbox_visibility_for_signed_requesters);
+}
