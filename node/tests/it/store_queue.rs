@@ -163,7 +163,7 @@ async fn inbox_dedup_and_leases(store: &Store) {
 }
 
 async fn deliveries_fan_out_limits_and_dead_letters(store: &Store) {
-    let b = partner(store, "b.example", PartnershipState::Accepted).await;
+    let _b = partner(store, "b.example", PartnershipState::Accepted).await;
     let _c = partner(store, "c.example", PartnershipState::Accepted).await;
     let _d = partner(store, "d.example", PartnershipState::None).await;
     // To our partners: one job per accepted follower (d does not follow us).
@@ -432,7 +432,7 @@ async fn outbox_visibility_for_signed_requesters(store: &Store) {
             Uuid::now_v7(),
             "Cercle",
             "https://rh.isere.example/circles/1",
-            &[member_c.clone()],
+            std::slice::from_ref(&member_c),
             &audit(),
         )
         .await
@@ -452,7 +452,7 @@ async fn outbox_visibility_for_signed_requesters(store: &Store) {
         items.into_iter().map(|i| i.activity.activity_id).collect()
     };
     let anon = seen(store.outbox_visible(0, 100, None).await.unwrap());
-    assert_eq!(anon, [public.activity_id.clone()]);
+    assert_eq!(anon, std::slice::from_ref(&public.activity_id));
     let b = seen(
         store
             .outbox_visible(0, 100, Some(&viewer(&partner_b)))
@@ -532,7 +532,7 @@ async fn outbox_visibility_for_signed_requesters(store: &Store) {
             .await
             .unwrap(),
     );
-    assert_eq!(b, [public.activity_id.clone()]);
+    assert_eq!(b, std::slice::from_ref(&public.activity_id));
     assert!(
         !store
             .audience_allows(&[FOLLOWERS.to_owned()], Some(&viewer(&partner_b)))
