@@ -1,5 +1,5 @@
-//! The command line: `passerelle serve | init | check-config | migrate | backup | restore |
-//! migrate-store | keys | token | user | partners | diagnostics | verify`.
+//! The command line: `passerelle demo | serve | init | check-config | migrate | backup |
+//! restore | migrate-store | keys | token | user | partners | diagnostics | verify`.
 //!
 //! Errors are printed once, on one line (`error: …`), and the process exits with one of
 //! the [`exit`] codes.
@@ -19,7 +19,9 @@ use crate::config::{CliOverrides, Config, ConfigError, LogFormat, Origin};
 use crate::store::{AuditRecord, NodeIdentity, Role, Store};
 use crate::{auth, keys};
 
+mod demo;
 mod partners;
+pub use demo::DemoArgs;
 pub use partners::PartnersCommand;
 
 /// Exit codes of `passerelle`.
@@ -77,6 +79,9 @@ pub struct ServerArgs {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start three federated demo collectivités on this machine (Isère, Métropole,
+    /// Grenoble) with partnerships and postings of every kind, and print their consoles.
+    Demo(DemoArgs),
     /// Run the node (creates the data directory, database and key at first start).
     Serve(ServerArgs),
     /// Set up the node explicitly: data directory, database, key and identity.
@@ -297,6 +302,9 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
     if let Command::Verify { file, keys, actors } = &cli.command {
         return verify(file, keys, actors);
     }
+    if let Command::Demo(args) = &cli.command {
+        return demo::run(args.clone()).await;
+    }
     if let Command::CheckConfig { example: true } = cli.command {
         print!("{}", crate::config::example_toml());
         return Ok(());
@@ -349,6 +357,7 @@ pub async fn execute(cli: Cli, env: BTreeMap<String, String>) -> CliResult {
         Command::Partners(cmd) => partners::run(config, cmd).await,
         Command::Diagnostics => diagnostics(config).await,
         Command::Verify { file, keys, actors } => verify(&file, &keys, &actors),
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 

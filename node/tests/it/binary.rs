@@ -463,3 +463,163 @@ async fn run_in_process_stops_gracefully_and_keeps_data() {
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }
+
+/// Three consecutive free loopback ports, for `passerelle demo --base-port`.
+fn three_free_ports() -> u16 {
+    for _ in 0..50 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port > 65_000 {
+            continue;
+        }
+        let others: Vec<_> = (1..3)
+            .map(|i| std::net::TcpListener::bind(("127.0.0.1", port + i)))
+            .collect();
+        if others.iter().all(Result::is_ok) {
+            return port;
+        }
+    }
+    panic!("no three consecutive free ports");
+}
+
+/// `passerelle demo` (the README's first command): three nodes, partners of each other,
+/// every kind of posting published and received where addressed; credentials printed;
+/// Ctrl-C stops it cleanly, and a second start reuses the data.
+#[tokio::test]
+async fn demo_starts_three_federated_collectivites() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = three_free_ports();
+    let start = |dir: &Path| {
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(["demo", "--base-port", &port.to_string()])
+            .env_remove("PASSERELLE_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(90))
+                .expect("the demo is ready in time");
+            let done = line.starts_with("They are partners");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        (child, lines)
+    };
+    let (mut child, lines) = start(dir.path());
+    let passwords: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("sign in     admin / ")
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(passwords.len(), 3, "{lines:#?}");
+    let http = reqwest::Client::new();
+    let bases: Vec<String> = (0..3)
+        .map(|i| format!("http://127.0.0.1:{}", port + i))
+        .collect();
+    // Each node: two partners both ways; the postings of the others arrive.
+    let mut session = Vec::new();
+    for (base, password) in bases.iter().zip(&passwords) {
+        let r: serde_json::Value = http
+            .post(format!("{base}/api/v1/session"))
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        session.push(r["token"].as_str().unwrap().to_owned());
+    }
+    for (base, token) in bases.iter().zip(&session) {
+        let partners: serde_json::Value = http
+            .get(format!("{base}/api/v1/partners"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let both = partners
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["outgoing"] == "accepted" && p["incoming"] == "accepted")
+            .count();
+        assert_eq!(both, 2, "{base}: {partners}");
+    }
+    // Grenoble receives the Département's career offer (addressed to it); the Métropole
+    // does not. Received postings are visible in the inbox API.
+    let received = |i: usize| {
+        let http = http.clone();
+        let base = bases[i].clone();
+        let token = session[i].clone();
+        async move {
+            let v: serde_json::Value = http
+                .get(format!("{base}/api/v1/inbox?limit=500"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["type"] == "Create" && e["outcome"] == "posting stored")
+                .count()
+        }
+    };
+    let mut counts = [0; 3];
+    for _ in 0..100 {
+        counts = [received(0).await, received(1).await, received(2).await];
+        if counts == [4, 5, 6] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        counts,
+        [4, 5, 6],
+        "postings received by Isère, Métropole, Grenoble"
+    );
+    // Ctrl-C stops the three nodes cleanly.
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    // A second start reuses the nodes: same passwords, nothing published twice.
+    let (mut child, lines) = start(dir.path());
+    assert!(lines.iter().any(|l| l.contains(&passwords[0])));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    let db = dir.path().join("passerelle-demo/isere/passerelle.db");
+    let store = passerelle_node::store::Store::connect(&format!("sqlite://{}", db.display()), 1)
+        .await
+        .unwrap();
+    assert_eq!(store.postings(None).await.unwrap().len(), 4);
+    store.close().await;
+}
