@@ -862,3 +862,15 @@ impl Node {
             .map_or(0.0, |v| v.parse().unwrap())
     }
 }
+
+impl Node {
+    /// The partner view of the node with actor id `actor`, if known.
+    pub async fn partner_by_actor(&self, actor: &str) -> Option<Value> {
+        let (s, list) = self.get("/api/v1/partners").await;
+        assert_eq!(s, 200, "{list}");
+        list.as_array()?
+            .iter()
+            .find(|p| p["actor"] == actor)
+            .cloned()
+    }
+}

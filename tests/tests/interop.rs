@@ -542,3 +542,158 @@ fn proofs_rust_and_python_agree() {
     );
     assert_eq!(again[0]["nacl"], false, "{}", again[0]);
 }
+
+// ---------------------------------------------------------------------------------------
+// A peer built with independent libraries (interop/peer.py) federating with a real node.
+
+/// The Python peer follows a node and is accepted; the node follows it back; the node's
+/// deliveries (Accept, Create) verify with the independent RFC 9421 and eddsa-jcs-2022
+/// implementations; the peer's own signed posting is accepted and cached by the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_peer_federates_with_a_node() {
+    use passerelle_tests::{Backend, ISERE, Node, example_posting, free_port, wait_until};
+    use std::time::Duration;
+    let Some(py) = python("interop: independent peer") else {
+        return;
+    };
+    let node = Node::start(&ISERE, Backend::Sqlite).await;
+    node.set_policy("open").await;
+    let port = free_port().port();
+    let secret = SigningKey::generate().unwrap().to_multikey_secret();
+    let mut child = Command::new(&py)
+        .arg(workspace_root().join("interop/peer.py"))
+        .args(["--port", &port.to_string(), "--secret", &secret])
+        .arg("--template")
+        .arg(workspace_root().join("spec/examples/organization.json"))
+        .arg("--posting")
+        .arg(workspace_root().join("spec/examples/posting-vacancy.json"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert!(ready.starts_with("ready"), "{ready}");
+    let _peer = Kill(child);
+    let peer = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let control = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("{peer}{path}");
+        let body = json!({ "node": node.actor() });
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let status = || {
+        let http = http.clone();
+        let url = format!("{peer}/control/status");
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()["received"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+
+    // The peer asks; the node (policy open) accepts with a signed Accept the peer verifies.
+    let r = control("/control/follow").await;
+    assert_eq!(r["status"], 202, "{r}");
+    wait_until(
+        "the peer receives the Accept",
+        Duration::from_secs(30),
+        || async { status().await.iter().any(|e| e["type"] == "Accept") },
+    )
+    .await;
+    // The node follows the peer back; the peer answers with its own signed Accept.
+    let (s, b) = node
+        .post(
+            "/api/v1/partners",
+            &json!({ "address": format!("{peer}/actor") }),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    wait_until(
+        "the node's Follow is accepted by the peer",
+        Duration::from_secs(30),
+        || async {
+            node.partner_by_actor(&format!("{peer}/actor"))
+                .await
+                .is_some_and(|p| p["outgoing"] == "accepted" && p["incoming"] == "accepted")
+        },
+    )
+    .await;
+    // The node publishes: the peer receives the Create and verifies everything.
+    let published = node.publish(&example_posting("immersion-offer")).await;
+    let id = published["document"]["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the peer receives the posting",
+        Duration::from_secs(30),
+        || async {
+            status()
+                .await
+                .iter()
+                .any(|e| e["type"] == "Create" && e["objectProof"].is_object())
+        },
+    )
+    .await;
+    for e in status().await.iter().filter(|e| e.get("type").is_some()) {
+        assert_eq!(
+            e["transport"], true,
+            "RFC 9421 (http-message-signatures): {e}"
+        );
+        assert_eq!(
+            e["proof"]["nacl"], true,
+            "eddsa-jcs-2022 (PyNaCl + rfc8785): {e}"
+        );
+        assert_eq!(e["proof"]["apsig"], true, "eddsa-jcs-2022 (apsig): {e}");
+        if e["type"] == "Create" {
+            assert_eq!(e["objectProof"]["nacl"], true, "{e}");
+            assert_eq!(e["objectProof"]["apsig"], true, "{e}");
+        }
+    }
+    assert!(
+        status().await.iter().any(|e| e["sentAccept"] == 202),
+        "the node accepted the peer's Accept"
+    );
+    let _ = id;
+    // The peer publishes: the node accepts its signed Create and caches the posting.
+    let r = control("/control/create").await;
+    assert_eq!(r["status"], 202, "{r}");
+    let posting = r["posting"].as_str().unwrap().to_owned();
+    wait_until(
+        "the node caches the peer's posting",
+        Duration::from_secs(30),
+        || async {
+            node.cached_postings()
+                .await
+                .iter()
+                .any(|(p, _, _)| p == &posting)
+        },
+    )
+    .await;
+    node.shutdown().await;
+}
