@@ -199,10 +199,14 @@ impl Node {
         tune: impl FnOnce(&mut Config),
     ) -> Node {
         let dir = tempfile::tempdir().unwrap();
+        // The data directory is a subdirectory, so that the CLI's configuration file
+        // (written beside it) is not part of it.
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
         let (schema, url) = match backend {
             Backend::Sqlite => (
                 None,
-                format!("sqlite://{}", dir.path().join("passerelle.db").display()),
+                format!("sqlite://{}", data.join("passerelle.db").display()),
             ),
             Backend::Postgres => {
                 let (schema, url) = postgres_schema().await;
@@ -210,7 +214,7 @@ impl Node {
             }
         };
         let addr = free_port();
-        let mut config = test_config(dir.path(), addr, &url);
+        let mut config = test_config(&data, addr, &url);
         tune(&mut config);
         let store = Store::connect(&url, 4).await.unwrap();
         store.migrate().await.unwrap();
@@ -657,7 +661,13 @@ pub fn passerelle_bin() -> PathBuf {
 impl Node {
     /// Writes the node's configuration to a TOML file, for the `passerelle` CLI.
     pub fn write_config(&self) -> PathBuf {
-        let path = self.config.data.dir.join("passerelle.toml");
+        let path = self
+            .config
+            .data
+            .dir
+            .parent()
+            .unwrap_or(&self.config.data.dir)
+            .join("passerelle.toml");
         std::fs::write(&path, toml::to_string(&self.config).unwrap()).unwrap();
         path
     }

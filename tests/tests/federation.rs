@@ -442,3 +442,63 @@ async fn key_rotation_mid_stream() {
     isere.shutdown().await;
     grenoble.shutdown().await;
 }
+
+/// A node backed up while it runs (`passerelle backup`), wiped, restored
+/// (`passerelle restore`) and started again still federates: its partner accepts its
+/// signatures, and what it publishes next arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restored_node_still_federates() {
+    let mut isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let grenoble = Node::start(&GRENOBLE, Backend::Sqlite).await;
+    isere.set_policy("open").await;
+    grenoble.set_policy("open").await;
+    partners_both_ways(&isere, &grenoble).await;
+    let before = isere.publish(&example_posting("vacancy")).await;
+    wait_cached(&grenoble, &doc_id(&before), 2, false).await;
+
+    let backup = tempfile::tempdir().unwrap();
+    let archive = backup.path().join("isere.tar");
+    let (code, out, err) = isere.cli(&["backup", "--out", archive.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    isere.stop().await;
+    // The disk is lost: database and key file gone.
+    let data = isere.config.data.dir.clone();
+    std::fs::remove_dir_all(&data).unwrap();
+    isere.store.close().await;
+    let (code, out, err) = isere.cli(&["restore", archive.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    isere.store =
+        passerelle_node::store::Store::connect(isere.config.database.url.as_deref().unwrap(), 2)
+            .await
+            .unwrap();
+    isere.start_again().await;
+
+    // Same partners, same key: what it publishes now is accepted by Grenoble.
+    assert!(
+        isere
+            .partner(&grenoble)
+            .await
+            .is_some_and(|p| p["incoming"] == "accepted")
+    );
+    let after = isere.publish(&example_posting("mad-offer")).await;
+    wait_cached(&grenoble, &doc_id(&after), 2, false).await;
+    let cached = grenoble
+        .store
+        .remote_posting(&doc_id(&after))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cached.verified_key,
+        grenoble
+            .store
+            .remote_posting(&doc_id(&before))
+            .await
+            .unwrap()
+            .unwrap()
+            .verified_key,
+        "signed with the restored key"
+    );
+    isere.shutdown().await;
+    grenoble.shutdown().await;
+}

@@ -57,10 +57,8 @@ async fn served_keys(n: &TestNode) -> Vec<(String, PublicKey)> {
 /// of every published posting, and an RFC 9421 signature made with its key file on a
 /// delivery-like request.
 ///
-/// Hook for the federation work: this is where "partners accept its signatures" belongs.
-/// Once the inbox and delivery exist, extend it to start a second node that follows this
-/// one and check that an activity this node delivers (and a signed GET of its outbox) is
-/// accepted by that partner.
+/// The multi-node counterpart, where a real partner accepts the restored node's deliveries,
+/// is `restored_node_still_federates` in `tests/tests/federation.rs`.
 pub async fn assert_partners_accept_signatures(n: &TestNode, key_file: &Path) {
     let keys = served_keys(n).await;
     assert!(!keys.is_empty(), "the actor serves its keys");
