@@ -66,6 +66,15 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Time given to in-flight requests to finish after SIGINT/SIGTERM, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Requests per second allowed to one client of the HR API, the console and the public
+    /// pages (one API token or session, else one address); beyond, `429` with
+    /// `Retry-After`. Health, readiness and metrics are not limited. Per process.
+    pub rate_limit_per_second: u32,
+    /// Burst above `rate_limit_per_second` a client may use at once.
+    pub rate_limit_burst: u32,
+    /// Reverse proxies (CIDR) whose `X-Forwarded-For` gives the client's address for rate
+    /// limiting; other peers are the client themselves.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -76,7 +85,30 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 200,
+            trusted_proxies: vec!["127.0.0.1/32".to_owned(), "::1/128".to_owned()],
         }
+    }
+}
+
+impl ServerConfig {
+    /// The trusted proxies, parsed.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first entry that is not CIDR.
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|r| {
+                r.parse::<ipnet::IpNet>().map_err(|e| ConfigError::Invalid {
+                    key: "server.trusted_proxies",
+                    message: format!("{r:?} is not an address range: {e}"),
+                    fix: "write ranges in CIDR notation, e.g. 127.0.0.1/32 or 10.0.0.0/8"
+                        .to_owned(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -213,6 +245,12 @@ pub struct FederationConfig {
     pub connect_timeout_secs: u64,
     /// Total timeout of outgoing requests, in seconds.
     pub request_timeout_secs: u64,
+    /// Activities per second accepted on the inbox from one partner (by the origin of its
+    /// signing key); beyond, `429` with `Retry-After`, which senders honour. Per process.
+    pub inbox_rate_per_second: u32,
+    /// Burst above `inbox_rate_per_second` a partner may use at once (a catch-up after an
+    /// outage).
+    pub inbox_rate_burst: u32,
 }
 
 impl Default for FederationConfig {
@@ -231,6 +269,8 @@ impl Default for FederationConfig {
             pull_interval_secs: 900,
             connect_timeout_secs: 10,
             request_timeout_secs: 30,
+            inbox_rate_per_second: 500,
+            inbox_rate_burst: 2000,
         }
     }
 }
@@ -265,7 +305,17 @@ impl FederationConfig {
                 });
             }
         }
-        let positive: [(&'static str, u64, &str); 7] = [
+        let positive: [(&'static str, u64, &str); 9] = [
+            (
+                "federation.inbox_rate_per_second",
+                u64::from(self.inbox_rate_per_second),
+                "500",
+            ),
+            (
+                "federation.inbox_rate_burst",
+                u64::from(self.inbox_rate_burst),
+                "2000",
+            ),
             (
                 "federation.delivery_concurrency",
                 u64::from(self.delivery_concurrency),
@@ -625,6 +675,14 @@ impl Config {
                 fix: "use a positive number of seconds (default 30)".to_owned(),
             });
         }
+        if self.server.rate_limit_per_second == 0 || self.server.rate_limit_burst == 0 {
+            return Err(ConfigError::Invalid {
+                key: "server.rate_limit_per_second",
+                message: "a zero rate or burst refuses every request".to_owned(),
+                fix: "use positive values (defaults 50 and 200)".to_owned(),
+            });
+        }
+        self.server.trusted_proxy_ranges()?;
         self.federation.validate()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return Err(ConfigError::Invalid {

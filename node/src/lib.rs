@@ -94,7 +94,8 @@ pub async fn run(
         let _ = workers_tx.send(true);
         let _ = stop_tx.send(());
     };
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(signal);
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         res = &mut server => res.context("the HTTP server failed")?,

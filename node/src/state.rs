@@ -18,6 +18,7 @@ struct Inner {
     store: Store,
     base_url: String,
     federation: Arc<Federation>,
+    limits: crate::http::limits::Limits,
     allow_http_loopback_peers: bool,
     metrics: Metrics,
     started: Instant,
@@ -42,6 +43,7 @@ impl AppState {
             store,
             base_url,
             federation,
+            limits: crate::http::limits::Limits::new(config),
             allow_http_loopback_peers: config.federation.allow_http_loopback_peers,
             metrics: Metrics::default(),
             started: Instant::now(),
@@ -73,6 +75,11 @@ impl AppState {
     /// The federation side (inbox checks, delivery, partners).
     pub fn federation(&self) -> &Arc<Federation> {
         &self.0.federation
+    }
+
+    /// The rate limiters of this process.
+    pub fn limits(&self) -> &crate::http::limits::Limits {
+        &self.0.limits
     }
 
     /// Development mode: plain-http loopback peers accepted.

@@ -602,14 +602,14 @@ pub fn signed_activity(
 }
 
 /// A signed `POST` of `body` to `inbox`, as a partner's delivery worker sends it, with a
-/// chosen `created` (Unix seconds). Returns the status and the problem `code`, if any.
-pub async fn post_signed(
+/// chosen `created` (Unix seconds). Returns the response.
+pub async fn post_signed_raw(
     inbox: &str,
     body: &[u8],
     key: &passerelle_protocol::keys::SigningKey,
     key_id: &str,
     created: i64,
-) -> (u16, String) {
+) -> reqwest::Response {
     let ct = "application/activity+json";
     let signed = passerelle_protocol::httpsig::sign_passerelle_request(
         "POST",
@@ -631,7 +631,18 @@ pub async fn post_signed(
     if let Some(d) = &signed.content_digest {
         req = req.header("content-digest", d);
     }
-    let r = req.send().await.unwrap();
+    req.send().await.unwrap()
+}
+
+/// As [`post_signed_raw`]; returns the status and the problem `code`, if any.
+pub async fn post_signed(
+    inbox: &str,
+    body: &[u8],
+    key: &passerelle_protocol::keys::SigningKey,
+    key_id: &str,
+    created: i64,
+) -> (u16, String) {
+    let r = post_signed_raw(inbox, body, key, key_id, created).await;
     let status = r.status().as_u16();
     let v: Value = r.json().await.unwrap_or(Value::Null);
     (status, v["code"].as_str().unwrap_or("").to_owned())

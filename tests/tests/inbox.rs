@@ -426,3 +426,102 @@ async fn hostile_activities_are_refused_and_change_nothing() {
         n.shutdown().await;
     }
 }
+
+/// A partner that sends too fast gets `429 rate_limited` with `Retry-After`, which the
+/// delivery workers honour: everything arrives, later. An HR API client likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_answer_429_and_senders_wait() {
+    let isere = Node::start_with(&ISERE, Backend::Sqlite, false, |c| {
+        c.federation.inbox_rate_per_second = 2;
+        c.federation.inbox_rate_burst = 3;
+        c.server.rate_limit_per_second = 5;
+        c.server.rate_limit_burst = 10;
+    })
+    .await;
+    let metropole = Node::start(&METROPOLE, Backend::Sqlite).await;
+    isere.set_policy("open").await;
+    metropole.set_policy("open").await;
+    metropole.follow(&isere).await;
+    isere.follow(&metropole).await;
+    wait_until("partners", Duration::from_secs(30), || async {
+        metropole
+            .partner(&isere)
+            .await
+            .is_some_and(|p| p["outgoing"] == "accepted" && p["incoming"] == "accepted")
+    })
+    .await;
+    // A burst of ten postings from the Métropole: Isère takes 3 at once, then 2 per second.
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let p = metropole
+            .publish(&example_posting("training-session"))
+            .await;
+        ids.push(p["document"]["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        wait_until(
+            "every posting arrives despite the limit",
+            Duration::from_secs(60),
+            || async {
+                isere
+                    .cached_postings()
+                    .await
+                    .iter()
+                    .any(|(p, _, _)| p == id)
+            },
+        )
+        .await;
+    }
+    assert!(
+        isere
+            .metric("passerelle_inbox_activities_total{via=\"push\",outcome=\"rate_limited\"}")
+            .await
+            > 0.0,
+        "the limit was hit"
+    );
+    let (_, health) = metropole.get("/api/v1/deliveries").await;
+    assert!(
+        health.as_array().unwrap().iter().all(|h| h["dead"] == 0),
+        "nothing dead-lettered: {health}"
+    );
+    // A direct look at the answer: code, status and Retry-After.
+    let (mkey, mkid) = node_key(&metropole).await;
+    let inbox = format!("{}/inbox", isere.base);
+    let mut limited = None;
+    for _ in 0..10 {
+        let body = serde_json::to_vec(&create(
+            &metropole,
+            &mkey,
+            &mkid,
+            posting_of(&metropole, &mkey, &mkid),
+        ))
+        .unwrap();
+        let r = passerelle_tests::post_signed_raw(&inbox, &body, &mkey, &mkid, unix_now()).await;
+        if r.status().as_u16() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("a burst beyond the limit is refused");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "rate_limited");
+    // The HR API: one client beyond its burst is limited; health checks never are.
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(isere.get("/api/v1/partners").await.0);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    for _ in 0..30 {
+        let r = reqwest::get(format!("{}/healthz", isere.base))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    isere.shutdown().await;
+    metropole.shutdown().await;
+}

@@ -22,6 +22,8 @@ pub struct ProtocolError {
     pub detail: String,
     /// Validation problems (`validation_failed`): JSON pointer and message.
     pub errors: Vec<(String, String)>,
+    /// Seconds to wait before retrying (`Retry-After`), when the refusal says so.
+    pub retry_after: Option<u64>,
 }
 
 impl ProtocolError {
@@ -32,6 +34,7 @@ impl ProtocolError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 

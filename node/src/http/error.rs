@@ -204,10 +204,11 @@ impl IntoResponse for AppError {
                     response.headers_mut().insert(header::DATE, date);
                 }
             }
-            if p.status == 503 {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            let retry_after = p.retry_after.or((p.status == 503).then_some(60));
+            if let Some(secs) = retry_after
+                && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         } else if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -261,6 +262,7 @@ fn protocol_title(code: &str) -> &'static str {
         "version_conflict" => "Conflit de version",
         "mad_transition_refused" => "Transition de mise à disposition refusée",
         "cursor_invalid" => "Curseur invalide",
+        "rate_limited" => "Trop de requêtes",
         "internal_error" => "Erreur interne",
         _ => "Requête refusée",
     }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod discovery;
 pub mod error;
 pub mod federation;
+pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.body_limit()))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout()))
         .layer(CatchPanicLayer::new())
