@@ -216,6 +216,9 @@ impl Node {
         let addr = free_port();
         let mut config = test_config(&data, addr, &url);
         tune(&mut config);
+        // The tuning may move the data directory or the database.
+        std::fs::create_dir_all(&config.data.dir).unwrap();
+        let url = config.database.url.clone().unwrap_or(url);
         let store = Store::connect(&url, 4).await.unwrap();
         store.migrate().await.unwrap();
         let audit = AuditRecord::new("test", "node.init", "node");
@@ -893,5 +896,24 @@ impl Node {
             .iter()
             .find(|p| p["actor"] == actor)
             .cloned()
+    }
+}
+
+impl Node {
+    /// A handle on the same node that talks to its listening address directly (not
+    /// through the proxy its public URL goes to): its own HR API during a partition.
+    pub fn direct(&self) -> Node {
+        Node {
+            name: self.name,
+            base: format!("http://{}", self.config.server.listen),
+            token: self.token.clone(),
+            config: self.config.clone(),
+            store: self.store.clone(),
+            client: self.client.clone(),
+            runner: Runner::Stopped,
+            as_process: false,
+            schema: None,
+            _dir: None,
+        }
     }
 }

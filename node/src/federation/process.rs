@@ -20,9 +20,13 @@ use crate::store::{
 };
 
 /// Items claimed per batch.
-const BATCH: u32 = 64;
-/// Lease of a claimed batch.
-const LEASE: Duration = Duration::from_secs(120);
+const BATCH: u32 = 32;
+
+/// Lease of a claimed batch: long enough for its projections (which may fetch an actor),
+/// short enough that a batch held by a process that died is taken again soon.
+fn lease(fed: &Federation) -> Duration {
+    Duration::from_secs(fed.config().request_timeout_secs.saturating_mul(2).max(10))
+}
 
 /// The projection loop of one process.
 pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
@@ -31,7 +35,11 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
-        let batch = match fed.store().claim_inbox(fed.owner(), BATCH, LEASE).await {
+        let batch = match fed
+            .store()
+            .claim_inbox(fed.owner(), BATCH, lease(&fed))
+            .await
+        {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim received activities");

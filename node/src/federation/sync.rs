@@ -23,8 +23,10 @@ use crate::store::{SyncTarget, Via, origin_of};
 
 /// Pulls claimed at once by a process.
 const BATCH: u32 = 4;
-/// Lease of a pull (extended after every page).
-const LEASE: Duration = Duration::from_secs(300);
+/// Lease of a pull, extended after every page: a few request timeouts.
+fn lease(fed: &Federation) -> Duration {
+    Duration::from_secs(fed.config().request_timeout_secs.saturating_mul(4).max(30))
+}
 /// Pages read in one pull at most (100 items each), so one pull cannot run forever; the
 /// next pull goes on from the cursor.
 const MAX_PAGES: usize = 5_000;
@@ -53,7 +55,11 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
-        let due = match fed.store().claim_pulls(fed.owner(), BATCH, LEASE).await {
+        let due = match fed
+            .store()
+            .claim_pulls(fed.owner(), BATCH, lease(&fed))
+            .await
+        {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim pulls");
@@ -242,7 +248,7 @@ pub async fn pull(
         let stored_here = i64::try_from(outcomes.len()).unwrap_or(0);
         let cursor = next.clone().unwrap_or_else(|| url.clone());
         fed.store()
-            .save_cursor(&target.actor_id, Some(&cursor), stored_here, LEASE)
+            .save_cursor(&target.actor_id, Some(&cursor), stored_here, lease(fed))
             .await
             .map_err(|e| e.to_string())?;
         match next {
