@@ -393,11 +393,9 @@ impl ActorDirectory {
             actor: address.to_owned(),
             reason: format!("neither NAME@DOMAIN nor a URL: {e}"),
         })?;
-        if url.path() != "/"
-            && !url.path().is_empty()
-            && let Ok(actor) = self.fetch(url.as_str()).await
-        {
-            return Ok(actor);
+        if url.path() != "/" && !url.path().is_empty() {
+            // A URL with a path names the actor itself: its own error is the useful one.
+            return self.fetch(url.as_str()).await;
         }
         let origin = url.origin().ascii_serialization();
         self.webfinger(&origin, url.as_str()).await
