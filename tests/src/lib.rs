@@ -198,6 +198,7 @@ impl Node {
         as_process: bool,
         tune: impl FnOnce(&mut Config),
     ) -> Node {
+        init_logging();
         let dir = tempfile::tempdir().unwrap();
         // The data directory is a subdirectory, so that the CLI's configuration file
         // (written beside it) is not part of it.
@@ -916,4 +917,17 @@ impl Node {
             _dir: None,
         }
     }
+}
+
+/// With `PASSERELLE_TEST_LOG=<filter>` (e.g. `warn`), the in-process nodes log to stderr.
+fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("PASSERELLE_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    });
 }

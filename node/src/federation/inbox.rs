@@ -159,7 +159,69 @@ async fn receive_inner(fed: &Federation, req: &InboxRequest<'_>) -> Result<Recei
     })
 }
 
-/// Stores a verified activity (de-duplicated by id).
+/// A received activity waiting for the group commit, with where to send the result.
+type Pending = (
+    IncomingActivity,
+    tokio::sync::oneshot::Sender<Result<InboxAccept, String>>,
+);
+
+/// Group commit of the inbox: requests hand their verified activity to one writer task,
+/// which stores whatever has accumulated in one transaction (one multi-row statement) and
+/// answers each. A request still answers `202` only once its activity is committed.
+#[derive(Debug)]
+pub struct Batcher {
+    tx: tokio::sync::mpsc::Sender<Pending>,
+}
+
+/// Most activities committed together.
+const BATCH_MAX: usize = 256;
+
+impl Batcher {
+    /// Starts the writer task; it stops once `shutdown` fires and the queue is empty.
+    pub fn spawn(
+        store: crate::store::Store,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH_MAX);
+        let task = tokio::spawn(async move {
+            loop {
+                let first = tokio::select! {
+                    item = rx.recv() => item,
+                    _ = shutdown.changed() => {
+                        rx.close();
+                        rx.recv().await
+                    }
+                };
+                let Some(first) = first else { return };
+                let mut batch = vec![first];
+                while batch.len() < BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
+                    }
+                }
+                let (items, replies): (Vec<IncomingActivity>, Vec<_>) = batch.into_iter().unzip();
+                match store.accept_activities(&items).await {
+                    Ok(results) => {
+                        for (reply, result) in replies.into_iter().zip(results) {
+                            let _ = reply.send(Ok(result));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, n = items.len(), "cannot store received activities");
+                        for reply in replies {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        (Self { tx }, task)
+    }
+}
+
+/// Stores a verified activity (de-duplicated by id): through the group commit when it
+/// runs, else directly.
 ///
 /// # Errors
 /// `500 internal_error` when the database fails (the sender retries).
@@ -167,18 +229,29 @@ pub async fn store(
     fed: &Federation,
     incoming: &IncomingActivity,
 ) -> Result<InboxAccept, ProtocolError> {
+    let failed = |e: String| {
+        tracing::error!(error = %e, "cannot store a received activity");
+        ProtocolError::new(
+            500,
+            "internal_error",
+            "the activity could not be stored; retry later",
+        )
+    };
+    if let Some(batcher) = fed.batcher() {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if batcher.tx.send((incoming.clone(), reply)).await.is_ok() {
+            return match answer.await {
+                Ok(Ok(accepted)) => Ok(accepted),
+                Ok(Err(e)) => Err(failed(e)),
+                Err(_) => Err(failed("the writer stopped".to_owned())),
+            };
+        }
+    }
     let accepted = fed
         .store()
         .accept_activities(std::slice::from_ref(incoming))
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot store a received activity");
-            ProtocolError::new(
-                500,
-                "internal_error",
-                "the activity could not be stored; retry later",
-            )
-        })?;
+        .map_err(|e| failed(e.to_string()))?;
     Ok(accepted.first().copied().unwrap_or(InboxAccept::Duplicate))
 }
 
@@ -306,15 +379,14 @@ pub async fn verify_activity(
             ),
         ));
     }
-    let store = fed.store();
-    let internal = |e: crate::store::StoreError| {
+    let policy = fed.policy().await.map_err(|e| {
         tracing::error!(error = %e, "store failure while checking an activity");
         ProtocolError::new(500, "internal_error", "temporary failure; retry later")
-    };
-    if store.is_blocked(&actor).await.map_err(internal)? {
+    })?;
+    if policy.is_blocked(&actor) {
         return Err(ProtocolError::blocked(&actor));
     }
-    check_policy(fed, &activity.kind, &actor, &activity.object).await?;
+    check_policy(fed, &policy, &activity.kind, &actor, &activity.object)?;
     let mut signers = verify_proofs(fed, &value, std::slice::from_ref(&actor)).await?;
     if let Some(object) = value.get("object").filter(|o| o.is_object()) {
         if activity.kind == ActivityType::Announce {
@@ -335,16 +407,14 @@ pub async fn verify_activity(
 
 /// §7.5: `Follow` from anyone not blocked; `Accept`/`Reject` from a node we asked; the
 /// rest from partners (either direction).
-async fn check_policy(
+fn check_policy(
     fed: &Federation,
+    policy: &super::PolicySnapshot,
     kind: &ActivityType,
     actor: &str,
     object: &ObjectRef,
 ) -> Result<(), ProtocolError> {
-    let partner = fed.store().partner_by_actor(actor).await.map_err(|e| {
-        tracing::error!(error = %e, "store failure while checking a partnership");
-        ProtocolError::new(500, "internal_error", "temporary failure; retry later")
-    })?;
+    let partner = policy.partner(actor);
     let ok = match kind {
         ActivityType::Follow => {
             if object.id() != Some(fed.actor_id()) {
@@ -360,10 +430,9 @@ async fn check_policy(
             true
         }
         ActivityType::Accept | ActivityType::Reject => partner
-            .as_ref()
             .is_some_and(|p| p.outgoing != PartnershipState::None || p.is_partner_either_way()),
         ActivityType::Undo => partner.is_some(),
-        _ => partner.as_ref().is_some_and(|p| p.is_partner_either_way()),
+        _ => partner.is_some_and(|p| p.is_partner_either_way()),
     };
     if ok {
         Ok(())

@@ -168,6 +168,37 @@ pub struct Federation {
     owner: String,
     metrics: FederationMetrics,
     last_seen: inbox::LastSeen,
+    batcher: std::sync::OnceLock<inbox::Batcher>,
+    policy: std::sync::Mutex<Option<(std::time::Instant, u64, Arc<PolicySnapshot>)>>,
+}
+
+/// How long a process trusts its copy of the block list and partnership states. Changes
+/// made by this process take effect at once (the store bumps a generation); those of
+/// another process sharing the database within this delay.
+const POLICY_TTL: Duration = Duration::from_secs(2);
+
+/// The block list and the partnership states, as the inbox checks them for every
+/// activity (kept in memory for [`POLICY_TTL`]).
+#[derive(Debug, Default)]
+pub struct PolicySnapshot {
+    blocks: Vec<crate::store::Block>,
+    partners: std::collections::BTreeMap<String, crate::store::Partner>,
+}
+
+impl PolicySnapshot {
+    /// Whether the actor, or its origin, is blocked.
+    pub fn is_blocked(&self, actor_id: &str) -> bool {
+        let origin = crate::store::origin_of(actor_id);
+        self.blocks.iter().any(|b| {
+            b.target == actor_id
+                || (b.kind == crate::store::BlockKind::Origin && b.target == origin)
+        })
+    }
+
+    /// What we know of a node.
+    pub fn partner(&self, actor_id: &str) -> Option<&crate::store::Partner> {
+        self.partners.get(actor_id)
+    }
 }
 
 impl std::fmt::Debug for Federation {
@@ -232,6 +263,8 @@ impl Federation {
             ),
             metrics: FederationMetrics::default(),
             last_seen: inbox::LastSeen::default(),
+            batcher: std::sync::OnceLock::new(),
+            policy: std::sync::Mutex::new(None),
         })
     }
 
@@ -298,6 +331,47 @@ impl Federation {
     /// This process's counters.
     pub fn metrics(&self) -> &FederationMetrics {
         &self.metrics
+    }
+
+    /// The inbox's group commit, once the workers run.
+    pub fn batcher(&self) -> Option<&inbox::Batcher> {
+        self.batcher.get()
+    }
+
+    /// The block list and partnership states (a copy at most [`POLICY_TTL`] old).
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn policy(&self) -> Result<Arc<PolicySnapshot>, crate::store::StoreError> {
+        {
+            let cached = self
+                .policy
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, generation, snap)) = cached.as_ref()
+                && at.elapsed() < POLICY_TTL
+                && *generation == self.store.events().policy_generation()
+            {
+                return Ok(snap.clone());
+            }
+        }
+        let generation = self.store.events().policy_generation();
+        let snap = Arc::new(PolicySnapshot {
+            blocks: self.store.blocks().await?,
+            partners: self
+                .store
+                .partners()
+                .await?
+                .into_iter()
+                .map(|p| (p.actor_id.clone(), p))
+                .collect(),
+        });
+        *self
+            .policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), generation, snap.clone()));
+        Ok(snap)
     }
 
     /// When each partner was last heard from by this process.
@@ -369,18 +443,29 @@ pub(crate) fn jitter() -> f64 {
 }
 
 /// Starts this process's federation workers: projection of received activities, delivery
-/// of the outbox, pulls of partners' outboxes, and the key watcher. They stop when
+/// of the outbox, pulls of partners' outboxes, the key watcher, and the inbox's group
+/// commit. They stop when
 /// `shutdown` turns `true`; in-flight work either finishes or is left to its lease.
 pub fn spawn(
     fed: &Arc<Federation>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    vec![
+    let mut handles = Vec::new();
+    if fed.batcher.get().is_none() {
+        let (batcher, task) = inbox::Batcher::spawn(fed.store.clone(), shutdown.clone());
+        if fed.batcher.set(batcher).is_ok() {
+            handles.push(task);
+        } else {
+            task.abort();
+        }
+    }
+    handles.extend([
         tokio::spawn(process::run(fed.clone(), shutdown.clone())),
         tokio::spawn(delivery::run(fed.clone(), shutdown.clone())),
         tokio::spawn(sync::run(fed.clone(), shutdown.clone())),
         tokio::spawn(watch_keys(fed.clone(), shutdown)),
-    ]
+    ]);
+    handles
 }
 
 /// Waits for `d`, or until shutdown; returns `true` when shutting down.

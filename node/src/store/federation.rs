@@ -410,6 +410,7 @@ impl Store {
             .map_err(map_err("record a partner"))?;
             tx.commit().await.map_err(map_err("commit"))?;
         });
+        self.events.policy_changed();
         self.partner_by_actor(&info.actor_id)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("partner {}", info.actor_id)))
@@ -522,6 +523,7 @@ impl Store {
             }
             tx.commit().await.map_err(map_err("commit"))?;
         });
+        self.events.policy_changed();
         if activity.is_some() {
             self.notify_outbox();
         }
@@ -550,6 +552,7 @@ impl Store {
             }
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
+            self.events.policy_changed();
             Ok(())
         })
     }
@@ -606,6 +609,7 @@ impl Store {
                 .map_err(map_err("block a node"))?;
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
+            self.events.policy_changed();
         });
         Ok(block)
     }
@@ -625,6 +629,7 @@ impl Store {
             }
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
+            self.events.policy_changed();
             Ok(())
         })
     }

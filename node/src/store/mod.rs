@@ -391,6 +391,23 @@ pub struct Events {
     pub outbox: tokio::sync::Notify,
     /// Signalled after a commit that stored received activities (items to project).
     pub inbox: tokio::sync::Notify,
+    /// Bumped after this process changed a partnership or the block list, so that
+    /// in-memory copies of them are reloaded at once.
+    pub policy_generation: std::sync::atomic::AtomicU64,
+}
+
+impl Events {
+    /// Records a change of partnerships or blocks.
+    pub fn policy_changed(&self) {
+        self.policy_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The current generation of partnerships and blocks.
+    pub fn policy_generation(&self) -> u64 {
+        self.policy_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[derive(Clone)]

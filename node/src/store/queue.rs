@@ -305,37 +305,66 @@ const SYNC_COLUMNS: &str = "s.actor_id, p.outbox, s.next_url, s.last_pull_at, s.
 impl Store {
     // ---- inbox ----
 
-    /// Stores verified activities in one transaction (group commit), de-duplicating by
-    /// activity id: an id already accepted with the same content (RFC 8785 form) is a
-    /// duplicate, with other content a reuse. Wakes this process's projection worker.
+    /// Stores verified activities in one transaction (group commit): one multi-row
+    /// `INSERT … ON CONFLICT DO NOTHING RETURNING` per chunk, so a batch costs a few round
+    /// trips whatever its size. De-duplicates by activity id: an id already accepted with
+    /// the same content (RFC 8785 form) is a duplicate, with other content a reuse (also
+    /// within one batch). Wakes this process's projection worker.
     pub async fn accept_activities(&self, items: &[IncomingActivity]) -> Result<Vec<InboxAccept>> {
+        /// Rows per statement (8 parameters each; well under both engines' limits).
+        const CHUNK: usize = 200;
         if items.is_empty() {
             return Ok(Vec::new());
         }
         let t = to_ms(now());
-        let mut out = Vec::with_capacity(items.len());
+        let mut out: Vec<Option<InboxAccept>> = vec![None; items.len()];
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            for item in items {
-                let signers = serde_json::to_string(&item.signers).unwrap_or_else(|_| "[]".to_owned());
-                let row = sqlx::query(
+            for (c, chunk) in items.chunks(CHUNK).enumerate() {
+                let mut sql = String::from(
                     "INSERT INTO inbox (activity_id, actor_id, activity_type, object_id, document, via, \
-                     received_at, signers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (activity_id) DO NOTHING RETURNING seq",
-                )
-                .bind(&item.activity_id)
-                .bind(&item.actor_id)
-                .bind(&item.activity_type)
-                .bind(&item.object_id)
-                .bind(json_text(&item.document))
-                .bind(item.via.as_str())
-                .bind(t)
-                .bind(signers)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err("store a received activity"))?;
-                if let Some(r) = row {
-                    out.push(InboxAccept::Stored { seq: col!(r, "seq") });
+                     received_at, signers) VALUES ",
+                );
+                for k in 0..chunk.len() {
+                    let b = k * 8;
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+                    ));
+                }
+                sql.push_str(" ON CONFLICT (activity_id) DO NOTHING RETURNING seq, activity_id");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for item in chunk {
+                    let signers = serde_json::to_string(&item.signers).unwrap_or_else(|_| "[]".to_owned());
+                    q = q
+                        .bind(&item.activity_id)
+                        .bind(&item.actor_id)
+                        .bind(&item.activity_type)
+                        .bind(&item.object_id)
+                        .bind(json_text(&item.document))
+                        .bind(item.via.as_str())
+                        .bind(t)
+                        .bind(signers);
+                }
+                let rows = q
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err("store received activities"))?;
+                for r in rows {
+                    let id: String = col!(r, "activity_id");
+                    let seq: i64 = col!(r, "seq");
+                    // The first item of the chunk with that id was the one inserted.
+                    if let Some(k) = chunk.iter().position(|i| i.activity_id == id) {
+                        out[c * CHUNK + k] = Some(InboxAccept::Stored { seq });
+                    }
+                }
+            }
+            // Those not inserted: already there (before, or earlier in this batch).
+            for (k, item) in items.iter().enumerate() {
+                if out[k].is_some() {
                     continue;
                 }
                 let stored = sqlx::query("SELECT document FROM inbox WHERE activity_id = $1")
@@ -344,7 +373,7 @@ impl Store {
                     .await
                     .map_err(map_err("read a received activity"))?;
                 let doc: String = col!(stored, "document");
-                out.push(if same_content(&parse_json(&doc)?, &item.document) {
+                out[k] = Some(if same_content(&parse_json(&doc)?, &item.document) {
                     InboxAccept::Duplicate
                 } else {
                     InboxAccept::IdReused
@@ -352,6 +381,10 @@ impl Store {
             }
             tx.commit().await.map_err(map_err("commit"))?;
         });
+        let out: Vec<InboxAccept> = out
+            .into_iter()
+            .map(|o| o.unwrap_or(InboxAccept::Duplicate))
+            .collect();
         if out.iter().any(|a| matches!(a, InboxAccept::Stored { .. })) {
             self.events.inbox.notify_waiters();
             self.events.inbox.notify_one();

@@ -30,6 +30,11 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
         .foreign_keys(true);
     SqlitePoolOptions::new()
         .max_connections(max_connections)
+        // A connection whose COMMIT failed (a full disk, a lost server) is still inside its
+        // transaction and would refuse every later BEGIN: close it instead of reusing it.
+        .after_release(|conn, _| {
+            Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+        })
         .connect_with(options)
         .await
         .map_err(|e| StoreError::other("open the SQLite database", e))
