@@ -502,3 +502,103 @@ async fn restored_node_still_federates() {
     isere.shutdown().await;
     grenoble.shutdown().await;
 }
+
+/// The partnership's other paths: a `closed` policy refuses, an `Undo` ends our side, a
+/// `Reject` of an accepted `Follow` ends theirs, and a block ends a partnership and stops
+/// what the blocked node sends — each seen by both nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partnership_refused_undone_rejected_and_blocked() {
+    let isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let grenoble = Node::start(&GRENOBLE, Backend::Sqlite).await;
+    let metropole = Node::start(&METROPOLE, Backend::Sqlite).await;
+    isere.set_policy("closed").await;
+    grenoble.set_policy("open").await;
+    metropole.set_policy("open").await;
+
+    // Closed: refused at once.
+    grenoble.follow(&isere).await;
+    wait_partners(&grenoble, &isere, "rejected", "none").await;
+    wait_partners(&isere, &grenoble, "none", "rejected").await;
+
+    // Open both ways, then Grenoble stops following the Métropole (Undo).
+    partners_both_ways(&grenoble, &metropole).await;
+    let m = grenoble.partner(&metropole).await.unwrap();
+    let (s, b) = grenoble
+        .post(
+            &format!("/api/v1/partners/{}/unfollow", m["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    wait_partners(&metropole, &grenoble, "accepted", "none").await;
+    // What the Métropole addresses to its partners no longer reaches Grenoble.
+    let p = metropole
+        .publish(&example_posting("training-session"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !grenoble
+            .cached_postings()
+            .await
+            .iter()
+            .any(|(id, _, _)| id == &doc_id(&p))
+    );
+
+    // The Métropole ends Grenoble's following of it the other way: Reject of the accepted
+    // Follow (Grenoble follows the Métropole again first).
+    grenoble.follow(&metropole).await;
+    wait_partners(&metropole, &grenoble, "accepted", "accepted").await;
+    let g = metropole.partner(&grenoble).await.unwrap();
+    let (s, b) = metropole
+        .post(
+            &format!("/api/v1/partners/{}/reject", g["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    wait_partners(&grenoble, &metropole, "rejected", "accepted").await;
+
+    // A block: Grenoble blocks the Métropole; the partnership ends and the Métropole's
+    // deliveries are refused (403 actor_blocked, dead-lettered at the sender).
+    let (s, b) = grenoble
+        .post(
+            "/api/v1/blocks",
+            &json!({ "target": metropole.actor(), "kind": "actor", "reason": "test" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    wait_partners(&metropole, &grenoble, "rejected", "rejected").await;
+    // The Métropole no longer counts Grenoble among its partners: nothing is sent to it
+    // (what a blocked node sends anyway is refused with 403 actor_blocked, see
+    // tests/tests/inbox.rs).
+    let p = metropole.publish(&example_posting("vacancy")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let create = metropole
+        .store
+        .outbox(None, None, 100, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.activity.object_id == doc_id(&p) && i.activity.activity_type == "Create")
+        .unwrap();
+    let jobs = metropole
+        .store
+        .deliveries_of(&create.activity.activity_id)
+        .await
+        .unwrap();
+    assert!(
+        jobs.iter()
+            .all(|(inbox, _, _)| !inbox.starts_with(&grenoble.base)),
+        "{jobs:?}"
+    );
+    assert!(
+        !grenoble
+            .cached_postings()
+            .await
+            .iter()
+            .any(|(id, _, _)| id == &doc_id(&p))
+    );
+    for n in [isere, grenoble, metropole] {
+        n.shutdown().await;
+    }
+}
