@@ -224,6 +224,8 @@ impl Api {
 /// # Errors
 /// A [`Failure`] with its exit code (ports taken, unwritable directory…).
 pub async fn run(args: DemoArgs) -> CliResult {
+    // Ctrl-C handlers first: a signal during the set-up must stop the demo cleanly too.
+    let shutdown = shutdown_signal();
     let mut configs = Vec::new();
     for (i, node) in NODES.iter().enumerate() {
         let port = args
@@ -302,7 +304,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
         "Stop with Ctrl-C; start again with the same command (data is kept in {}).",
         args.dir.display()
     );
-    shutdown_signal().await;
+    shutdown.await;
     let _ = stop_tx.send(true);
     for t in tasks {
         match t.await {
