@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod feed;
 pub mod http;
 pub mod keys;
 pub mod postings;
@@ -50,6 +51,10 @@ pub async fn run(
     let store = cli::open_store(&config, true).await.map_err(|f| f.error)?;
     let key = keys::load_and_register(&store, &config.key_file()).await?;
     let bootstrap = auth::bootstrap_token(&store).await?;
+    let indexed = store.reindex_feed().await?;
+    if indexed > 0 {
+        tracing::info!(indexed, "postings added to the feed index");
+    }
     let state = AppState::new(&config, store.clone(), key);
     let base = config.base_url();
 

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod binary;
+mod feed_api;
+mod feed_store;
 mod generated;
 mod http;
 mod postings;
