@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod exports;
 pub mod feed;
 pub mod http;
 pub mod keys;

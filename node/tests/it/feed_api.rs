@@ -287,3 +287,115 @@ async fn feed_api_on_postgres() {
         feed_api(db).await;
     }
 }
+
+#[tokio::test]
+async fn feed_exports_csv_atom_and_calendar() {
+    let n = node_on(TestDb::sqlite(), true).await;
+    let reader = n.token(Role::Lecteur).await;
+    let lyon = Partner::new("https://rh.lyon.example");
+    // A hostile title: a spreadsheet formula and markup.
+    receive(&n, &lyon, "=HYPERLINK(\"http://x\") <b>Ingénieur</b>", None).await;
+    let immersion = lyon.posting(
+        "immersion_offer",
+        1,
+        json!({"name": "Vis mon job : jardinier, parcs; serres",
+               "locations": [{"commune": "69123", "address": "Parc de la Tête d'Or, Lyon"}],
+               "body": {"slots": [{"date": "2027-03-04", "duration": "half_day"},
+                                  {"date": "2027-03-05", "duration": "day"}]}}),
+    );
+    n.store
+        .apply_posting_version(&lyon.version(&immersion))
+        .await
+        .unwrap();
+    let training = lyon.posting(
+        "training_session",
+        1,
+        json!({"name": "Formation accueil", "body": {"sessionDates": ["2027-01-12"]}}),
+    );
+    n.store
+        .apply_posting_version(&lyon.version(&training))
+        .await
+        .unwrap();
+
+    let r = n
+        .request("GET", "/api/v1/feed/export.csv", Some(&reader), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.content_type.starts_with("text/csv"), "{}", r.content_type);
+    let text = String::from_utf8(r.body.clone()).unwrap();
+    assert!(text.starts_with("\u{feff}\"Intitulé\";\"Type d'offre\""));
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        text.contains("\"'=HYPERLINK(\"\"http://x\"\") <b>Ingénieur</b>\""),
+        "{text}"
+    );
+    assert!(text.contains(&lyon.key_id()));
+    // The same query language as the feed.
+    let r = n
+        .request(
+            "GET",
+            "/api/v1/feed/export.csv?q=ingenieur",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(
+        String::from_utf8(r.body)
+            .unwrap()
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .count(),
+        2
+    );
+
+    let r = n
+        .request(
+            "GET",
+            "/api/v1/feed/export.atom?kind=vacancy",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.content_type.starts_with("application/atom+xml"));
+    let atom = String::from_utf8(r.body).unwrap();
+    assert_eq!(atom.matches("<entry>").count(), 1, "{atom}");
+    assert!(atom.contains("&lt;b&gt;Ingénieur&lt;/b&gt;"), "{atom}");
+    assert!(!atom.contains("<b>"));
+    assert!(atom.contains("/console/offre?id=https%3A%2F%2Frh.lyon.example%2Fpostings%2F"));
+
+    let r = n
+        .request("GET", "/api/v1/feed/export.ics", Some(&reader), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.content_type.starts_with("text/calendar"));
+    let ics = String::from_utf8(r.body).unwrap();
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n"));
+    assert_eq!(ics.matches("BEGIN:VEVENT").count(), 3, "{ics}");
+    assert!(ics.contains("DTSTART;VALUE=DATE:20270304\r\nDTEND;VALUE=DATE:20270305"));
+    assert!(ics.contains("DTSTART;VALUE=DATE:20270112"));
+    let unfolded = ics.replace("\r\n ", "");
+    assert!(
+        unfolded.contains("jardinier\\, parcs\\; serres"),
+        "{unfolded}"
+    );
+    assert!(unfolded.contains("(demi-journée)"));
+    for line in ics.split("\r\n") {
+        assert!(line.len() <= 75, "{line}");
+    }
+    // A calendar of vacancies only makes no sense: 400.
+    let r = n
+        .request(
+            "GET",
+            "/api/v1/feed/export.ics?kind=vacancy",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = n
+        .request("GET", "/api/v1/feed/export.csv", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}

@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -552,4 +553,165 @@ pub async fn post_seen(
         .await?;
     let s = state.store().saved_search(owner(&p), id).await?;
     Ok(Json(saved_view(&state, s).await?))
+}
+
+// ---- exports ----
+
+/// Most postings in one export.
+pub const EXPORT_MAX: usize = 5000;
+
+/// The console page of a posting.
+pub fn console_url(state: &AppState, posting_id: &str) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("id", posting_id);
+    format!("{}/console/offre?{}", state.base_url(), s.finish())
+}
+
+/// Every match of a query with its document (for CSV and iCalendar).
+///
+/// # Errors
+/// As [`feed::search`].
+pub async fn items_with_documents(
+    state: &AppState,
+    params: &FeedParams,
+) -> Result<(Vec<crate::exports::ItemWithDoc>, Names), AppError> {
+    let (items, names) = feed::all_items(state, params, EXPORT_MAX).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let doc = feed::document(state, &item).await?;
+        out.push((item, doc));
+    }
+    Ok((out, names))
+}
+
+fn text_response(content_type: &'static str, filename: Option<&str>, body: String) -> Response {
+    let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    if let Some(name) = filename
+        && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+    {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// CSV of a query.
+///
+/// # Errors
+/// Bad parameters or store errors.
+pub async fn csv_export(state: &AppState, params: &FeedParams) -> Result<Response, AppError> {
+    let (items, names) = items_with_documents(state, params).await?;
+    let body = crate::exports::csv(&items, &names, &|id| console_url(state, id));
+    Ok(text_response(
+        "text/csv; charset=utf-8; header=present",
+        Some("passerelle-offres.csv"),
+        body,
+    ))
+}
+
+/// Atom feed of a query.
+///
+/// # Errors
+/// Bad parameters or store errors.
+pub async fn atom_export(
+    state: &AppState,
+    params: &FeedParams,
+    self_url: &str,
+) -> Result<Response, AppError> {
+    let mut p = params.search_only();
+    p.sort = Some(crate::store::FeedSort::Recent);
+    let (items, names) = feed::all_items(state, &p, 200).await?;
+    let query = params.to_query_string(false);
+    let title = if params.is_empty_search() {
+        "Passerelle — fil des offres".to_owned()
+    } else if params.q.trim().is_empty() {
+        "Passerelle — offres filtrées".to_owned()
+    } else {
+        format!("Passerelle — offres « {} »", params.q.trim())
+    };
+    let feed_id = format!("{}/api/v1/feed/export.atom?{query}", state.base_url());
+    let body = crate::exports::atom(&items, &names, &title, self_url, &feed_id, &|id| {
+        console_url(state, id)
+    });
+    Ok(text_response(
+        "application/atom+xml; charset=utf-8",
+        None,
+        body,
+    ))
+}
+
+/// iCalendar of the immersion and training days of a query.
+///
+/// # Errors
+/// Bad parameters or store errors.
+pub async fn ics_export(state: &AppState, params: &FeedParams) -> Result<Response, AppError> {
+    let mut p = params.search_only();
+    if p.kind.is_empty() {
+        p.kind = crate::exports::CALENDAR_KINDS
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
+    } else {
+        p.kind
+            .retain(|k| crate::exports::CALENDAR_KINDS.contains(&k.as_str()));
+        if p.kind.is_empty() {
+            return Err(AppError::bad_request(
+                "invalid_query",
+                "le calendrier ne contient que les immersions et les formations : choisissez kind=immersion_offer, immersion_swap ou training_session",
+            ));
+        }
+    }
+    let (items, names) = items_with_documents(state, &p).await?;
+    let body = crate::exports::ics(&items, &names, OffsetDateTime::now_utc(), &|id| {
+        console_url(state, id)
+    });
+    Ok(text_response(
+        "text/calendar; charset=utf-8",
+        Some("passerelle-agenda.ics"),
+        body,
+    ))
+}
+
+/// # `GET /api/v1/feed/export.csv`
+/// Every match of a feed query as CSV (`;`-separated, UTF-8 with BOM, at most 5,000 rows).
+#[utoipa::path(get, path = "/api/v1/feed/export.csv", tag = "feed", params(FeedQueryDoc),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn get_feed_csv(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    p.require(Role::Lecteur)?;
+    let params = FeedParams::parse(query.as_deref().unwrap_or(""))?;
+    csv_export(&state, &params).await
+}
+
+/// # `GET /api/v1/feed/export.atom`
+/// The 200 most recent matches of a feed query as an Atom feed.
+#[utoipa::path(get, path = "/api/v1/feed/export.atom", tag = "feed", params(FeedQueryDoc),
+    responses((status = 200, content_type = "application/atom+xml", body = String), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn get_feed_atom(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    p.require(Role::Lecteur)?;
+    let raw = query.unwrap_or_default();
+    let params = FeedParams::parse(&raw)?;
+    let self_url = format!("{}/api/v1/feed/export.atom?{raw}", state.base_url());
+    atom_export(&state, &params, &self_url).await
+}
+
+/// # `GET /api/v1/feed/export.ics`
+/// The days of the immersions, immersion swaps and training sessions matching a feed query,
+/// as an iCalendar file (one all-day event per day).
+#[utoipa::path(get, path = "/api/v1/feed/export.ics", tag = "feed", params(FeedQueryDoc),
+    responses((status = 200, content_type = "text/calendar", body = String), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn get_feed_ics(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    p.require(Role::Lecteur)?;
+    let params = FeedParams::parse(query.as_deref().unwrap_or(""))?;
+    ics_export(&state, &params).await
 }

@@ -75,6 +75,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(postings::publish_posting))
         .routes(routes!(postings::close_posting))
         .routes(routes!(feed::get_feed))
+        .routes(routes!(feed::get_feed_csv))
+        .routes(routes!(feed::get_feed_atom))
+        .routes(routes!(feed::get_feed_ics))
         .routes(routes!(
             feed::list_saved_searches,
             feed::create_saved_search
