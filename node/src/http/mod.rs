@@ -2,10 +2,12 @@
 //!
 //! Three audiences, three groups of routes: discovery and federation documents
 //! (`discovery.rs`, public, machine-readable), the HR API (`api/`, JSON under `/api/v1`,
-//! bearer tokens) and operations (`ops.rs`: health, readiness, metrics). Handlers are thin:
+//! bearer tokens) and the HR web console (`console/`, HTML under `/console`, session
+//! cookie), and operations (`ops.rs`: health, readiness, metrics). Handlers are thin:
 //! they extract, call the store or a domain function, and map the typed result.
 
 pub mod api;
+pub mod console;
 pub mod discovery;
 pub mod error;
 pub mod metrics;
@@ -42,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::get_metrics))
         .merge(discovery::routes())
         .merge(pages::routes())
+        .merge(console::routes(state.clone()))
         .merge(api_router)
         .route(
             "/api/v1/openapi.json",

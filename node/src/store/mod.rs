@@ -1583,3 +1583,5 @@ mod federation;
 pub use federation::*;
 mod feed;
 pub use feed::*;
+mod console;
+pub use console::*;

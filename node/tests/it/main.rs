@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod binary;
+mod console;
 mod feed_api;
 mod feed_store;
 mod generated;
