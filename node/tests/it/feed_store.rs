@@ -794,3 +794,45 @@ async fn feed_saved_searches() {
 async fn feed_reindex() {
     on_each_backend!(reindex_restores_missing_rows);
 }
+
+async fn delivery_health_per_inbox(store: &Store, db: &TestDb) {
+    assert!(store.delivery_health().await.unwrap().is_empty());
+    raw(
+        db,
+        &[
+            "INSERT INTO outbox (activity_id, activity_type, object_id, public, document, created_at) \
+             VALUES ('https://a.example/activities/1', 'Create', 'https://a.example/postings/1', FALSE, '{}', 1000)",
+            "INSERT INTO deliveries (outbox_seq, inbox_url, state, attempts, created_at, next_attempt_at) \
+             SELECT seq, 'https://b.example/inbox', 'delivered', 1, 1000, 1000 FROM outbox",
+            "INSERT INTO deliveries (outbox_seq, inbox_url, state, attempts, created_at, next_attempt_at) \
+             SELECT seq, 'https://c.example/inbox', 'pending', 3, 1000, 1000 FROM outbox",
+            "INSERT INTO delivery_targets (inbox_url, consecutive_failures, circuit_open_until, last_success_at, last_failure_at, last_error) \
+             VALUES ('https://c.example/inbox', 3, 5000, NULL, 4000, 'HTTP 503')",
+        ],
+    )
+    .await;
+    let h = store.delivery_health().await.unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        (h[0].inbox_url.as_str(), h[0].delivered, h[0].pending),
+        ("https://b.example/inbox", 1, 0)
+    );
+    assert_eq!((h[1].pending, h[1].consecutive_failures), (1, 3));
+    assert_eq!(h[1].last_error.as_deref(), Some("HTTP 503"));
+    assert!(h[1].circuit_open_until.is_some());
+    // The history of the object lists the activity sent about it.
+    let history = store
+        .object_history("https://a.example/postings/1")
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].direction, history[0].activity_type.as_str()),
+        ("sent", "Create")
+    );
+}
+
+#[tokio::test]
+async fn console_delivery_health() {
+    on_each_backend!(delivery_health_per_inbox);
+}

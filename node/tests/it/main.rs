@@ -4,6 +4,7 @@
 
 mod binary;
 mod console;
+mod console_browser;
 mod feed_api;
 mod feed_store;
 mod generated;

@@ -459,7 +459,31 @@ fn detail_rows(doc: &Value) -> (Vec<Row>, Vec<Row>) {
             let label = super::postings::body_label(k)
                 .unwrap_or(k.as_str())
                 .to_owned();
-            push(&mut body, &label, scalar(v));
+            let value = match (k.as_str(), v) {
+                ("slots", Value::Array(slots)) => Some(
+                    slots
+                        .iter()
+                        .map(|slot| {
+                            let d = s(slot, "/date").map(|d| day_fr(&d)).unwrap_or_default();
+                            match s(slot, "/duration").as_deref() {
+                                Some("half_day") => format!("{d} (demi-journée)"),
+                                _ => format!("{d} (journée)"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ; "),
+                ),
+                ("sessionDates" | "proposedDates", Value::Array(days)) => Some(
+                    days.iter()
+                        .filter_map(Value::as_str)
+                        .map(day_fr)
+                        .collect::<Vec<_>>()
+                        .join(" ; "),
+                ),
+                ("vacancyDate", Value::String(d)) => Some(day_fr(d)),
+                _ => scalar(v),
+            };
+            push(&mut body, &label, value);
         }
     }
     (main, body)
