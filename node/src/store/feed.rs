@@ -899,6 +899,8 @@ impl Store {
         let relevance = query.sort == FeedSort::Relevance;
         let where_ = conditions(filter, pg, relevance && !pg, &mut sql);
         let mut from = String::from("feed_postings f");
+        let mut with = String::new();
+        let mut join_cond = String::new();
         let mut keyset = String::new();
         let order;
         let mut offset = 0i64;
@@ -915,11 +917,15 @@ impl Store {
                     order =
                         format!("ts_rank_cd(f.tsv, to_tsquery('french', {p})) DESC, f.doc_id DESC");
                 } else {
+                    // The text matches drive the query (materialized once, then each
+                    // looked up by `doc_id`).
                     let p = sql.text(&TextQuery::fts5(&include, "AND"));
-                    from = format!(
-                        "feed_postings f JOIN (SELECT rowid AS rid, bm25(feed_fts, 4.0, 1.0) AS score \
-                         FROM feed_fts WHERE feed_fts MATCH {p}) r ON r.rid = f.doc_id"
+                    with = format!(
+                        "WITH r AS MATERIALIZED (SELECT rowid AS rid, bm25(feed_fts, 4.0, 1.0) AS score \
+                         FROM feed_fts WHERE feed_fts MATCH {p}) "
                     );
+                    from = "r CROSS JOIN feed_postings f".to_owned();
+                    join_cond = "f.doc_id = r.rid AND ".to_owned();
                     order = "r.score ASC, f.doc_id DESC".to_owned();
                 }
             }
@@ -952,7 +958,7 @@ impl Store {
         let lim = sql.bind(Param::Int(limit + 1));
         let off = sql.bind(Param::Int(offset));
         let page_sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM {from} WHERE {where_}{keyset} ORDER BY {order} LIMIT {lim} OFFSET {off}"
+            "{with}SELECT {ITEM_COLUMNS} FROM {from} WHERE {join_cond}{where_}{keyset} ORDER BY {order} LIMIT {lim} OFFSET {off}"
         );
         let mut items: Vec<FeedItem> = both!(self, pool => {
             let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(page_sql)), &sql.params)
@@ -995,7 +1001,7 @@ impl Store {
             None
         };
         let facets = if query.facets {
-            self.feed_facets(filter).await?
+            self.facets_with_total(filter, total).await?
         } else {
             Vec::new()
         };
@@ -1025,13 +1031,44 @@ impl Store {
     /// Counts per facet value. A facet the filter restricts is counted without its own
     /// restriction (so its other values stay visible and selectable).
     pub async fn feed_facets(&self, filter: &FeedFilter) -> Result<Vec<FacetCount>> {
+        self.facets_with_total(filter, None).await
+    }
+
+    async fn facets_with_total(
+        &self,
+        filter: &FeedFilter,
+        total: Option<i64>,
+    ) -> Result<Vec<FacetCount>> {
+        // SQLite needs to know whether the matches are many (see `facet_counts`); a
+        // facet counted without its restriction matches at least as many.
+        let many = match self.kind() {
+            super::DatabaseKind::Postgres => None,
+            super::DatabaseKind::Sqlite => {
+                let size = self.feed_max_doc_id().await?.max(1);
+                let matches = match total {
+                    Some(t) => t,
+                    None => self.feed_count(filter).await?,
+                };
+                Some((matches.saturating_mul(4) > size, size))
+            }
+        };
         let unrestricted: Vec<Facet> = Facet::ALL
             .into_iter()
             .filter(|f| !filter.restricts(*f))
             .collect();
-        let mut out = self.facet_counts(filter, &unrestricted).await?;
+        let mut out = self
+            .facet_counts(filter, &unrestricted, many.map(|(m, _)| m))
+            .await?;
         for facet in Facet::ALL.into_iter().filter(|f| filter.restricts(*f)) {
-            out.extend(self.facet_counts(&filter.without(facet), &[facet]).await?);
+            let wider = filter.without(facet);
+            let many = match many {
+                None => None,
+                Some((true, _)) => Some(true),
+                Some((false, size)) => {
+                    Some(self.feed_count(&wider).await?.saturating_mul(4) > size)
+                }
+            };
+            out.extend(self.facet_counts(&wider, &[facet], many).await?);
         }
         out.sort_by(|a, b| {
             a.facet
@@ -1048,7 +1085,14 @@ impl Store {
         Ok(kept)
     }
 
-    async fn facet_counts(&self, filter: &FeedFilter, facets: &[Facet]) -> Result<Vec<FacetCount>> {
+    /// Counts for `facets`; `many` (SQLite only) says whether the matches are a large
+    /// part of the feed.
+    async fn facet_counts(
+        &self,
+        filter: &FeedFilter,
+        facets: &[Facet],
+        many: Option<bool>,
+    ) -> Result<Vec<FacetCount>> {
         if facets.is_empty() {
             return Ok(Vec::new());
         }
@@ -1077,10 +1121,27 @@ impl Store {
             .collect();
         if !term_fields.is_empty() {
             let list = sql.list(&term_fields);
-            parts.push(format!(
-                "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM feed_terms t JOIN m ON m.doc_id = t.doc_id \
-                 WHERE t.field IN ({list}) GROUP BY t.field, t.value"
-            ));
+            // PostgreSQL plans the join itself. SQLite needs the order spelled out: for a
+            // few matches, loop over them and look their terms up by `doc_id`
+            // (`m CROSS JOIN t`); for many, scan the facet's terms in index order and probe
+            // the matches (`IN (SELECT …)` builds a temporary index of them once).
+            let many = many.unwrap_or(false);
+            parts.push(if pg {
+                format!(
+                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM m JOIN feed_terms t \
+                     ON t.doc_id = m.doc_id WHERE t.field IN ({list}) GROUP BY t.field, t.value"
+                )
+            } else if many {
+                format!(
+                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM feed_terms t \
+                     WHERE t.field IN ({list}) AND t.doc_id IN (SELECT doc_id FROM m) GROUP BY t.field, t.value"
+                )
+            } else {
+                format!(
+                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM m CROSS JOIN feed_terms t \
+                     WHERE t.doc_id = m.doc_id AND t.field IN ({list}) GROUP BY t.field, t.value"
+                )
+            });
         }
         let text = format!(
             "WITH m AS MATERIALIZED (SELECT f.doc_id, f.kind, f.status, f.author, f.working_time, f.telework \
@@ -1147,15 +1208,18 @@ impl Store {
     /// returns how many were indexed. Works in batches, one transaction each.
     pub async fn reindex_feed(&self) -> Result<u64> {
         let mut done = 0u64;
-        // Local postings.
+        // Local postings, by id.
+        let mut last = String::new();
         loop {
-            let n: u64 = both!(self, pool => {
+            let (n, seen): (u64, usize) = both!(self, pool => {
                 let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
                 let rows = sqlx::query(
                     "SELECT p.id, p.status, p.document, p.updated_at FROM postings p \
-                     WHERE p.status <> 'draft' AND NOT EXISTS (SELECT 1 FROM feed_postings f WHERE f.local_id = p.id) \
-                     ORDER BY p.id LIMIT $1",
+                     WHERE p.id > $1 AND p.status <> 'draft' \
+                     AND NOT EXISTS (SELECT 1 FROM feed_postings f WHERE f.local_id = p.id) \
+                     ORDER BY p.id LIMIT $2",
                 )
+                .bind(&last)
                 .bind(REINDEX_BATCH)
                 .fetch_all(&mut *tx)
                 .await
@@ -1163,6 +1227,7 @@ impl Store {
                 let mut n = 0u64;
                 for r in &rows {
                     let id: String = col!(r, "id");
+                    last.clone_from(&id);
                     let doc: String = col!(r, "document");
                     let doc = parse_json(&doc)?;
                     let updated: i64 = col!(r, "updated_at");
@@ -1177,23 +1242,25 @@ impl Store {
                     n += 1;
                 }
                 tx.commit().await.map_err(map_err("commit"))?;
-                if rows.is_empty() { 0 } else { n.max(1) }
+                (n, rows.len())
             });
-            if n == 0 {
+            done += n;
+            if seen == 0 {
                 break;
             }
-            done += n;
         }
-        // Received postings.
+        // Received postings, by id.
+        let mut last = String::new();
         loop {
-            let n: u64 = both!(self, pool => {
+            let (n, seen): (u64, usize) = both!(self, pool => {
                 let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
                 let rows = sqlx::query(
                     "SELECT r.object_id, r.author, r.relayed_by, r.kind, r.version, r.document, r.verified_key, r.verified_at \
-                     FROM remote_postings r WHERE r.deleted_at IS NULL AND r.document IS NOT NULL \
+                     FROM remote_postings r WHERE r.object_id > $1 AND r.deleted_at IS NULL AND r.document IS NOT NULL \
                      AND NOT EXISTS (SELECT 1 FROM feed_postings f WHERE f.posting_id = r.object_id) \
-                     ORDER BY r.object_id LIMIT $1",
+                     ORDER BY r.object_id LIMIT $2",
                 )
+                .bind(&last)
                 .bind(REINDEX_BATCH)
                 .fetch_all(&mut *tx)
                 .await
@@ -1203,8 +1270,10 @@ impl Store {
                     let doc: String = col!(r, "document");
                     let kind: Option<String> = col!(r, "kind");
                     let key: Option<String> = col!(r, "verified_key");
+                    let object_id: String = col!(r, "object_id");
+                    last.clone_from(&object_id);
                     let v = super::PostingVersion {
-                        object_id: col!(r, "object_id"),
+                        object_id,
                         author: col!(r, "author"),
                         relayed_by: col!(r, "relayed_by"),
                         kind: kind.unwrap_or_default(),
@@ -1217,12 +1286,12 @@ impl Store {
                     n += 1;
                 }
                 tx.commit().await.map_err(map_err("commit"))?;
-                n
+                (n, rows.len())
             });
-            if n == 0 {
+            done += n;
+            if seen == 0 {
                 break;
             }
-            done += n;
         }
         Ok(done)
     }
