@@ -835,9 +835,12 @@ pub(super) async fn index_local<C: FeedIndex + ?Sized>(
     }
     match FeedRecord::local(id, document, to_ms(now())) {
         Some(rec) => conn.feed_upsert(&rec).await,
-        None => Err(StoreError::conflict(format!(
-            "posting {id} has no id or attributedTo: it cannot be indexed"
-        ))),
+        None => {
+            // The posting service always sets both; a document without them stays out
+            // of the feed rather than failing the change.
+            tracing::warn!(%id, "local posting without id or attributedTo: not in the feed");
+            conn.feed_remove(&id.to_string(), true).await
+        }
     }
 }
 
