@@ -9,7 +9,9 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod exports;
 pub mod federation;
+pub mod feed;
 pub mod http;
 pub mod keys;
 pub mod ops;
@@ -55,6 +57,10 @@ pub async fn run(
         .map_err(|f| f.error)?;
     let key = keys::load_and_register(&store, &config.key_file()).await?;
     let bootstrap = auth::bootstrap_token(&store).await?;
+    let indexed = store.reindex_feed().await?;
+    if indexed > 0 {
+        tracing::info!(indexed, "postings added to the feed index");
+    }
     let state = AppState::new(&config, store.clone(), key)?;
     let base = config.base_url();
 

@@ -15,11 +15,14 @@
 //!   swap pairing and training seat allocation.
 //! - [`deadlines`]: renewal reminders, notice, the 3-year term, the mutation prompt and
 //!   posting expiry.
+//! - [`search`]: French text analysis for the feed (folding, stop words, Snowball
+//!   stems), the feed's view of a posting, départements and régions.
 
 pub mod convention;
 pub mod deadlines;
 pub mod matching;
 pub mod metiers;
+pub mod search;
 pub mod verify;
 
 use time::{Date, Month};

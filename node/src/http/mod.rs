@@ -1,11 +1,14 @@
 //! HTTP: the router and its layers. Only this module knows axum.
 //!
 //! Three audiences, three groups of routes: discovery and federation documents
-//! (`discovery.rs`, public, machine-readable; `federation.rs`: inbox, outbox, activities), the HR API (`api/`, JSON under `/api/v1`,
-//! bearer tokens) and operations (`ops.rs`: health, readiness, metrics). Handlers are thin:
+//! (`discovery.rs`, public, machine-readable; `federation.rs`: inbox, outbox, activities),
+//! the HR API (`api/`, JSON under `/api/v1`, bearer tokens) and the HR web console
+//! (`console/`, HTML under `/console`, session cookie), and operations (`ops.rs`: health,
+//! readiness, metrics). Handlers are thin:
 //! they extract, call the store or a domain function, and map the typed result.
 
 pub mod api;
+pub mod console;
 pub mod discovery;
 pub mod error;
 pub mod federation;
@@ -45,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(discovery::routes())
         .merge(pages::routes())
         .merge(federation::routes(&state))
+        .merge(console::routes(state.clone()))
         .merge(api_router)
         .route(
             "/api/v1/openapi.json",

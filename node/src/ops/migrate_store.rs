@@ -74,12 +74,20 @@ pub async fn migrate_store(config: &Config, to: &str) -> Result<CopyReport, Fail
             .migrate()
             .await
             .map_err(|e| Failure::new(exit::DATABASE, e))?;
-        source.copy_into(&target).await.map_err(|e| {
+        let report = source.copy_into(&target).await.map_err(|e| {
             Failure::new(
                 exit::FAILURE,
                 anyhow::Error::new(e).context("the copy failed and was rolled back; the target is still empty"),
             )
-        })
+        })?;
+        // The feed index is derived from the postings: rebuilt on the target.
+        target.reindex_feed().await.map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                anyhow::Error::new(e).context("the data was copied, but the feed index could not be rebuilt; it is rebuilt when the node starts"),
+            )
+        })?;
+        Ok(report)
     }
     .await;
     source.close().await;

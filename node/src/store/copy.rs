@@ -356,7 +356,8 @@ impl Store {
         both!(self, pool => m.run_to(version, pool).await.map_err(|e| StoreError::other("apply migrations", e)))
     }
 
-    /// The tables of the schema, each after the tables it references.
+    /// The tables of the schema, each after the tables it references; derived tables (the
+    /// feed index, rebuilt from the postings by [`Store::reindex_feed`]) are left out.
     pub async fn tables(&self) -> Result<Vec<TableInfo>> {
         let tables = match &self.inner {
             Inner::Sqlite(pool) => {
@@ -369,6 +370,9 @@ impl Store {
                 .map_err(map_err("list tables"))?;
                 let mut out = Vec::new();
                 for (name, sql) in names {
+                    if is_derived_table(&name) {
+                        continue;
+                    }
                     let cols: Vec<(String, String, i64)> = sqlx::query_as(
                         "SELECT name, type, pk FROM pragma_table_info($1) ORDER BY cid",
                     )
@@ -421,6 +425,9 @@ impl Store {
                 .map_err(map_err("list tables"))?;
                 let mut out = Vec::new();
                 for (name,) in names {
+                    if is_derived_table(&name) {
+                        continue;
+                    }
                     let cols: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
                         "SELECT column_name::text, data_type::text, is_identity::text, column_default::text \
                          FROM information_schema.columns \
@@ -920,4 +927,14 @@ impl Writer {
         }
         .map_err(map_err("commit the copy"))
     }
+}
+
+/// Whether a table holds only data derived from other tables: the feed index
+/// (`feed_postings`, `feed_terms`, SQLite's FTS5 `feed_fts` and its shadow tables). Whole-
+/// database copies and counts leave them out; a node rebuilds them at start
+/// ([`Store::reindex_feed`]), and `migrate-store` right after the copy.
+pub fn is_derived_table(name: &str) -> bool {
+    ["feed_postings", "feed_terms", "feed_fts"]
+        .iter()
+        .any(|p| name == *p || name.starts_with(&format!("{p}_")))
 }

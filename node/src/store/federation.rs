@@ -1,5 +1,6 @@
 //! Federation storage: partnerships, the block list, circles, the cache of remote actors,
-//! node settings and the cache of remote postings. The inbox, delivery jobs and pull
+//! node settings and the cache of remote postings (kept in the feed index, `feed.rs`, in
+//! the same transaction). The inbox, delivery jobs and pull
 //! cursors are in `queue.rs`.
 //!
 //! Partnerships are directional (protocol §7.1): `outgoing` is our `Follow` of the remote
@@ -915,6 +916,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err("store a remote posting"))?;
+                        super::feed::index_remote(&mut *tx, v, t).await?;
                         PostingApply::Stored
                     }
                 }
@@ -935,6 +937,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err("store a remote posting"))?;
+                    super::feed::index_remote(&mut *tx, v, t).await?;
                     PostingApply::Stored
                 }
             };
@@ -972,6 +975,9 @@ impl Store {
             .await
             .map_err(map_err("delete a remote posting"))?
             .rows_affected();
+            if n > 0 {
+                super::feed::unindex_remote(&mut *tx, object_id).await?;
+            }
             tx.commit().await.map_err(map_err("commit"))?;
             Ok(n > 0)
         })

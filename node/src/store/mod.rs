@@ -491,10 +491,16 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_federation.sql"),
         include_str!("../../migrations/postgres/0002_federation.sql"),
     ),
+    (
+        3,
+        "feed",
+        include_str!("../../migrations/sqlite/0003_feed.sql"),
+        include_str!("../../migrations/postgres/0003_feed.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
-pub const MIGRATION_FILES: &[&str] = &["0001_initial.sql", "0002_federation.sql"];
+pub const MIGRATION_FILES: &[&str] = &["0001_initial.sql", "0002_federation.sql", "0003_feed.sql"];
 
 fn migrator(kind: DatabaseKind) -> Migrator {
     let migrations = MIGRATIONS
@@ -1497,6 +1503,7 @@ impl Store {
                     StoreError::not_found(format!("posting {id}"))
                 });
             }
+            feed::index_local(&mut *tx, id, document, status).await?;
             audit!(tx, audit);
             tx.commit().await.map_err(map_err("commit"))?;
         });
@@ -1525,6 +1532,7 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::not_found(format!("posting {id}")));
             }
+            feed::unindex_local(&mut *tx, id).await?;
             if let Some(act) = activity {
                 let _seq = outbox_append!(tx, lock, act);
                 sqlx::query(
@@ -1638,3 +1646,7 @@ mod copy;
 pub use copy::*;
 mod gauges;
 pub use gauges::*;
+mod feed;
+pub use feed::*;
+mod console;
+pub use console::*;

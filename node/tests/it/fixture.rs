@@ -317,6 +317,17 @@ pub async fn populate(n: &TestNode) -> Populated {
         ),
     )
     .await;
+    // A saved search of an HR user.
+    store
+        .create_saved_search(
+            "account:drh",
+            "Médiathèques de l'Isère",
+            "q=m%C3%A9diath%C3%A8que&departement=38",
+            true,
+            &passerelle_node::store::AuditRecord::new("account:drh", "saved_search.create", "x"),
+        )
+        .await
+        .unwrap();
     Populated {
         postings,
         agents,

@@ -3,6 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod binary;
+mod console;
+mod console_browser;
+mod feed_api;
+mod feed_store;
 mod fixture;
 mod generated;
 mod http;

@@ -11,6 +11,7 @@ mod admin;
 pub use admin::{NodeIdentityBody, check_identity};
 mod agents;
 mod federation;
+pub mod feed;
 mod postings;
 
 use axum::extract::rejection::JsonRejection;
@@ -30,7 +31,7 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "Passerelle HR API",
-        description = "API JSON d'un nœud Passerelle pour les services RH : offres, agents, partenaires, journal d'audit. Erreurs au format RFC 9457 (application/problem+json) avec un `code` stable.",
+        description = "API JSON d'un nœud Passerelle pour les services RH : offres, fil des offres locales et partenaires (recherche, facettes, recherches enregistrées, exports), agents, partenaires, journal d'audit. Erreurs au format RFC 9457 (application/problem+json) avec un `code` stable.",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2")
     ),
     modifiers(&BearerAuth),
@@ -98,6 +99,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(postings::publish_posting))
         .routes(routes!(postings::close_posting))
+        .routes(routes!(feed::get_feed))
+        .routes(routes!(feed::get_feed_csv))
+        .routes(routes!(feed::get_feed_atom))
+        .routes(routes!(feed::get_feed_ics))
+        .routes(routes!(
+            feed::list_saved_searches,
+            feed::create_saved_search
+        ))
+        .routes(routes!(feed::delete_saved_search))
+        .routes(routes!(feed::get_new_matches))
+        .routes(routes!(feed::post_seen))
 }
 
 /// The authenticated caller of an API request.

@@ -1,0 +1,718 @@
+//! French text search and the feed's view of a posting (pure).
+//!
+//! Text analysis is the same for indexing and for queries: lower-case, French accents
+//! removed ([`super::fold`]), split on anything that is not a letter or a digit (so
+//! elisions such as « l'ingénieure » give `l` and `ingenieure`), French stop words
+//! dropped, then the Snowball French stemmer (`rust-stemmers`) applied. SQLite's FTS5 has
+//! no French stemmer, so the SQLite index stores these stems; PostgreSQL indexes the folded
+//! text with its own `french` configuration (the same Snowball algorithm), so it needs no
+//! `unaccent` extension. Folding before stemming makes « médiathèque » and « mediatheques »
+//! give the same stem, whatever accents either side typed.
+//!
+//! [`IndexEntry::from_document`] reads what the feed filters, sorts and shows from a
+//! posting document (local or received), tolerating documents from newer nodes: a missing
+//! or unexpected field is left out, never an error.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::fold;
+
+/// French stop words (the Snowball French list, folded), never indexed nor searched.
+const STOP_WORDS: &[&str] = &[
+    "a", "ai", "aie", "aient", "aies", "ait", "as", "au", "aura", "aurai", "auraient", "aurais",
+    "aurait", "auras", "aurez", "auriez", "aurions", "aurons", "auront", "aux", "avaient", "avais",
+    "avait", "avec", "avez", "aviez", "avions", "avons", "ayant", "ayez", "ayons", "c", "ce",
+    "ceci", "cela", "ces", "cet", "cette", "d", "dans", "de", "des", "du", "elle", "en", "es",
+    "est", "et", "etaient", "etais", "etait", "etant", "ete", "etee", "etees", "etes", "etiez",
+    "etions", "eu", "eue", "eues", "eumes", "eurent", "eus", "eusse", "eussent", "eusses",
+    "eussiez", "eussions", "eut", "eutes", "eux", "fumes", "furent", "fus", "fusse", "fussent",
+    "fusses", "fussiez", "fussions", "fut", "futes", "ici", "il", "ils", "j", "je", "l", "la",
+    "le", "les", "leur", "leurs", "lui", "m", "ma", "mais", "me", "meme", "memes", "mes", "moi",
+    "mon", "n", "ne", "nos", "notre", "nous", "on", "ont", "ou", "par", "pas", "pour", "qu", "que",
+    "quel", "quelle", "quelles", "quels", "qui", "s", "sa", "sans", "se", "sera", "serai",
+    "seraient", "serais", "serait", "seras", "serez", "seriez", "serions", "serons", "seront",
+    "ses", "soi", "soient", "sois", "soit", "sommes", "son", "sont", "soyez", "soyons", "suis",
+    "sur", "t", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre", "vous", "y",
+];
+
+fn is_stop_word(word: &str) -> bool {
+    STOP_WORDS.binary_search(&word).is_ok()
+}
+
+/// The folded words of `text` (lower-case, no accents, no stop words), in order.
+pub fn words(text: &str) -> Vec<String> {
+    fold(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !is_stop_word(w))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The Snowball French stem of a folded word.
+pub fn stem(word: &str) -> String {
+    let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::French);
+    stemmer.stem(word).into_owned()
+}
+
+/// The stems of `text`, space-separated (what the SQLite index stores).
+pub fn stems(text: &str) -> String {
+    let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::French);
+    let mut out = String::with_capacity(text.len());
+    for w in words(text) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&stemmer.stem(&w));
+    }
+    out
+}
+
+/// The folded words of `text`, space-separated (what PostgreSQL's `to_tsvector('french', …)`
+/// reads).
+pub fn folded(text: &str) -> String {
+    words(text).join(" ")
+}
+
+/// One search term: the folded word and its stem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// Folded word (letters and digits only).
+    pub word: String,
+    /// Its stem.
+    pub stem: String,
+}
+
+/// A parsed full-text query: every `include` term must match, no `exclude` term may.
+/// Syntax: words separated by spaces; a word starting with `-` excludes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TextQuery {
+    /// Terms that must all appear.
+    pub include: Vec<Term>,
+    /// Terms that must not appear.
+    pub exclude: Vec<Term>,
+}
+
+impl TextQuery {
+    /// Parses user input. Returns `None` when nothing searchable remains (empty input or
+    /// only stop words).
+    pub fn parse(input: &str) -> Option<Self> {
+        let mut q = Self::default();
+        for raw in input.split_whitespace() {
+            let (negated, raw) = match raw.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, raw),
+            };
+            for word in words(raw) {
+                let term = Term {
+                    stem: stem(&word),
+                    word,
+                };
+                let list = if negated {
+                    &mut q.exclude
+                } else {
+                    &mut q.include
+                };
+                if !list.contains(&term) {
+                    list.push(term);
+                }
+            }
+        }
+        (!q.include.is_empty() || !q.exclude.is_empty()).then_some(q)
+    }
+
+    /// FTS5 `MATCH` expression of `terms` joined by `op` (`AND`, `OR`): each stem quoted,
+    /// so no user input reaches the FTS5 query syntax.
+    pub fn fts5(terms: &[Term], op: &str) -> String {
+        terms
+            .iter()
+            .map(|t| format!("\"{}\"", t.stem.replace('"', "")))
+            .collect::<Vec<_>>()
+            .join(&format!(" {op} "))
+    }
+
+    /// PostgreSQL `to_tsquery('french', …)` text of `terms` joined by `op` (`&`, `|`).
+    /// Words hold letters and digits only, so they cannot form tsquery operators.
+    pub fn tsquery(terms: &[Term], op: &str) -> String {
+        terms
+            .iter()
+            .map(|t| t.word.as_str())
+            .collect::<Vec<_>>()
+            .join(&format!(" {op} "))
+    }
+}
+
+/// Names of the départements (COG) with their région code.
+pub const DEPARTEMENTS: &[(&str, &str, &str)] = &[
+    ("01", "Ain", "84"),
+    ("02", "Aisne", "32"),
+    ("03", "Allier", "84"),
+    ("04", "Alpes-de-Haute-Provence", "93"),
+    ("05", "Hautes-Alpes", "93"),
+    ("06", "Alpes-Maritimes", "93"),
+    ("07", "Ardèche", "84"),
+    ("08", "Ardennes", "44"),
+    ("09", "Ariège", "76"),
+    ("10", "Aube", "44"),
+    ("11", "Aude", "76"),
+    ("12", "Aveyron", "76"),
+    ("13", "Bouches-du-Rhône", "93"),
+    ("14", "Calvados", "28"),
+    ("15", "Cantal", "84"),
+    ("16", "Charente", "75"),
+    ("17", "Charente-Maritime", "75"),
+    ("18", "Cher", "24"),
+    ("19", "Corrèze", "75"),
+    ("21", "Côte-d'Or", "27"),
+    ("22", "Côtes-d'Armor", "53"),
+    ("23", "Creuse", "75"),
+    ("24", "Dordogne", "75"),
+    ("25", "Doubs", "27"),
+    ("26", "Drôme", "84"),
+    ("27", "Eure", "28"),
+    ("28", "Eure-et-Loir", "24"),
+    ("29", "Finistère", "53"),
+    ("2A", "Corse-du-Sud", "94"),
+    ("2B", "Haute-Corse", "94"),
+    ("30", "Gard", "76"),
+    ("31", "Haute-Garonne", "76"),
+    ("32", "Gers", "76"),
+    ("33", "Gironde", "75"),
+    ("34", "Hérault", "76"),
+    ("35", "Ille-et-Vilaine", "53"),
+    ("36", "Indre", "24"),
+    ("37", "Indre-et-Loire", "24"),
+    ("38", "Isère", "84"),
+    ("39", "Jura", "27"),
+    ("40", "Landes", "75"),
+    ("41", "Loir-et-Cher", "24"),
+    ("42", "Loire", "84"),
+    ("43", "Haute-Loire", "84"),
+    ("44", "Loire-Atlantique", "52"),
+    ("45", "Loiret", "24"),
+    ("46", "Lot", "76"),
+    ("47", "Lot-et-Garonne", "75"),
+    ("48", "Lozère", "76"),
+    ("49", "Maine-et-Loire", "52"),
+    ("50", "Manche", "28"),
+    ("51", "Marne", "44"),
+    ("52", "Haute-Marne", "44"),
+    ("53", "Mayenne", "52"),
+    ("54", "Meurthe-et-Moselle", "44"),
+    ("55", "Meuse", "44"),
+    ("56", "Morbihan", "53"),
+    ("57", "Moselle", "44"),
+    ("58", "Nièvre", "27"),
+    ("59", "Nord", "32"),
+    ("60", "Oise", "32"),
+    ("61", "Orne", "28"),
+    ("62", "Pas-de-Calais", "32"),
+    ("63", "Puy-de-Dôme", "84"),
+    ("64", "Pyrénées-Atlantiques", "75"),
+    ("65", "Hautes-Pyrénées", "76"),
+    ("66", "Pyrénées-Orientales", "76"),
+    ("67", "Bas-Rhin", "44"),
+    ("68", "Haut-Rhin", "44"),
+    ("69", "Rhône", "84"),
+    ("70", "Haute-Saône", "27"),
+    ("71", "Saône-et-Loire", "27"),
+    ("72", "Sarthe", "52"),
+    ("73", "Savoie", "84"),
+    ("74", "Haute-Savoie", "84"),
+    ("75", "Paris", "11"),
+    ("76", "Seine-Maritime", "28"),
+    ("77", "Seine-et-Marne", "11"),
+    ("78", "Yvelines", "11"),
+    ("79", "Deux-Sèvres", "75"),
+    ("80", "Somme", "32"),
+    ("81", "Tarn", "76"),
+    ("82", "Tarn-et-Garonne", "76"),
+    ("83", "Var", "93"),
+    ("84", "Vaucluse", "93"),
+    ("85", "Vendée", "52"),
+    ("86", "Vienne", "75"),
+    ("87", "Haute-Vienne", "75"),
+    ("88", "Vosges", "44"),
+    ("89", "Yonne", "27"),
+    ("90", "Territoire de Belfort", "27"),
+    ("91", "Essonne", "11"),
+    ("92", "Hauts-de-Seine", "11"),
+    ("93", "Seine-Saint-Denis", "11"),
+    ("94", "Val-de-Marne", "11"),
+    ("95", "Val-d'Oise", "11"),
+    ("971", "Guadeloupe", "01"),
+    ("972", "Martinique", "02"),
+    ("973", "Guyane", "03"),
+    ("974", "La Réunion", "04"),
+    ("975", "Saint-Pierre-et-Miquelon", ""),
+    ("976", "Mayotte", "06"),
+];
+
+/// Names of the régions (COG, since 2016).
+pub const REGIONS: &[(&str, &str)] = &[
+    ("01", "Guadeloupe"),
+    ("02", "Martinique"),
+    ("03", "Guyane"),
+    ("04", "La Réunion"),
+    ("06", "Mayotte"),
+    ("11", "Île-de-France"),
+    ("24", "Centre-Val de Loire"),
+    ("27", "Bourgogne-Franche-Comté"),
+    ("28", "Normandie"),
+    ("32", "Hauts-de-France"),
+    ("44", "Grand Est"),
+    ("52", "Pays de la Loire"),
+    ("53", "Bretagne"),
+    ("75", "Nouvelle-Aquitaine"),
+    ("76", "Occitanie"),
+    ("84", "Auvergne-Rhône-Alpes"),
+    ("93", "Provence-Alpes-Côte d'Azur"),
+    ("94", "Corse"),
+];
+
+/// The département code of a commune's COG code.
+pub fn departement_of_commune(commune: &str) -> Option<&'static str> {
+    let n = if commune.starts_with("97") { 3 } else { 2 };
+    let dep = commune.get(..n)?;
+    DEPARTEMENTS
+        .iter()
+        .find(|(code, _, _)| *code == dep)
+        .map(|(code, _, _)| *code)
+}
+
+/// The région code of a département.
+pub fn region_of_departement(dep: &str) -> Option<&'static str> {
+    DEPARTEMENTS
+        .iter()
+        .find(|(code, _, _)| *code == dep)
+        .map(|(_, _, region)| *region)
+        .filter(|r| !r.is_empty())
+}
+
+/// The name of a département.
+pub fn departement_name(dep: &str) -> Option<&'static str> {
+    DEPARTEMENTS
+        .iter()
+        .find(|(code, _, _)| *code == dep)
+        .map(|(_, name, _)| *name)
+}
+
+/// The name of a région.
+pub fn region_name(region: &str) -> Option<&'static str> {
+    REGIONS
+        .iter()
+        .find(|(code, _)| *code == region)
+        .map(|(_, name)| *name)
+}
+
+/// Multi-valued facets of a posting, stored one row per value.
+pub mod field {
+    /// Catégorie (A, B, C).
+    pub const CATEGORIE: &str = "categorie";
+    /// Filière.
+    pub const FILIERE: &str = "filiere";
+    /// Cadre d'emplois (as written by the publisher).
+    pub const CADRE: &str = "cadre";
+    /// ROME code.
+    pub const ROME: &str = "rome";
+    /// Métier label (folded; ROME, CNFPT or local label).
+    pub const METIER: &str = "metier";
+    /// Département code.
+    pub const DEPARTEMENT: &str = "departement";
+    /// Région code.
+    pub const REGION: &str = "region";
+    /// Commune COG code.
+    pub const COMMUNE: &str = "commune";
+}
+
+/// Date of a posting field kept for sorting when it is absent: absent dates sort last.
+pub const NO_DATE: &str = "9999-12-31";
+
+/// What the feed index keeps of a posting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    /// `postingKind`.
+    pub kind: String,
+    /// `status` (wire value).
+    pub status: String,
+    /// `visibility`.
+    pub visibility: String,
+    /// Title.
+    pub name: String,
+    /// Summary.
+    pub summary: Option<String>,
+    /// Employer name.
+    pub employer: Option<String>,
+    /// Deadline (`dates.applyUntil`), `YYYY-MM-DD`, or [`NO_DATE`].
+    pub apply_until: String,
+    /// Start (`dates.start`, else the first immersion, swap or training day), or [`NO_DATE`].
+    pub start: String,
+    /// Share of working time, percent.
+    pub quotite_pct: Option<i64>,
+    /// `workingTime.kind`.
+    pub working_time: Option<String>,
+    /// `telework.allowed`.
+    pub telework: Option<bool>,
+    /// `published`, Unix ms.
+    pub published_ms: i64,
+    /// `updated` (else `published`), Unix ms.
+    pub updated_ms: i64,
+    /// Multi-valued facets: (field, value).
+    pub terms: Vec<(&'static str, String)>,
+    /// Title, folded (PostgreSQL index).
+    pub folded_name: String,
+    /// Other text, folded (PostgreSQL index).
+    pub folded_body: String,
+    /// Title, stemmed (SQLite index).
+    pub stems_name: String,
+    /// Other text, stemmed (SQLite index).
+    pub stems_body: String,
+    /// `verificationMethod` of the posting's proof.
+    pub proof_key: Option<String>,
+}
+
+fn s<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn strings(v: &Value, pointer: &str) -> Vec<String> {
+    match v.pointer(pointer) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn array<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn int(v: &Value, pointer: &str) -> Option<i64> {
+    v.pointer(pointer).and_then(Value::as_i64)
+}
+
+fn ms(v: &Value, pointer: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(
+        s(v, pointer)?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn is_day(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Every day listed by an immersion, swap or training posting, sorted, with a label
+/// (`journée`, `demi-journée` or empty): what the iCalendar export shows.
+pub fn event_days(doc: &Value) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for slot in array(doc, "/body/slots") {
+        if let Some(d) = s(slot, "/date").filter(|d| is_day(d)) {
+            let label = match s(slot, "/duration") {
+                Some("half_day") => "demi-journée",
+                Some("day") => "journée",
+                _ => "",
+            };
+            out.push((d.to_owned(), label));
+        }
+    }
+    for d in strings(doc, "/body/sessionDates")
+        .into_iter()
+        .chain(strings(doc, "/body/proposedDates"))
+    {
+        if is_day(&d) {
+            out.push((d, ""));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl IndexEntry {
+    /// Reads the indexed properties of a posting document.
+    pub fn from_document(doc: &Value) -> Self {
+        let mut terms: Vec<(&'static str, String)> = Vec::new();
+        let mut push = |field: &'static str, value: String| {
+            if !value.is_empty() && !terms.iter().any(|(f, v)| *f == field && *v == value) {
+                terms.push((field, value));
+            }
+        };
+        for c in strings(doc, "/statutory/categories") {
+            push(field::CATEGORIE, c);
+        }
+        for f in strings(doc, "/statutory/filieres") {
+            push(field::FILIERE, f);
+        }
+        let cadres = strings(doc, "/statutory/cadresEmplois");
+        for c in &cadres {
+            push(field::CADRE, c.trim().to_owned());
+        }
+        let mut metier_text = Vec::new();
+        let metiers = array(doc, "/metiers")
+            .iter()
+            .chain(array(doc, "/body/wantedMetiers"));
+        for m in metiers {
+            if let Some(code) = s(m, "/rome/code") {
+                push(field::ROME, code.to_ascii_uppercase());
+                metier_text.push(code.to_owned());
+            }
+            for p in ["/rome/label", "/cnfpt/label", "/local/label"] {
+                if let Some(label) = s(m, p) {
+                    push(field::METIER, folded(label));
+                    metier_text.push(label.to_owned());
+                }
+            }
+        }
+        let mut places = Vec::new();
+        for loc in array(doc, "/locations") {
+            if let Some(commune) = s(loc, "/commune") {
+                push(field::COMMUNE, commune.to_owned());
+                if let Some(dep) = departement_of_commune(commune) {
+                    push(field::DEPARTEMENT, dep.to_owned());
+                    if let Some(region) = region_of_departement(dep) {
+                        push(field::REGION, region.to_owned());
+                    }
+                }
+            }
+            if let Some(address) = s(loc, "/address") {
+                places.push(address.to_owned());
+            }
+        }
+
+        let working_time = s(doc, "/workingTime/kind").map(str::to_owned);
+        let quotite_pct = match working_time.as_deref() {
+            Some("complet") => Some(100),
+            Some("non_complet") => int(doc, "/workingTime/hebdoMinutes").map(|m| m * 100 / 2100),
+            Some("quotite") => int(doc, "/workingTime/quotitePct"),
+            _ => None,
+        }
+        .or_else(|| int(doc, "/body/quotitePct"))
+        .or_else(|| int(doc, "/body/quotitePctMax"));
+
+        let days = event_days(doc);
+        let start = s(doc, "/dates/start")
+            .filter(|d| is_day(d))
+            .map(str::to_owned)
+            .or_else(|| days.first().map(|(d, _)| d.clone()))
+            .unwrap_or_else(|| NO_DATE.to_owned());
+        let apply_until = s(doc, "/dates/applyUntil")
+            .filter(|d| is_day(d))
+            .map_or_else(|| NO_DATE.to_owned(), str::to_owned);
+
+        let name = s(doc, "/name").unwrap_or_default().to_owned();
+        let mut body_text: Vec<String> = Vec::new();
+        for p in [
+            "/summary",
+            "/missions",
+            "/profile",
+            "/employer/name",
+            "/employer/service",
+            "/body/projectName",
+            "/body/sponsorDirection",
+            "/body/topic",
+            "/body/format",
+            "/body/programme",
+            "/body/hostService",
+            "/body/tutorRole",
+            "/body/initiatorService",
+            "/body/schedule",
+        ] {
+            if let Some(t) = s(doc, p) {
+                body_text.push(t.to_owned());
+            }
+        }
+        for p in [
+            "/requirements",
+            "/statutory/grades",
+            "/body/skillsWanted",
+            "/body/facilitatorSkills",
+        ] {
+            body_text.extend(strings(doc, p));
+        }
+        body_text.extend(cadres);
+        body_text.extend(metier_text);
+        body_text.extend(places);
+        let body = body_text.join("\n");
+
+        let published_ms = ms(doc, "/published").unwrap_or(0);
+        Self {
+            kind: s(doc, "/postingKind").unwrap_or_default().to_owned(),
+            status: s(doc, "/status").unwrap_or("published").to_owned(),
+            visibility: s(doc, "/visibility").unwrap_or_default().to_owned(),
+            summary: s(doc, "/summary").map(str::to_owned),
+            employer: s(doc, "/employer/name").map(str::to_owned),
+            apply_until,
+            start,
+            quotite_pct,
+            working_time,
+            telework: doc.pointer("/telework/allowed").and_then(Value::as_bool),
+            published_ms,
+            updated_ms: ms(doc, "/updated").unwrap_or(published_ms),
+            terms,
+            folded_name: folded(&name),
+            folded_body: folded(&body),
+            stems_name: stems(&name),
+            stems_body: stems(&body),
+            proof_key: proof_key(doc),
+            name,
+        }
+    }
+}
+
+/// The `verificationMethod` of a document's (first) proof.
+pub fn proof_key(doc: &Value) -> Option<String> {
+    match doc.get("proof") {
+        Some(Value::Array(proofs)) => proofs.first(),
+        Some(p) => Some(p),
+        None => None,
+    }
+    .and_then(|p| p.get("verificationMethod"))
+    .and_then(Value::as_str)
+    .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stop_words_are_sorted_for_binary_search() {
+        let mut sorted = STOP_WORDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, STOP_WORDS);
+    }
+
+    #[test]
+    fn accents_case_and_inflections_give_one_stem() {
+        for (a, b) in [
+            ("ingénieure", "ingénieur"),
+            ("Ingénieurs", "ingenieur"),
+            ("médiathèque", "mediatheques"),
+            ("Médiathèques", "MEDIATHEQUE"),
+            ("techniciennes", "technicien"),
+            ("animatrice", "animateurs"),
+            ("éducatrice", "educateur"),
+        ] {
+            assert_eq!(stems(a), stems(b), "{a} / {b}");
+        }
+        assert_ne!(stems("jardinier"), stems("juriste"));
+        assert_eq!(
+            stems("L'ingénieure de la médiathèque"),
+            stems("ingenieur mediatheque")
+        );
+    }
+
+    #[test]
+    fn queries_drop_stop_words_and_keep_exclusions() {
+        assert_eq!(TextQuery::parse("  de la  "), None);
+        let q = TextQuery::parse("Ingénieure -stagiaire des routes").unwrap();
+        let inc: Vec<_> = q.include.iter().map(|t| t.word.as_str()).collect();
+        assert_eq!(inc, ["ingenieure", "routes"]);
+        assert_eq!(q.exclude.len(), 1);
+        assert_eq!(q.exclude[0].word, "stagiaire");
+        // Quotes and operators never reach the engines' syntax.
+        let q = TextQuery::parse("\"a\" OR NEAR(b) * c:d").unwrap();
+        assert!(
+            TextQuery::fts5(&q.include, "AND")
+                .matches('"')
+                .count()
+                .is_multiple_of(2)
+        );
+        assert!(
+            TextQuery::tsquery(&q.include, "&")
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == ' ' || c == '&')
+        );
+    }
+
+    #[test]
+    fn geography() {
+        assert_eq!(departement_of_commune("38185"), Some("38"));
+        assert_eq!(departement_of_commune("2A004"), Some("2A"));
+        assert_eq!(departement_of_commune("97411"), Some("974"));
+        assert_eq!(region_of_departement("38"), Some("84"));
+        assert_eq!(region_name("84"), Some("Auvergne-Rhône-Alpes"));
+        assert_eq!(region_of_departement("975"), None);
+        for (_, _, r) in DEPARTEMENTS {
+            assert!(r.is_empty() || region_name(r).is_some(), "{r}");
+        }
+        assert_eq!(DEPARTEMENTS.len(), 102);
+    }
+
+    #[test]
+    fn index_entry_of_a_vacancy() {
+        let doc = json!({
+            "postingKind": "vacancy", "status": "published", "visibility": "federation",
+            "name": "Ingénieure voirie (H/F)", "published": "2026-11-20T09:00:00Z",
+            "statutory": {"categories": ["A"], "filieres": ["technique"], "cadresEmplois": ["Ingénieurs territoriaux"]},
+            "metiers": [{"rome": {"code": "F1106", "label": "Ingénierie et études du BTP"}}],
+            "locations": [{"commune": "38185", "address": "Grenoble"}],
+            "workingTime": {"kind": "quotite", "quotitePct": 80},
+            "telework": {"allowed": true},
+            "dates": {"applyUntil": "2026-12-20"},
+            "proof": {"verificationMethod": "https://a.example/actor#key-1"}
+        });
+        let e = IndexEntry::from_document(&doc);
+        assert_eq!(e.kind, "vacancy");
+        assert_eq!(e.apply_until, "2026-12-20");
+        assert_eq!(e.start, NO_DATE);
+        assert_eq!(e.quotite_pct, Some(80));
+        assert_eq!(e.telework, Some(true));
+        assert_eq!(e.updated_ms, e.published_ms);
+        assert!(e.published_ms > 0);
+        for t in [
+            (field::CATEGORIE, "A"),
+            (field::FILIERE, "technique"),
+            (field::CADRE, "Ingénieurs territoriaux"),
+            (field::ROME, "F1106"),
+            (field::COMMUNE, "38185"),
+            (field::DEPARTEMENT, "38"),
+            (field::REGION, "84"),
+        ] {
+            assert!(
+                e.terms.iter().any(|(f, v)| *f == t.0 && v == t.1),
+                "{t:?} in {:?}",
+                e.terms
+            );
+        }
+        assert_eq!(
+            e.proof_key.as_deref(),
+            Some("https://a.example/actor#key-1")
+        );
+        assert!(e.stems_name.contains(&stem("ingenieur")));
+    }
+
+    #[test]
+    fn event_days_of_immersions_and_training() {
+        let doc = json!({"body": {"slots": [
+            {"date": "2027-03-05", "duration": "day"},
+            {"date": "2027-03-04", "duration": "half_day"},
+            {"date": "bad", "duration": "day"}
+        ], "sessionDates": ["2027-01-10"]}});
+        assert_eq!(
+            event_days(&doc),
+            [
+                ("2027-01-10".to_owned(), ""),
+                ("2027-03-04".to_owned(), "demi-journée"),
+                ("2027-03-05".to_owned(), "journée")
+            ]
+        );
+        assert_eq!(IndexEntry::from_document(&doc).start, "2027-01-10");
+    }
+}

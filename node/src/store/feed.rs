@@ -1,0 +1,1434 @@
+//! The feed index: one query over local and received postings, with French full text,
+//! filters, facet counts, sorting and cursor paging; and saved searches.
+//!
+//! `feed_postings` holds one row per posting in the feed (local ones once published,
+//! received ones until deleted), `feed_terms` the multi-valued facets, and the full text is
+//! in `feed_fts` (SQLite FTS5 over stems computed by `domain::search`) or in the `tsv`
+//! column (PostgreSQL `french` over folded text). Rows are written in the same transaction
+//! as the posting they index: `update_posting`/`delete_posting` for local postings,
+//! `apply_posting_version`/`apply_posting_delete` for received ones.
+
+use std::fmt::Write as _;
+
+use sqlx::Row as _;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    AuditRecord, BeginWrite as _, Inner, PostingStatus, Result, Store, StoreError, from_ms,
+    json_text, map_err, now, parse_json, parse_uuid, postgres, sqlite, to_ms,
+};
+use crate::domain::search::{IndexEntry, NO_DATE, TextQuery, field};
+
+/// Key of the PostgreSQL advisory lock taken by feed writers, so that `doc_id`s (handed
+/// out before commit) become visible in increasing order.
+const FEED_LOCK_KEY: i64 = 0x7061_7373_6665_6564;
+
+/// A multi-valued or single-valued filter dimension, also a facet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Facet {
+    /// `postingKind`.
+    Kind,
+    /// `status`.
+    Status,
+    /// Publishing node (actor id).
+    Origin,
+    /// `workingTime.kind`.
+    WorkingTime,
+    /// Telework allowed (`true`/`false`).
+    Telework,
+    /// Catégorie.
+    Categorie,
+    /// Filière.
+    Filiere,
+    /// Cadre d'emplois (as written by the publisher).
+    Cadre,
+    /// ROME code.
+    Rome,
+    /// Département.
+    Departement,
+    /// Région.
+    Region,
+    /// Commune (COG).
+    Commune,
+}
+
+impl Facet {
+    /// Every facet, in display order.
+    pub const ALL: [Facet; 12] = [
+        Facet::Kind,
+        Facet::Categorie,
+        Facet::Filiere,
+        Facet::Cadre,
+        Facet::Rome,
+        Facet::Region,
+        Facet::Departement,
+        Facet::Commune,
+        Facet::Origin,
+        Facet::WorkingTime,
+        Facet::Telework,
+        Facet::Status,
+    ];
+
+    /// Wire name (also the query parameter).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Facet::Kind => "kind",
+            Facet::Status => "status",
+            Facet::Origin => "origin",
+            Facet::WorkingTime => "working_time",
+            Facet::Telework => "telework",
+            Facet::Categorie => "categorie",
+            Facet::Filiere => "filiere",
+            Facet::Cadre => "cadre",
+            Facet::Rome => "rome",
+            Facet::Departement => "departement",
+            Facet::Region => "region",
+            Facet::Commune => "commune",
+        }
+    }
+
+    /// The `feed_terms.field` of a multi-valued facet.
+    fn term_field(self) -> Option<&'static str> {
+        Some(match self {
+            Facet::Categorie => field::CATEGORIE,
+            Facet::Filiere => field::FILIERE,
+            Facet::Cadre => field::CADRE,
+            Facet::Rome => field::ROME,
+            Facet::Departement => field::DEPARTEMENT,
+            Facet::Region => field::REGION,
+            Facet::Commune => field::COMMUNE,
+            _ => return None,
+        })
+    }
+
+    /// The `feed_postings` column of a single-valued facet.
+    fn column(self) -> Option<&'static str> {
+        Some(match self {
+            Facet::Kind => "kind",
+            Facet::Status => "status",
+            Facet::Origin => "author",
+            Facet::WorkingTime => "working_time",
+            _ => return None,
+        })
+    }
+}
+
+/// What to search for. Values within one dimension are alternatives (OR); dimensions
+/// combine (AND). Empty lists do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedFilter {
+    /// Full text.
+    pub text: Option<TextQuery>,
+    /// Posting kinds.
+    pub kinds: Vec<String>,
+    /// Statuses (wire values).
+    pub statuses: Vec<String>,
+    /// Publishing nodes (actor ids).
+    pub origins: Vec<String>,
+    /// Circles (ids or URLs): postings published by their members.
+    pub circles: Vec<String>,
+    /// Catégories.
+    pub categories: Vec<String>,
+    /// Filières.
+    pub filieres: Vec<String>,
+    /// Cadres d'emplois, as written.
+    pub cadres: Vec<String>,
+    /// ROME codes (upper case) or métier labels (any part of a folded label).
+    pub metiers: Vec<String>,
+    /// Départements.
+    pub departements: Vec<String>,
+    /// Régions.
+    pub regions: Vec<String>,
+    /// Communes (COG).
+    pub communes: Vec<String>,
+    /// Working time kinds.
+    pub working_times: Vec<String>,
+    /// Telework allowed.
+    pub telework: Option<bool>,
+    /// Deadline on or after (`YYYY-MM-DD`; postings without a deadline match).
+    pub deadline_from: Option<String>,
+    /// Deadline on or before.
+    pub deadline_to: Option<String>,
+    /// Start on or after (postings without a start date match).
+    pub start_from: Option<String>,
+    /// Start on or before.
+    pub start_to: Option<String>,
+    /// Quotité at least (percent).
+    pub quotite_min: Option<i64>,
+    /// Quotité at most (percent).
+    pub quotite_max: Option<i64>,
+    /// Only postings first indexed after this `doc_id` (saved-search alerts).
+    pub after_doc_id: Option<i64>,
+}
+
+impl FeedFilter {
+    fn values(&self, facet: Facet) -> &[String] {
+        match facet {
+            Facet::Kind => &self.kinds,
+            Facet::Status => &self.statuses,
+            Facet::Origin => &self.origins,
+            Facet::WorkingTime => &self.working_times,
+            Facet::Categorie => &self.categories,
+            Facet::Filiere => &self.filieres,
+            Facet::Cadre => &self.cadres,
+            Facet::Rome => &[],
+            Facet::Departement => &self.departements,
+            Facet::Region => &self.regions,
+            Facet::Commune => &self.communes,
+            Facet::Telework => &[],
+        }
+    }
+
+    /// Whether the filter restricts `facet`'s dimension.
+    fn restricts(&self, facet: Facet) -> bool {
+        match facet {
+            Facet::Telework => self.telework.is_some(),
+            Facet::Rome => !self.metiers.is_empty(),
+            other => !self.values(other).is_empty(),
+        }
+    }
+
+    /// The same filter without its restriction on `facet` (for that facet's counts).
+    fn without(&self, facet: Facet) -> Self {
+        let mut f = self.clone();
+        match facet {
+            Facet::Kind => f.kinds.clear(),
+            Facet::Status => f.statuses.clear(),
+            Facet::Origin => f.origins.clear(),
+            Facet::WorkingTime => f.working_times.clear(),
+            Facet::Telework => f.telework = None,
+            Facet::Categorie => f.categories.clear(),
+            Facet::Filiere => f.filieres.clear(),
+            Facet::Cadre => f.cadres.clear(),
+            Facet::Rome => f.metiers.clear(),
+            Facet::Departement => f.departements.clear(),
+            Facet::Region => f.regions.clear(),
+            Facet::Commune => f.communes.clear(),
+        }
+        f
+    }
+}
+
+/// Order of results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeedSort {
+    /// Most recently changed first.
+    #[default]
+    Recent,
+    /// Nearest deadline first (postings without one last).
+    Deadline,
+    /// Earliest start first (postings without one last).
+    Start,
+    /// Best full-text match first (needs a text query).
+    Relevance,
+}
+
+impl FeedSort {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedSort::Recent => "recent",
+            FeedSort::Deadline => "deadline",
+            FeedSort::Start => "start",
+            FeedSort::Relevance => "relevance",
+        }
+    }
+}
+
+/// Where a page starts: after a (sort key, doc id) pair, or at an offset (relevance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedCursor {
+    /// After this sort key and `doc_id`.
+    After {
+        /// The sort key of the last result (time in ms or a date).
+        key: String,
+        /// Its `doc_id`.
+        doc_id: i64,
+    },
+    /// Skip this many results.
+    Offset(i64),
+}
+
+/// One feed query.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FeedQuery {
+    /// Filters.
+    pub filter: FeedFilter,
+    /// Order.
+    pub sort: FeedSort,
+    /// Start of the page.
+    pub cursor: Option<FeedCursor>,
+    /// Page size.
+    pub limit: u32,
+    /// Whether to count matches per facet value.
+    pub facets: bool,
+    /// Whether to count all matches.
+    pub total: bool,
+}
+
+/// One posting of the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedItem {
+    /// Index sequence: increases with each posting's first indexing.
+    pub doc_id: i64,
+    /// The posting's id (URL).
+    pub posting_id: String,
+    /// Id of a local posting.
+    pub local_id: Option<Uuid>,
+    /// Publishing node (actor id).
+    pub author: String,
+    /// Relaying node, when received by `Announce`.
+    pub relayed_by: Option<String>,
+    /// `postingKind`.
+    pub kind: String,
+    /// `status`.
+    pub status: String,
+    /// `visibility`.
+    pub visibility: String,
+    /// Title.
+    pub name: String,
+    /// Summary.
+    pub summary: Option<String>,
+    /// Employer.
+    pub employer: Option<String>,
+    /// Deadline (`YYYY-MM-DD`).
+    pub apply_until: Option<String>,
+    /// Start (`YYYY-MM-DD`).
+    pub start: Option<String>,
+    /// Quotité (percent).
+    pub quotite_pct: Option<i64>,
+    /// Working time kind.
+    pub working_time: Option<String>,
+    /// Telework allowed.
+    pub telework: Option<bool>,
+    /// First publication.
+    pub published_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+    /// Key of the verified proof.
+    pub verified_key: Option<String>,
+    /// When the proof was verified (received postings) or made (local ones).
+    pub verified_at: Option<OffsetDateTime>,
+}
+
+/// Matches per value of a facet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacetCount {
+    /// The facet.
+    pub facet: Facet,
+    /// The value.
+    pub value: String,
+    /// Matching postings.
+    pub count: i64,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FeedPage {
+    /// The postings.
+    pub items: Vec<FeedItem>,
+    /// Cursor of the next page, if there is one.
+    pub next: Option<FeedCursor>,
+    /// All matches (when asked).
+    pub total: Option<i64>,
+    /// Counts per facet value (when asked), by facet then count.
+    pub facets: Vec<FacetCount>,
+}
+
+/// Most values listed per facet.
+pub const FACET_VALUES_MAX: usize = 30;
+
+/// A saved search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedSearch {
+    /// Id.
+    pub id: Uuid,
+    /// Owner (the principal's audit name).
+    pub owner: String,
+    /// Name given by the owner.
+    pub name: String,
+    /// The query, as a URL query string (`q=…&kind=…`).
+    pub query: String,
+    /// Whether new matches are signalled.
+    pub alert: bool,
+    /// Newest `doc_id` the owner has seen.
+    pub seen_doc_id: i64,
+    /// When the owner last marked the results seen.
+    pub seen_at: OffsetDateTime,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A value bound to a query.
+#[derive(Debug, Clone)]
+enum Param {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// SQL text and its parameters, numbered `$1…` in order.
+#[derive(Debug, Default)]
+struct Sql {
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+
+    fn text(&mut self, s: &str) -> String {
+        self.bind(Param::Text(s.to_owned()))
+    }
+
+    fn list(&mut self, values: &[String]) -> String {
+        values
+            .iter()
+            .map(|v| self.text(v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+macro_rules! bind_all {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::Text(s) => q.bind(s.clone()),
+                Param::Int(i) => q.bind(*i),
+                Param::Bool(b) => q.bind(*b),
+            };
+        }
+        q
+    }};
+}
+
+fn is_rome(code: &str) -> bool {
+    crate::domain::metiers::is_rome_code(code)
+}
+
+/// The `WHERE` conditions (on alias `f`) of a filter.
+fn conditions(filter: &FeedFilter, pg: bool, skip_text_include: bool, sql: &mut Sql) -> String {
+    let mut c: Vec<String> = Vec::new();
+    for facet in [
+        Facet::Kind,
+        Facet::Status,
+        Facet::Origin,
+        Facet::WorkingTime,
+    ] {
+        let values = filter.values(facet);
+        if !values.is_empty()
+            && let Some(col) = facet.column()
+        {
+            c.push(format!("f.{col} IN ({})", sql.list(values)));
+        }
+    }
+    for facet in [
+        Facet::Categorie,
+        Facet::Filiere,
+        Facet::Cadre,
+        Facet::Departement,
+        Facet::Region,
+        Facet::Commune,
+    ] {
+        let values = filter.values(facet);
+        if !values.is_empty()
+            && let Some(field) = facet.term_field()
+        {
+            let fp = sql.text(field);
+            c.push(format!(
+                "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE t.field = {fp} AND t.value IN ({}))",
+                sql.list(values)
+            ));
+        }
+    }
+    if !filter.metiers.is_empty() {
+        let mut alts = Vec::new();
+        for m in &filter.metiers {
+            if is_rome(&m.to_ascii_uppercase()) {
+                let fp = sql.text(field::ROME);
+                let v = sql.text(&m.to_ascii_uppercase());
+                alts.push(format!("(t.field = {fp} AND t.value = {v})"));
+            } else {
+                let label = crate::domain::search::folded(m);
+                if label.is_empty() {
+                    continue;
+                }
+                let fp = sql.text(field::METIER);
+                let v = sql.text(&format!("%{}%", label.replace(['%', '_'], "")));
+                alts.push(format!("(t.field = {fp} AND t.value LIKE {v})"));
+            }
+        }
+        if !alts.is_empty() {
+            c.push(format!(
+                "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE {})",
+                alts.join(" OR ")
+            ));
+        }
+    }
+    if !filter.circles.is_empty() {
+        let ids = sql.list(&filter.circles);
+        let urls = sql.list(&filter.circles);
+        c.push(format!(
+            "f.author IN (SELECT m.actor_id FROM circle_members m JOIN circles ci ON ci.id = m.circle_id \
+             WHERE ci.id IN ({ids}) OR ci.url IN ({urls}))"
+        ));
+    }
+    if let Some(t) = filter.telework {
+        let b = sql.bind(Param::Bool(t));
+        c.push(format!("f.telework = {b}"));
+    }
+    for (value, cond) in [
+        (&filter.deadline_from, "f.apply_until >="),
+        (&filter.deadline_to, "f.apply_until <="),
+        (&filter.start_from, "f.start_date >="),
+        (&filter.start_to, "f.start_date <="),
+    ] {
+        if let Some(v) = value {
+            let p = sql.text(v);
+            c.push(format!("{cond} {p}"));
+        }
+    }
+    if let Some(v) = filter.quotite_min {
+        let p = sql.bind(Param::Int(v));
+        c.push(format!("f.quotite_pct >= {p}"));
+    }
+    if let Some(v) = filter.quotite_max {
+        let p = sql.bind(Param::Int(v));
+        c.push(format!("f.quotite_pct <= {p}"));
+    }
+    if let Some(v) = filter.after_doc_id {
+        let p = sql.bind(Param::Int(v));
+        c.push(format!("f.doc_id > {p}"));
+    }
+    if let Some(text) = &filter.text {
+        if !text.include.is_empty() && !skip_text_include {
+            c.push(if pg {
+                let p = sql.text(&TextQuery::tsquery(&text.include, "&"));
+                format!("f.tsv @@ to_tsquery('french', {p})")
+            } else {
+                let p = sql.text(&TextQuery::fts5(&text.include, "AND"));
+                format!("f.doc_id IN (SELECT rowid FROM feed_fts WHERE feed_fts MATCH {p})")
+            });
+        }
+        if !text.exclude.is_empty() {
+            c.push(if pg {
+                let p = sql.text(&TextQuery::tsquery(&text.exclude, "|"));
+                format!("NOT (f.tsv @@ to_tsquery('french', {p}))")
+            } else {
+                let p = sql.text(&TextQuery::fts5(&text.exclude, "OR"));
+                format!("f.doc_id NOT IN (SELECT rowid FROM feed_fts WHERE feed_fts MATCH {p})")
+            });
+        }
+    }
+    if c.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        c.join(" AND ")
+    }
+}
+
+const ITEM_COLUMNS: &str = "f.doc_id, f.posting_id, f.local_id, f.author, f.relayed_by, f.kind, \
+     f.status, f.visibility, f.name, f.summary, f.employer, f.apply_until, f.start_date, \
+     f.quotite_pct, f.working_time, f.telework, f.published_at, f.updated_at, f.verified_key, \
+     f.verified_at";
+
+macro_rules! item_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let local: Option<String> = col!(r, "local_id");
+        let apply_until: String = col!(r, "apply_until");
+        let start: String = col!(r, "start_date");
+        let verified_at: Option<i64> = col!(r, "verified_at");
+        FeedItem {
+            doc_id: col!(r, "doc_id"),
+            posting_id: col!(r, "posting_id"),
+            local_id: local.as_deref().map(parse_uuid).transpose()?,
+            author: col!(r, "author"),
+            relayed_by: col!(r, "relayed_by"),
+            kind: col!(r, "kind"),
+            status: col!(r, "status"),
+            visibility: col!(r, "visibility"),
+            name: col!(r, "name"),
+            summary: col!(r, "summary"),
+            employer: col!(r, "employer"),
+            apply_until: (apply_until != NO_DATE).then_some(apply_until),
+            start: (start != NO_DATE).then_some(start),
+            quotite_pct: col!(r, "quotite_pct"),
+            working_time: col!(r, "working_time"),
+            telework: col!(r, "telework"),
+            published_at: from_ms(col!(r, "published_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+            verified_key: col!(r, "verified_key"),
+            verified_at: verified_at.map(from_ms),
+        }
+    }};
+}
+
+macro_rules! saved_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        SavedSearch {
+            id: parse_uuid(&id)?,
+            owner: col!(r, "owner"),
+            name: col!(r, "name"),
+            query: col!(r, "query"),
+            alert: col!(r, "alert"),
+            seen_doc_id: col!(r, "seen_doc_id"),
+            seen_at: from_ms(col!(r, "seen_at")),
+            created_at: from_ms(col!(r, "created_at")),
+        }
+    }};
+}
+
+/// What the feed row of a posting records besides its document.
+#[derive(Debug, Clone)]
+pub(super) struct FeedRecord<'a> {
+    pub posting_id: &'a str,
+    pub local_id: Option<Uuid>,
+    pub author: &'a str,
+    pub relayed_by: Option<&'a str>,
+    pub verified_key: Option<String>,
+    pub verified_at: Option<i64>,
+    pub entry: IndexEntry,
+}
+
+impl<'a> FeedRecord<'a> {
+    /// A local posting: its proof was made by this node when it was built.
+    pub fn local(id: Uuid, document: &'a serde_json::Value, signed_at: i64) -> Option<Self> {
+        let posting_id = document.get("id")?.as_str()?;
+        let author = document.get("attributedTo")?.as_str()?;
+        let entry = IndexEntry::from_document(document);
+        Some(Self {
+            posting_id,
+            local_id: Some(id),
+            author,
+            relayed_by: None,
+            verified_key: entry.proof_key.clone(),
+            verified_at: Some(signed_at),
+            entry,
+        })
+    }
+}
+
+/// Writes of the feed index inside a transaction (one implementation per backend).
+pub(super) trait FeedIndex: Send {
+    /// Indexes (or re-indexes) a posting.
+    fn feed_upsert(
+        &mut self,
+        rec: &FeedRecord<'_>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// Removes a posting by its id (`by_local` false) or by the local posting id.
+    fn feed_remove(
+        &mut self,
+        key: &str,
+        by_local: bool,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+macro_rules! feed_index_impl {
+    ($conn:ty, $pg:expr) => {
+        impl FeedIndex for $conn {
+            async fn feed_upsert(&mut self, rec: &FeedRecord<'_>) -> Result<()> {
+                let pg: bool = $pg;
+                let e = &rec.entry;
+                if pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(FEED_LOCK_KEY)
+                        .execute(&mut *self)
+                        .await
+                        .map_err(map_err("lock the feed index"))?;
+                }
+                let existing = sqlx::query("SELECT doc_id FROM feed_postings WHERE posting_id = $1")
+                    .bind(rec.posting_id)
+                    .fetch_optional(&mut *self)
+                    .await
+                    .map_err(map_err("read the feed index"))?;
+                let t = to_ms(now());
+                let doc_id: i64 = match existing {
+                    Some(r) => {
+                        let doc_id: i64 = col!(r, "doc_id");
+                        let tsv = if pg {
+                            ", tsv = setweight(to_tsvector('french', $20), 'A') || setweight(to_tsvector('french', $21), 'B')"
+                        } else {
+                            ""
+                        };
+                        let sql = format!(
+                            "UPDATE feed_postings SET local_id = $1, author = $2, relayed_by = $3, kind = $4, status = $5, \
+                             visibility = $6, name = $7, summary = $8, employer = $9, apply_until = $10, start_date = $11, \
+                             quotite_pct = $12, working_time = $13, telework = $14, published_at = $15, updated_at = $16, \
+                             verified_key = $17, verified_at = $18{tsv} WHERE doc_id = $19"
+                        );
+                        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(rec.local_id.map(|u| u.to_string()))
+                            .bind(rec.author)
+                            .bind(rec.relayed_by)
+                            .bind(&e.kind)
+                            .bind(&e.status)
+                            .bind(&e.visibility)
+                            .bind(&e.name)
+                            .bind(&e.summary)
+                            .bind(&e.employer)
+                            .bind(&e.apply_until)
+                            .bind(&e.start)
+                            .bind(e.quotite_pct)
+                            .bind(&e.working_time)
+                            .bind(e.telework)
+                            .bind(e.published_ms)
+                            .bind(e.updated_ms)
+                            .bind(rec.verified_key.as_deref())
+                            .bind(rec.verified_at)
+                            .bind(doc_id);
+                        let q = if pg {
+                            q.bind(&e.folded_name).bind(&e.folded_body)
+                        } else {
+                            q
+                        };
+                        q.execute(&mut *self)
+                            .await
+                            .map_err(map_err("update the feed index"))?;
+                        sqlx::query("DELETE FROM feed_terms WHERE doc_id = $1")
+                            .bind(doc_id)
+                            .execute(&mut *self)
+                            .await
+                            .map_err(map_err("update the feed index"))?;
+                        if !pg {
+                            sqlx::query("DELETE FROM feed_fts WHERE rowid = $1")
+                                .bind(doc_id)
+                                .execute(&mut *self)
+                                .await
+                                .map_err(map_err("update the feed index"))?;
+                        }
+                        doc_id
+                    }
+                    None => {
+                        let (tsv_col, tsv_val) = if pg {
+                            (", tsv", ", setweight(to_tsvector('french', $21), 'A') || setweight(to_tsvector('french', $22), 'B')")
+                        } else {
+                            ("", "")
+                        };
+                        let sql = format!(
+                            "INSERT INTO feed_postings (posting_id, local_id, author, relayed_by, kind, status, visibility, \
+                             name, summary, employer, apply_until, start_date, quotite_pct, working_time, telework, \
+                             published_at, updated_at, verified_key, verified_at, indexed_at{tsv_col}) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20{tsv_val}) \
+                             RETURNING doc_id"
+                        );
+                        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(rec.posting_id)
+                            .bind(rec.local_id.map(|u| u.to_string()))
+                            .bind(rec.author)
+                            .bind(rec.relayed_by)
+                            .bind(&e.kind)
+                            .bind(&e.status)
+                            .bind(&e.visibility)
+                            .bind(&e.name)
+                            .bind(&e.summary)
+                            .bind(&e.employer)
+                            .bind(&e.apply_until)
+                            .bind(&e.start)
+                            .bind(e.quotite_pct)
+                            .bind(&e.working_time)
+                            .bind(e.telework)
+                            .bind(e.published_ms)
+                            .bind(e.updated_ms)
+                            .bind(rec.verified_key.as_deref())
+                            .bind(rec.verified_at)
+                            .bind(t);
+                        let q = if pg {
+                            q.bind(&e.folded_name).bind(&e.folded_body)
+                        } else {
+                            q
+                        };
+                        let row = q
+                            .fetch_one(&mut *self)
+                            .await
+                            .map_err(map_err("add to the feed index"))?;
+                        col!(row, "doc_id")
+                    }
+                };
+                if !e.terms.is_empty() {
+                    let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
+                    for i in 0..e.terms.len() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        let _ = write!(sql, "(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
+                    }
+                    sql.push_str(" ON CONFLICT DO NOTHING");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (f, v) in &e.terms {
+                        q = q.bind(*f).bind(v.as_str()).bind(doc_id);
+                    }
+                    q.execute(&mut *self)
+                        .await
+                        .map_err(map_err("index the facets of a posting"))?;
+                }
+                if !pg {
+                    sqlx::query("INSERT INTO feed_fts (rowid, name, body) VALUES ($1, $2, $3)")
+                        .bind(doc_id)
+                        .bind(&e.stems_name)
+                        .bind(&e.stems_body)
+                        .execute(&mut *self)
+                        .await
+                        .map_err(map_err("index the text of a posting"))?;
+                }
+                Ok(())
+            }
+
+            async fn feed_remove(&mut self, key: &str, by_local: bool) -> Result<()> {
+                let pg: bool = $pg;
+                let sql = if by_local {
+                    "SELECT doc_id FROM feed_postings WHERE local_id = $1"
+                } else {
+                    "SELECT doc_id FROM feed_postings WHERE posting_id = $1"
+                };
+                let Some(row) = sqlx::query(sql)
+                    .bind(key)
+                    .fetch_optional(&mut *self)
+                    .await
+                    .map_err(map_err("read the feed index"))?
+                else {
+                    return Ok(());
+                };
+                let doc_id: i64 = col!(row, "doc_id");
+                if !pg {
+                    sqlx::query("DELETE FROM feed_fts WHERE rowid = $1")
+                        .bind(doc_id)
+                        .execute(&mut *self)
+                        .await
+                        .map_err(map_err("remove from the feed index"))?;
+                }
+                sqlx::query("DELETE FROM feed_terms WHERE doc_id = $1")
+                    .bind(doc_id)
+                    .execute(&mut *self)
+                    .await
+                    .map_err(map_err("remove from the feed index"))?;
+                sqlx::query("DELETE FROM feed_postings WHERE doc_id = $1")
+                    .bind(doc_id)
+                    .execute(&mut *self)
+                    .await
+                    .map_err(map_err("remove from the feed index"))?;
+                Ok(())
+            }
+        }
+    };
+}
+
+feed_index_impl!(sqlx::SqliteConnection, false);
+feed_index_impl!(sqlx::PgConnection, true);
+
+/// Indexes a local posting after a change (a draft leaves the feed).
+pub(super) async fn index_local<C: FeedIndex + ?Sized>(
+    conn: &mut C,
+    id: Uuid,
+    document: &serde_json::Value,
+    status: PostingStatus,
+) -> Result<()> {
+    if status == PostingStatus::Draft {
+        return conn.feed_remove(&id.to_string(), true).await;
+    }
+    match FeedRecord::local(id, document, to_ms(now())) {
+        Some(rec) => conn.feed_upsert(&rec).await,
+        None => {
+            // The posting service always sets both; a document without them stays out
+            // of the feed rather than failing the change.
+            tracing::warn!(%id, "local posting without id or attributedTo: not in the feed");
+            conn.feed_remove(&id.to_string(), true).await
+        }
+    }
+}
+
+/// Removes a local posting from the feed.
+pub(super) async fn unindex_local<C: FeedIndex + ?Sized>(conn: &mut C, id: Uuid) -> Result<()> {
+    conn.feed_remove(&id.to_string(), true).await
+}
+
+/// Indexes a received posting version just stored.
+pub(super) async fn index_remote<C: FeedIndex + ?Sized>(
+    conn: &mut C,
+    v: &super::PostingVersion,
+    verified_at: i64,
+) -> Result<()> {
+    let rec = FeedRecord {
+        posting_id: &v.object_id,
+        local_id: None,
+        author: &v.author,
+        relayed_by: v.relayed_by.as_deref(),
+        verified_key: Some(v.verified_key.clone()),
+        verified_at: Some(verified_at),
+        entry: IndexEntry::from_document(&v.document),
+    };
+    conn.feed_upsert(&rec).await
+}
+
+/// Removes a received posting from the feed.
+pub(super) async fn unindex_remote<C: FeedIndex + ?Sized>(
+    conn: &mut C,
+    object_id: &str,
+) -> Result<()> {
+    conn.feed_remove(object_id, false).await
+}
+
+/// Rows indexed per transaction by [`Store::reindex_feed`].
+const REINDEX_BATCH: i64 = 500;
+
+impl Store {
+    /// Runs a feed query.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a relevance sort without a text query or a cursor of
+    /// another sort; database errors.
+    pub async fn feed_search(&self, query: &FeedQuery) -> Result<FeedPage> {
+        let pg = matches!(self.inner, Inner::Postgres(_));
+        let filter = &query.filter;
+        let include = filter
+            .text
+            .as_ref()
+            .map(|t| t.include.clone())
+            .unwrap_or_default();
+        if query.sort == FeedSort::Relevance && include.is_empty() {
+            return Err(StoreError::conflict(
+                "sorting by relevance needs a text query",
+            ));
+        }
+        let limit = i64::from(query.limit.clamp(1, 500));
+        let mut sql = Sql::default();
+        let relevance = query.sort == FeedSort::Relevance;
+        let where_ = conditions(filter, pg, relevance && !pg, &mut sql);
+        let mut from = String::from("feed_postings f");
+        let mut with = String::new();
+        let mut join_cond = String::new();
+        let mut keyset = String::new();
+        let order;
+        let mut offset = 0i64;
+        match (query.sort, &query.cursor) {
+            (FeedSort::Relevance, cursor) => {
+                if let Some(c) = cursor {
+                    let FeedCursor::Offset(n) = c else {
+                        return Err(StoreError::conflict("this cursor belongs to another sort"));
+                    };
+                    offset = (*n).max(0);
+                }
+                if pg {
+                    let p = sql.text(&TextQuery::tsquery(&include, "&"));
+                    order =
+                        format!("ts_rank_cd(f.tsv, to_tsquery('french', {p})) DESC, f.doc_id DESC");
+                } else {
+                    // The text matches drive the query (materialized once, then each
+                    // looked up by `doc_id`).
+                    let p = sql.text(&TextQuery::fts5(&include, "AND"));
+                    with = format!(
+                        "WITH r AS MATERIALIZED (SELECT rowid AS rid, bm25(feed_fts, 4.0, 1.0) AS score \
+                         FROM feed_fts WHERE feed_fts MATCH {p}) "
+                    );
+                    from = "r CROSS JOIN feed_postings f".to_owned();
+                    join_cond = "f.doc_id = r.rid AND ".to_owned();
+                    order = "r.score ASC, f.doc_id DESC".to_owned();
+                }
+            }
+            (sort, cursor) => {
+                let (col, dir, cmp) = match sort {
+                    FeedSort::Deadline => ("apply_until", "ASC", ">"),
+                    FeedSort::Start => ("start_date", "ASC", ">"),
+                    _ => ("updated_at", "DESC", "<"),
+                };
+                order = format!("f.{col} {dir}, f.doc_id {dir}");
+                if let Some(c) = cursor {
+                    let FeedCursor::After { key, doc_id } = c else {
+                        return Err(StoreError::conflict("this cursor belongs to another sort"));
+                    };
+                    let k = if col == "updated_at" {
+                        let ms: i64 = key.parse().map_err(|_| {
+                            StoreError::conflict("this cursor belongs to another sort")
+                        })?;
+                        sql.bind(Param::Int(ms))
+                    } else {
+                        sql.text(key)
+                    };
+                    let d = sql.bind(Param::Int(*doc_id));
+                    keyset = format!(
+                        " AND (f.{col} {cmp} {k} OR (f.{col} = {k} AND f.doc_id {cmp} {d}))"
+                    );
+                }
+            }
+        }
+        let lim = sql.bind(Param::Int(limit + 1));
+        let off = sql.bind(Param::Int(offset));
+        let page_sql = format!(
+            "{with}SELECT {ITEM_COLUMNS} FROM {from} WHERE {join_cond}{where_}{keyset} ORDER BY {order} LIMIT {lim} OFFSET {off}"
+        );
+        let mut items: Vec<FeedItem> = both!(self, pool => {
+            let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(page_sql)), &sql.params)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("search the feed"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(item_from_row!(r));
+            }
+            out
+        });
+        let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more {
+            items.last().map(|last| match query.sort {
+                FeedSort::Relevance => FeedCursor::Offset(offset + limit),
+                FeedSort::Deadline => FeedCursor::After {
+                    key: last
+                        .apply_until
+                        .clone()
+                        .unwrap_or_else(|| NO_DATE.to_owned()),
+                    doc_id: last.doc_id,
+                },
+                FeedSort::Start => FeedCursor::After {
+                    key: last.start.clone().unwrap_or_else(|| NO_DATE.to_owned()),
+                    doc_id: last.doc_id,
+                },
+                FeedSort::Recent => FeedCursor::After {
+                    key: to_ms(last.updated_at).to_string(),
+                    doc_id: last.doc_id,
+                },
+            })
+        } else {
+            None
+        };
+        let total = if query.total {
+            Some(self.feed_count(filter).await?)
+        } else {
+            None
+        };
+        let facets = if query.facets {
+            self.facets_with_total(filter, total).await?
+        } else {
+            Vec::new()
+        };
+        Ok(FeedPage {
+            items,
+            next,
+            total,
+            facets,
+        })
+    }
+
+    /// Number of postings matching `filter`.
+    pub async fn feed_count(&self, filter: &FeedFilter) -> Result<i64> {
+        let pg = matches!(self.inner, Inner::Postgres(_));
+        let mut sql = Sql::default();
+        let where_ = conditions(filter, pg, false, &mut sql);
+        let text = format!("SELECT COUNT(*) AS n FROM feed_postings f WHERE {where_}");
+        both!(self, pool => {
+            let row = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("count feed results"))?;
+            Ok(col!(row, "n"))
+        })
+    }
+
+    /// Counts per facet value. A facet the filter restricts is counted without its own
+    /// restriction (so its other values stay visible and selectable).
+    pub async fn feed_facets(&self, filter: &FeedFilter) -> Result<Vec<FacetCount>> {
+        self.facets_with_total(filter, None).await
+    }
+
+    async fn facets_with_total(
+        &self,
+        filter: &FeedFilter,
+        total: Option<i64>,
+    ) -> Result<Vec<FacetCount>> {
+        // SQLite needs to know whether the matches are many (see `facet_counts`); a
+        // facet counted without its restriction matches at least as many.
+        let many = match self.kind() {
+            super::DatabaseKind::Postgres => None,
+            super::DatabaseKind::Sqlite => {
+                let size = self.feed_max_doc_id().await?.max(1);
+                let matches = match total {
+                    Some(t) => t,
+                    None => self.feed_count(filter).await?,
+                };
+                Some((matches.saturating_mul(4) > size, size))
+            }
+        };
+        let unrestricted: Vec<Facet> = Facet::ALL
+            .into_iter()
+            .filter(|f| !filter.restricts(*f))
+            .collect();
+        let mut out = self
+            .facet_counts(filter, &unrestricted, many.map(|(m, _)| m))
+            .await?;
+        for facet in Facet::ALL.into_iter().filter(|f| filter.restricts(*f)) {
+            let wider = filter.without(facet);
+            let many = match many {
+                None => None,
+                Some((true, _)) => Some(true),
+                Some((false, size)) => {
+                    Some(self.feed_count(&wider).await?.saturating_mul(4) > size)
+                }
+            };
+            out.extend(self.facet_counts(&wider, &[facet], many).await?);
+        }
+        out.sort_by(|a, b| {
+            a.facet
+                .cmp(&b.facet)
+                .then(b.count.cmp(&a.count))
+                .then(a.value.cmp(&b.value))
+        });
+        let mut kept: Vec<FacetCount> = Vec::with_capacity(out.len());
+        for c in out {
+            if kept.iter().filter(|k| k.facet == c.facet).count() < FACET_VALUES_MAX {
+                kept.push(c);
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Counts for `facets`; `many` (SQLite only) says whether the matches are a large
+    /// part of the feed.
+    async fn facet_counts(
+        &self,
+        filter: &FeedFilter,
+        facets: &[Facet],
+        many: Option<bool>,
+    ) -> Result<Vec<FacetCount>> {
+        if facets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pg = matches!(self.inner, Inner::Postgres(_));
+        let mut sql = Sql::default();
+        let where_ = conditions(filter, pg, false, &mut sql);
+        let mut parts: Vec<String> = Vec::new();
+        for facet in facets {
+            // Facet names and columns are constants of this file, never user input.
+            let name = facet.as_str();
+            if let Some(col) = facet.column() {
+                parts.push(format!(
+                    "SELECT '{name}' AS field, {col} AS value, COUNT(*) AS n FROM m WHERE {col} IS NOT NULL GROUP BY {col}"
+                ));
+            } else if *facet == Facet::Telework {
+                parts.push(format!(
+                    "SELECT '{name}' AS field, CASE WHEN telework THEN 'true' ELSE 'false' END AS value, COUNT(*) AS n \
+                     FROM m WHERE telework IS NOT NULL GROUP BY telework"
+                ));
+            }
+        }
+        let term_fields: Vec<String> = facets
+            .iter()
+            .filter_map(|f| f.term_field())
+            .map(str::to_owned)
+            .collect();
+        if !term_fields.is_empty() {
+            let list = sql.list(&term_fields);
+            // PostgreSQL plans the join itself. SQLite needs the order spelled out: for a
+            // few matches, loop over them and look their terms up by `doc_id`
+            // (`m CROSS JOIN t`); for many, scan the facet's terms in index order and probe
+            // the matches (`IN (SELECT …)` builds a temporary index of them once).
+            let many = many.unwrap_or(false);
+            parts.push(if pg {
+                format!(
+                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM m JOIN feed_terms t \
+                     ON t.doc_id = m.doc_id WHERE t.field IN ({list}) GROUP BY t.field, t.value"
+                )
+            } else if many {
+                format!(
+                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM feed_terms t \
+                     WHERE t.field IN ({list}) AND t.doc_id IN (SELECT doc_id FROM m) GROUP BY t.field, t.value"
+                )
+            } else {
+                format!(
+                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM m CROSS JOIN feed_terms t \
+                     WHERE t.doc_id = m.doc_id AND t.field IN ({list}) GROUP BY t.field, t.value"
+                )
+            });
+        }
+        let text = format!(
+            "WITH m AS MATERIALIZED (SELECT f.doc_id, f.kind, f.status, f.author, f.working_time, f.telework \
+             FROM feed_postings f WHERE {where_}) {}",
+            parts.join(" UNION ALL ")
+        );
+        let rows: Vec<(String, String, i64)> = both!(self, pool => {
+            let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("count facets"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((col!(r, "field"), col!(r, "value"), col!(r, "n")));
+            }
+            out
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for (field, value, count) in rows {
+            let facet = facets
+                .iter()
+                .copied()
+                .find(|f| f.term_field() == Some(field.as_str()) || f.as_str() == field);
+            if let Some(facet) = facet {
+                out.push(FacetCount {
+                    facet,
+                    value,
+                    count,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The feed row of a posting, by its id (URL).
+    pub async fn feed_item(&self, posting_id: &str) -> Result<Option<FeedItem>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {ITEM_COLUMNS} FROM feed_postings f WHERE f.posting_id = $1"));
+            let row = sqlx::query(sql)
+                .bind(posting_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read the feed index"))?;
+            Ok(match row {
+                Some(r) => Some(item_from_row!(r)),
+                None => None,
+            })
+        })
+    }
+
+    /// The highest `doc_id` in the feed (0 when empty).
+    pub async fn feed_max_doc_id(&self) -> Result<i64> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT COALESCE(MAX(doc_id), 0) AS n FROM feed_postings")
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("read the feed index"))?;
+            Ok(col!(row, "n"))
+        })
+    }
+
+    /// Indexes the published local postings and the received postings that are missing
+    /// from the feed (after the feed's migration, or a restore from an older backup);
+    /// returns how many were indexed. Works in batches, one transaction each.
+    pub async fn reindex_feed(&self) -> Result<u64> {
+        let mut done = 0u64;
+        // Local postings, by id.
+        let mut last = String::new();
+        loop {
+            let (n, seen): (u64, usize) = both!(self, pool => {
+                let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+                let rows = sqlx::query(
+                    "SELECT p.id, p.status, p.document, p.updated_at FROM postings p \
+                     WHERE p.id > $1 AND p.status <> 'draft' \
+                     AND NOT EXISTS (SELECT 1 FROM feed_postings f WHERE f.local_id = p.id) \
+                     ORDER BY p.id LIMIT $2",
+                )
+                .bind(&last)
+                .bind(REINDEX_BATCH)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err("list postings to index"))?;
+                let mut n = 0u64;
+                for r in &rows {
+                    let id: String = col!(r, "id");
+                    last.clone_from(&id);
+                    let doc: String = col!(r, "document");
+                    let doc = parse_json(&doc)?;
+                    let updated: i64 = col!(r, "updated_at");
+                    let id = parse_uuid(&id)?;
+                    match FeedRecord::local(id, &doc, updated) {
+                        Some(rec) => tx.feed_upsert(&rec).await?,
+                        None => {
+                            tracing::warn!(%id, "local posting without id or attributedTo: not indexed");
+                            continue;
+                        }
+                    }
+                    n += 1;
+                }
+                tx.commit().await.map_err(map_err("commit"))?;
+                (n, rows.len())
+            });
+            done += n;
+            if seen == 0 {
+                break;
+            }
+        }
+        // Received postings, by id.
+        let mut last = String::new();
+        loop {
+            let (n, seen): (u64, usize) = both!(self, pool => {
+                let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+                let rows = sqlx::query(
+                    "SELECT r.object_id, r.author, r.relayed_by, r.kind, r.version, r.document, r.verified_key, r.verified_at \
+                     FROM remote_postings r WHERE r.object_id > $1 AND r.deleted_at IS NULL AND r.document IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM feed_postings f WHERE f.posting_id = r.object_id) \
+                     ORDER BY r.object_id LIMIT $2",
+                )
+                .bind(&last)
+                .bind(REINDEX_BATCH)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err("list received postings to index"))?;
+                let mut n = 0u64;
+                for r in &rows {
+                    let doc: String = col!(r, "document");
+                    let kind: Option<String> = col!(r, "kind");
+                    let key: Option<String> = col!(r, "verified_key");
+                    let object_id: String = col!(r, "object_id");
+                    last.clone_from(&object_id);
+                    let v = super::PostingVersion {
+                        object_id,
+                        author: col!(r, "author"),
+                        relayed_by: col!(r, "relayed_by"),
+                        kind: kind.unwrap_or_default(),
+                        version: col!(r, "version"),
+                        document: parse_json(&doc)?,
+                        verified_key: key.unwrap_or_default(),
+                    };
+                    let at: i64 = col!(r, "verified_at");
+                    index_remote(&mut *tx, &v, at).await?;
+                    n += 1;
+                }
+                tx.commit().await.map_err(map_err("commit"))?;
+                (n, rows.len())
+            });
+            done += n;
+            if seen == 0 {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    // ---- saved searches ----
+
+    /// Saves a search for `owner`; what is in the feed now counts as seen.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the owner already has a search with this name.
+    pub async fn create_saved_search(
+        &self,
+        owner: &str,
+        name: &str,
+        query: &str,
+        alert: bool,
+        audit: &AuditRecord,
+    ) -> Result<SavedSearch> {
+        let seen = self.feed_max_doc_id().await?;
+        let t = from_ms(to_ms(now()));
+        let s = SavedSearch {
+            id: Uuid::now_v7(),
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+            query: query.to_owned(),
+            alert,
+            seen_doc_id: seen,
+            seen_at: t,
+            created_at: t,
+        };
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO saved_searches (id, owner, name, query, alert, seen_doc_id, seen_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(s.id.to_string())
+            .bind(owner)
+            .bind(name)
+            .bind(query)
+            .bind(alert)
+            .bind(seen)
+            .bind(to_ms(t))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("save a search"))?;
+            let mut audit = audit.clone();
+            audit.target = format!("saved_search:{}", s.id);
+            audit!(tx, &audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        Ok(s)
+    }
+
+    /// The saved searches of `owner`, oldest first.
+    pub async fn saved_searches(&self, owner: &str) -> Result<Vec<SavedSearch>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, owner, name, query, alert, seen_doc_id, seen_at, created_at FROM saved_searches \
+                 WHERE owner = $1 ORDER BY created_at, id",
+            )
+            .bind(owner)
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("list saved searches"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(saved_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// One saved search of `owner` (another owner's is not found).
+    pub async fn saved_search(&self, owner: &str, id: Uuid) -> Result<SavedSearch> {
+        both!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, owner, name, query, alert, seen_doc_id, seen_at, created_at FROM saved_searches \
+                 WHERE owner = $1 AND id = $2",
+            )
+            .bind(owner)
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err("read a saved search"))?
+            .ok_or_else(|| StoreError::not_found(format!("saved search {id}")))?;
+            Ok(saved_from_row!(row))
+        })
+    }
+
+    /// Marks the results of a saved search seen up to `doc_id`.
+    pub async fn mark_saved_search_seen(&self, owner: &str, id: Uuid, doc_id: i64) -> Result<()> {
+        both!(self, pool => {
+            let n = sqlx::query(
+                "UPDATE saved_searches SET seen_doc_id = CASE WHEN seen_doc_id > $1 THEN seen_doc_id ELSE $1 END, \
+                 seen_at = $2 WHERE owner = $3 AND id = $4",
+            )
+            .bind(doc_id)
+            .bind(to_ms(now()))
+            .bind(owner)
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map_err(map_err("mark a saved search seen"))?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("saved search {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes a saved search of `owner`.
+    pub async fn delete_saved_search(
+        &self,
+        owner: &str,
+        id: Uuid,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query("DELETE FROM saved_searches WHERE owner = $1 AND id = $2")
+                .bind(owner)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("delete a saved search"))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found(format!("saved search {id}")));
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+}

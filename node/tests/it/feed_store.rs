@@ -1,0 +1,838 @@
+//! The feed index on both backends: French full text (accents, case, inflections),
+//! filters, facets, sorting, cursor paging, maintenance in the posting transactions, and
+//! saved searches.
+
+use passerelle_node::domain::search::TextQuery;
+use passerelle_node::store::{
+    AuditRecord, Facet, FeedCursor, FeedFilter, FeedQuery, FeedSort, PostingStatus, PostingVersion,
+    Store,
+};
+use passerelle_protocol::keys::SigningKey;
+use passerelle_protocol::proof::{self, ProofOptions};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::support::TestDb;
+
+/// A partner node of the tests, with its own key.
+pub struct Partner {
+    pub origin: String,
+    pub key: SigningKey,
+}
+
+impl Partner {
+    pub fn new(origin: &str) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            key: SigningKey::generate().unwrap(),
+        }
+    }
+
+    pub fn actor(&self) -> String {
+        format!("{}/actor", self.origin)
+    }
+
+    pub fn key_id(&self) -> String {
+        format!("{}#key-1", self.actor())
+    }
+
+    /// A signed posting of this partner: a minimal posting of `kind` (no free text) with
+    /// `changes` merged over it (a `null` removes the property).
+    pub fn posting(&self, kind: &str, version: i64, changes: Value) -> Value {
+        let mut doc = json!({
+            "@context": passerelle_protocol::vocab::context(),
+            "id": format!("{}/postings/{}", self.origin, Uuid::now_v7()),
+            "type": "Posting",
+            "postingKind": kind,
+            "attributedTo": self.actor(),
+            "version": version,
+            "published": "2026-11-01T09:00:00Z",
+            "status": "published",
+            "visibility": "federation",
+            "to": [format!("{}/followers", self.origin)],
+            "name": "Offre",
+            "dates": {},
+            "body": {}
+        });
+        merge(&mut doc, &changes);
+        self.sign(doc)
+    }
+
+    pub fn sign(&self, mut doc: Value) -> Value {
+        doc.as_object_mut().unwrap().remove("proof");
+        proof::sign(
+            doc,
+            &self.key,
+            &ProofOptions::new(self.key_id(), OffsetDateTime::now_utc()),
+        )
+        .unwrap()
+    }
+
+    /// The store's view of a received, verified posting version.
+    pub fn version(&self, doc: &Value) -> PostingVersion {
+        // The test really verifies what it stores.
+        proof::verify(doc.clone(), &[(self.key_id(), self.key.public_key())]).unwrap();
+        PostingVersion {
+            object_id: doc["id"].as_str().unwrap().to_owned(),
+            author: self.actor(),
+            relayed_by: None,
+            kind: doc["postingKind"].as_str().unwrap().to_owned(),
+            version: doc["version"].as_i64().unwrap(),
+            document: doc.clone(),
+            verified_key: self.key_id(),
+        }
+    }
+}
+
+pub fn merge(doc: &mut Value, changes: &Value) {
+    if let (Value::Object(d), Value::Object(c)) = (doc, changes) {
+        for (k, v) in c {
+            if v.is_null() {
+                d.remove(k);
+            } else if v.is_object() && d.get(k).is_some_and(Value::is_object) {
+                merge(d.get_mut(k).unwrap(), v);
+            } else {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+macro_rules! on_each_backend {
+    ($f:ident) => {{
+        for db in TestDb::all().await {
+            let store = db.store().await;
+            eprintln!("feed suite: {} on {}", stringify!($f), db.name);
+            $f(&store, &db).await;
+            store.close().await;
+            db.cleanup().await;
+        }
+    }};
+}
+
+fn q(text: &str) -> FeedFilter {
+    FeedFilter {
+        text: TextQuery::parse(text),
+        ..FeedFilter::default()
+    }
+}
+
+async fn names(store: &Store, filter: FeedFilter) -> Vec<String> {
+    let page = store
+        .feed_search(&FeedQuery {
+            filter,
+            limit: 100,
+            ..FeedQuery::default()
+        })
+        .await
+        .unwrap();
+    let mut n: Vec<String> = page.items.into_iter().map(|i| i.name).collect();
+    n.sort();
+    n
+}
+
+/// Three partners, six postings of various kinds.
+async fn seed(store: &Store) -> (Partner, Partner, Vec<Value>) {
+    let isere = Partner::new("https://rh.isere.example");
+    let lyon = Partner::new("https://rh.lyon.example");
+    let docs = vec![
+        isere.posting(
+            "vacancy",
+            1,
+            json!({
+                "name": "Ingénieur voirie et réseaux (H/F)",
+                "summary": "Le Département recherche un ingénieur pour ses routes.",
+                "statutory": {"categories": ["A"], "filieres": ["technique"], "cadresEmplois": ["Ingénieurs territoriaux"]},
+                "metiers": [{"rome": {"code": "F1106", "label": "Ingénierie et études du BTP"}}],
+                "locations": [{"commune": "38185", "address": "Grenoble"}],
+                "telework": {"allowed": true, "daysPerWeekMax": 1},
+                "workingTime": {"kind": "complet"},
+                "dates": {"applyUntil": "2027-01-15", "start": "2027-03-01"},
+                "published": "2026-11-01T09:00:00Z"
+            }),
+        ),
+        isere.posting(
+            "vacancy",
+            1,
+            json!({
+                "name": "Responsable de la médiathèque",
+                "summary": "Direction de la lecture publique.",
+                "statutory": {"categories": ["B"], "filieres": ["culturelle"], "cadresEmplois": ["Assistants de conservation"]},
+                "metiers": [{"cnfpt": {"label": "Responsable de bibliothèque"}}],
+                "locations": [{"commune": "38053", "address": "Bourgoin-Jallieu"}],
+                "telework": {"allowed": false},
+                "workingTime": {"kind": "quotite", "quotitePct": 80},
+                "dates": {"applyUntil": "2026-12-20", "start": "2027-01-10"},
+                "published": "2026-11-05T09:00:00Z"
+            }),
+        ),
+        lyon.posting(
+            "vacancy",
+            1,
+            json!({
+                "name": "Animatrice périscolaire",
+                "summary": "Accueil des enfants dans les mediatheques et écoles.",
+                "statutory": {"categories": ["C"], "filieres": ["animation"], "cadresEmplois": ["Adjoints d'animation"]},
+                "metiers": [{"rome": {"code": "G1203", "label": "Animation de loisirs auprès d'enfants"}}],
+                "locations": [{"commune": "69123", "address": "Lyon"}],
+                "telework": null,
+                "workingTime": {"kind": "non_complet", "hebdoMinutes": 1050},
+                "dates": {"applyUntil": null, "start": null},
+                "published": "2026-11-03T09:00:00Z"
+            }),
+        ),
+        lyon.posting(
+            "immersion_offer",
+            1,
+            json!({"name": "Vis mon job : jardinier des parcs", "published": "2026-11-04T09:00:00Z",
+                   "locations": [{"commune": "69123"}]}),
+        ),
+        lyon.posting(
+            "training_session",
+            1,
+            json!({"name": "Formation accueil du public", "published": "2026-11-02T09:00:00Z",
+                   "locations": [{"commune": "75056"}]}),
+        ),
+    ];
+    for d in &docs {
+        let author = if d["attributedTo"] == json!(isere.actor()) {
+            &isere
+        } else {
+            &lyon
+        };
+        store
+            .apply_posting_version(&author.version(d))
+            .await
+            .unwrap();
+    }
+    (isere, lyon, docs)
+}
+
+async fn full_text_is_french(store: &Store, _db: &TestDb) {
+    seed(store).await;
+    let vr = "Ingénieur voirie et réseaux (H/F)";
+    let media = "Responsable de la médiathèque";
+    let anim = "Animatrice périscolaire";
+    // Accents, case and inflections.
+    assert_eq!(names(store, q("ingénieure")).await, [vr]);
+    assert_eq!(names(store, q("INGENIEURS")).await, [vr]);
+    assert_eq!(names(store, q("mediatheques")).await, [anim, media]);
+    assert_eq!(names(store, q("Médiathèque")).await, [anim, media]);
+    assert_eq!(names(store, q("animateur")).await, [anim]);
+    // Every word must match; `-word` excludes; stop words are ignored.
+    assert_eq!(names(store, q("médiathèque responsable")).await, [media]);
+    assert_eq!(names(store, q("médiathèque -responsable")).await, [anim]);
+    assert_eq!(names(store, q("de la")).await.len(), 5);
+    // Métier labels, cadres and places are searched too.
+    assert_eq!(names(store, q("bibliothèque")).await, [media]);
+    assert_eq!(names(store, q("grenoble")).await, [vr]);
+    assert!(names(store, q("astronaute")).await.is_empty());
+    // Relevance: a title match ranks first.
+    let page = store
+        .feed_search(&FeedQuery {
+            filter: q("médiathèque"),
+            sort: FeedSort::Relevance,
+            limit: 10,
+            ..FeedQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].name, media);
+}
+
+async fn filters_and_facets(store: &Store, _db: &TestDb) {
+    let (isere, lyon, _) = seed(store).await;
+    let vr = "Ingénieur voirie et réseaux (H/F)";
+    let media = "Responsable de la médiathèque";
+    let anim = "Animatrice périscolaire";
+    let f = |edit: &dyn Fn(&mut FeedFilter)| {
+        let mut f = FeedFilter::default();
+        edit(&mut f);
+        f
+    };
+    assert_eq!(
+        names(store, f(&|f| f.kinds = vec!["vacancy".into()])).await,
+        [anim, vr, media]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.categories = vec!["A".into(), "B".into()])).await,
+        [vr, media]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.filieres = vec!["culturelle".into()])).await,
+        [media]
+    );
+    assert_eq!(
+        names(
+            store,
+            f(&|f| f.cadres = vec!["Ingénieurs territoriaux".into()])
+        )
+        .await,
+        [vr]
+    );
+    // Métier by ROME code or by any part of a label, accents ignored.
+    assert_eq!(
+        names(store, f(&|f| f.metiers = vec!["f1106".into()])).await,
+        [vr]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.metiers = vec!["bibliotheque".into()])).await,
+        [media]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.departements = vec!["38".into()])).await,
+        [vr, media]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.regions = vec!["84".into()]))
+            .await
+            .len(),
+        4
+    );
+    assert_eq!(
+        names(store, f(&|f| f.regions = vec!["11".into()])).await,
+        ["Formation accueil du public"]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.communes = vec!["38053".into()])).await,
+        [media]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.origins = vec![isere.actor()])).await,
+        [vr, media]
+    );
+    assert_eq!(names(store, f(&|f| f.telework = Some(true))).await, [vr]);
+    assert_eq!(
+        names(store, f(&|f| f.telework = Some(false))).await,
+        [media]
+    );
+    assert_eq!(
+        names(store, f(&|f| f.working_times = vec!["quotite".into()])).await,
+        [media]
+    );
+    // Quotités: complet = 100 %, 17 h 30 of 35 h = 50 %.
+    assert_eq!(names(store, f(&|f| f.quotite_min = Some(90))).await, [vr]);
+    assert_eq!(names(store, f(&|f| f.quotite_max = Some(60))).await, [anim]);
+    // Dates: a bound excludes postings beyond it; absent dates match a lower bound only.
+    assert_eq!(
+        names(store, f(&|f| f.deadline_to = Some("2026-12-31".into()))).await,
+        [media]
+    );
+    assert!(
+        names(store, f(&|f| f.deadline_from = Some("2027-01-01".into())))
+            .await
+            .contains(&vr.to_owned())
+    );
+    assert_eq!(
+        names(
+            store,
+            f(&|f| {
+                f.start_from = Some("2027-02-01".into());
+                f.start_to = Some("2027-12-31".into());
+            })
+        )
+        .await,
+        [vr]
+    );
+    // Combined with text.
+    assert_eq!(
+        names(
+            store,
+            f(&|f| {
+                f.text = TextQuery::parse("médiathèque");
+                f.departements = vec!["69".into()];
+            })
+        )
+        .await,
+        [anim]
+    );
+    // Circles: postings published by the members of a circle.
+    let circle = store
+        .put_circle(
+            Uuid::now_v7(),
+            "Métropole",
+            "https://rh.grenoble.example/circles/metropole",
+            &[lyon.actor()],
+            &AuditRecord::new("test", "circle.put", "circle"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store, f(&|f| f.circles = vec![circle.url.clone()]))
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(
+        names(store, f(&|f| f.circles = vec![circle.id.to_string()]))
+            .await
+            .len(),
+        3
+    );
+
+    // Facets count the matches; a restricted facet still shows its other values.
+    let filter = f(&|f| f.categories = vec!["A".into()]);
+    let page = store
+        .feed_search(&FeedQuery {
+            filter,
+            limit: 10,
+            facets: true,
+            total: true,
+            ..FeedQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, Some(1));
+    let count = |facet: Facet, value: &str| {
+        page.facets
+            .iter()
+            .find(|c| c.facet == facet && c.value == value)
+            .map(|c| c.count)
+    };
+    assert_eq!(count(Facet::Categorie, "A"), Some(1));
+    assert_eq!(count(Facet::Categorie, "B"), Some(1));
+    assert_eq!(count(Facet::Categorie, "C"), Some(1));
+    assert_eq!(count(Facet::Kind, "vacancy"), Some(1));
+    assert_eq!(count(Facet::Kind, "immersion_offer"), None);
+    assert_eq!(count(Facet::Departement, "38"), Some(1));
+    assert_eq!(count(Facet::Region, "84"), Some(1));
+    assert_eq!(count(Facet::Origin, &isere.actor()), Some(1));
+    assert_eq!(count(Facet::Telework, "true"), Some(1));
+    assert_eq!(count(Facet::Rome, "F1106"), Some(1));
+    // Without filters: every posting counted once per value.
+    let all = store.feed_facets(&FeedFilter::default()).await.unwrap();
+    let kinds: i64 = all
+        .iter()
+        .filter(|c| c.facet == Facet::Kind)
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(kinds, 5);
+    assert_eq!(
+        all.iter()
+            .find(|c| c.facet == Facet::Region && c.value == "84")
+            .map(|c| c.count),
+        Some(4)
+    );
+}
+
+async fn sorting_and_paging(store: &Store, _db: &TestDb) {
+    seed(store).await;
+    for sort in [FeedSort::Recent, FeedSort::Deadline, FeedSort::Start] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .feed_search(&FeedQuery {
+                    sort,
+                    cursor: cursor.clone(),
+                    limit: 2,
+                    ..FeedQuery::default()
+                })
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 2);
+            seen.extend(page.items);
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 5, "{sort:?}");
+        let mut ids: Vec<i64> = seen.iter().map(|i| i.doc_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 5, "no posting twice ({sort:?})");
+        match sort {
+            FeedSort::Recent => {
+                assert!(seen.windows(2).all(|w| w[0].updated_at >= w[1].updated_at));
+                assert_eq!(seen[0].name, "Responsable de la médiathèque");
+            }
+            FeedSort::Deadline => {
+                assert_eq!(seen[0].apply_until.as_deref(), Some("2026-12-20"));
+                assert_eq!(seen[1].apply_until.as_deref(), Some("2027-01-15"));
+            }
+            FeedSort::Start => {
+                assert_eq!(seen[0].start.as_deref(), Some("2027-01-10"));
+            }
+            FeedSort::Relevance => unreachable!(),
+        }
+    }
+    // Relevance pages by offset, and needs text.
+    let page = store
+        .feed_search(&FeedQuery {
+            filter: q("mediatheque"),
+            sort: FeedSort::Relevance,
+            limit: 1,
+            ..FeedQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.next, Some(FeedCursor::Offset(1)));
+    let second = store
+        .feed_search(&FeedQuery {
+            filter: q("mediatheque"),
+            sort: FeedSort::Relevance,
+            cursor: page.next,
+            limit: 1,
+            ..FeedQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert_ne!(second.items[0].doc_id, page.items[0].doc_id);
+    assert!(
+        store
+            .feed_search(&FeedQuery {
+                sort: FeedSort::Relevance,
+                limit: 1,
+                ..FeedQuery::default()
+            })
+            .await
+            .is_err()
+    );
+}
+
+async fn index_follows_versions_and_deletes(store: &Store, _db: &TestDb) {
+    let (isere, _, docs) = seed(store).await;
+    let first = &docs[0];
+    let id = first["id"].as_str().unwrap();
+    let before = store.feed_item(id).await.unwrap().unwrap();
+    assert_eq!(before.author, isere.actor());
+    assert_eq!(
+        before.verified_key.as_deref(),
+        Some(isere.key_id().as_str())
+    );
+    assert!(before.verified_at.is_some());
+    // A new version replaces the indexed text and facets; the doc id stays.
+    let mut v2 = first.clone();
+    merge(
+        &mut v2,
+        &json!({"version": 2, "name": "Technicienne des espaces verts",
+                "statutory": {"categories": ["B"]}}),
+    );
+    let v2 = isere.sign(v2);
+    store
+        .apply_posting_version(&isere.version(&v2))
+        .await
+        .unwrap();
+    assert!(names(store, q("ingénieur voirie")).await.is_empty());
+    assert_eq!(
+        names(store, q("techniciennes")).await,
+        ["Technicienne des espaces verts"]
+    );
+    let after = store.feed_item(id).await.unwrap().unwrap();
+    assert_eq!(after.doc_id, before.doc_id);
+    assert_eq!(
+        names(
+            store,
+            FeedFilter {
+                categories: vec!["A".into()],
+                ..FeedFilter::default()
+            }
+        )
+        .await
+        .len(),
+        0
+    );
+    // An older version arriving late changes nothing.
+    store
+        .apply_posting_version(&isere.version(first))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store, q("techniciennes")).await,
+        ["Technicienne des espaces verts"]
+    );
+    // A relayed version says who relayed it.
+    let mut v3 = v2.clone();
+    merge(&mut v3, &json!({"version": 3}));
+    let v3 = isere.sign(v3);
+    let mut relayed = isere.version(&v3);
+    relayed.relayed_by = Some("https://rh.departement.example/actor".into());
+    store.apply_posting_version(&relayed).await.unwrap();
+    assert_eq!(
+        store
+            .feed_item(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .relayed_by
+            .as_deref(),
+        Some("https://rh.departement.example/actor")
+    );
+    // A delete removes it from the feed, text and facets included.
+    assert!(
+        store
+            .apply_posting_delete(id, &isere.actor(), None)
+            .await
+            .unwrap()
+    );
+    assert!(store.feed_item(id).await.unwrap().is_none());
+    assert!(names(store, q("techniciennes")).await.is_empty());
+    assert_eq!(store.feed_count(&FeedFilter::default()).await.unwrap(), 4);
+    let facets = store.feed_facets(&FeedFilter::default()).await.unwrap();
+    assert!(
+        !facets
+            .iter()
+            .any(|c| c.facet == Facet::Departement && c.value == "38" && c.count > 1)
+    );
+}
+
+async fn local_postings_join_the_feed_when_published(store: &Store, _db: &TestDb) {
+    let id = Uuid::now_v7();
+    let url = format!("https://rh.grenoble.example/postings/{id}");
+    let doc = |status: &str, version: i64| {
+        json!({
+            "id": url, "type": "Posting", "postingKind": "vacancy", "status": status,
+            "attributedTo": "https://rh.grenoble.example/actor", "version": version,
+            "published": "2026-11-10T10:00:00Z", "visibility": "federation",
+            "name": "Juriste marchés publics", "locations": [{"commune": "38185"}],
+            "proof": {"verificationMethod": "https://rh.grenoble.example/actor#key-a"}
+        })
+    };
+    let audit = AuditRecord::new("test", "posting", "x");
+    store
+        .create_posting(id, "vacancy", &doc("draft", 1), &audit)
+        .await
+        .unwrap();
+    // Drafts are not in the feed.
+    assert!(names(store, q("juriste")).await.is_empty());
+    store
+        .update_posting(
+            id,
+            1,
+            &doc("published", 2),
+            PostingStatus::Published,
+            None,
+            &audit,
+        )
+        .await
+        .unwrap();
+    let item = store.feed_item(&url).await.unwrap().unwrap();
+    assert_eq!(item.local_id, Some(id));
+    assert_eq!(item.status, "published");
+    assert_eq!(
+        item.verified_key.as_deref(),
+        Some("https://rh.grenoble.example/actor#key-a")
+    );
+    assert_eq!(
+        names(store, q("juristes")).await,
+        ["Juriste marchés publics"]
+    );
+    store
+        .update_posting(
+            id,
+            2,
+            &doc("closed", 3),
+            PostingStatus::Closed,
+            None,
+            &audit,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.feed_item(&url).await.unwrap().unwrap().status,
+        "closed"
+    );
+    let open = FeedFilter {
+        statuses: vec!["published".into()],
+        ..q("juriste")
+    };
+    assert!(names(store, open).await.is_empty());
+    store.delete_posting(id, None, &audit).await.unwrap();
+    assert!(store.feed_item(&url).await.unwrap().is_none());
+}
+
+async fn saved_searches_signal_new_matches(store: &Store, _db: &TestDb) {
+    let (isere, _, _) = seed(store).await;
+    let audit = AuditRecord::new("session:alice", "saved_search.create", "x");
+    let s = store
+        .create_saved_search("session:alice", "Ingénieurs", "q=ingenieur", true, &audit)
+        .await
+        .unwrap();
+    // Names are unique per owner, not across owners.
+    assert!(
+        store
+            .create_saved_search("session:alice", "Ingénieurs", "q=x", true, &audit)
+            .await
+            .is_err()
+    );
+    store
+        .create_saved_search("session:bob", "Ingénieurs", "q=x", false, &audit)
+        .await
+        .unwrap();
+    let new_matches = |seen: i64| FeedFilter {
+        after_doc_id: Some(seen),
+        ..q("ingénieur")
+    };
+    // What existed when the search was saved is not new.
+    assert_eq!(
+        store.feed_count(&new_matches(s.seen_doc_id)).await.unwrap(),
+        0
+    );
+    let doc = isere.posting(
+        "vacancy",
+        1,
+        json!({"name": "Ingénieure bâtiments", "published": "2026-11-20T09:00:00Z"}),
+    );
+    store
+        .apply_posting_version(&isere.version(&doc))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.feed_count(&new_matches(s.seen_doc_id)).await.unwrap(),
+        1
+    );
+    // Marking seen clears it; only the owner sees (and can change) the search.
+    let max = store.feed_max_doc_id().await.unwrap();
+    store
+        .mark_saved_search_seen("session:alice", s.id, max)
+        .await
+        .unwrap();
+    let s = store.saved_search("session:alice", s.id).await.unwrap();
+    assert_eq!(s.seen_doc_id, max);
+    assert_eq!(
+        store.feed_count(&new_matches(s.seen_doc_id)).await.unwrap(),
+        0
+    );
+    assert!(store.saved_search("session:bob", s.id).await.is_err());
+    assert!(
+        store
+            .mark_saved_search_seen("session:bob", s.id, 0)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.saved_searches("session:alice").await.unwrap().len(),
+        1
+    );
+    store
+        .delete_saved_search("session:alice", s.id, &audit)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .saved_searches("session:alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn reindex_restores_missing_rows(store: &Store, db: &TestDb) {
+    seed(store).await;
+    // Empty the index behind the store's back, as an old backup would be.
+    let stmts = if db.name == "sqlite" {
+        vec![
+            "DELETE FROM feed_fts",
+            "DELETE FROM feed_terms",
+            "DELETE FROM feed_postings",
+        ]
+    } else {
+        vec!["DELETE FROM feed_terms", "DELETE FROM feed_postings"]
+    };
+    raw(db, &stmts).await;
+    assert_eq!(store.feed_count(&FeedFilter::default()).await.unwrap(), 0);
+    assert_eq!(store.reindex_feed().await.unwrap(), 5);
+    assert_eq!(store.reindex_feed().await.unwrap(), 0);
+    assert_eq!(names(store, q("ingénieure")).await.len(), 1);
+}
+
+async fn raw(db: &TestDb, stmts: &[&str]) {
+    use sqlx::Connection as _;
+    if db.name == "sqlite" {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        for s in stmts {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    } else {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        for s in stmts {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn feed_full_text_is_french() {
+    on_each_backend!(full_text_is_french);
+}
+
+#[tokio::test]
+async fn feed_filters_and_facets() {
+    on_each_backend!(filters_and_facets);
+}
+
+#[tokio::test]
+async fn feed_sorting_and_paging() {
+    on_each_backend!(sorting_and_paging);
+}
+
+#[tokio::test]
+async fn feed_follows_versions_and_deletes() {
+    on_each_backend!(index_follows_versions_and_deletes);
+}
+
+#[tokio::test]
+async fn feed_local_postings() {
+    on_each_backend!(local_postings_join_the_feed_when_published);
+}
+
+#[tokio::test]
+async fn feed_saved_searches() {
+    on_each_backend!(saved_searches_signal_new_matches);
+}
+
+#[tokio::test]
+async fn feed_reindex() {
+    on_each_backend!(reindex_restores_missing_rows);
+}
+
+async fn delivery_health_per_inbox(store: &Store, db: &TestDb) {
+    assert!(store.delivery_health().await.unwrap().is_empty());
+    raw(
+        db,
+        &[
+            "INSERT INTO outbox (activity_id, activity_type, object_id, public, document, created_at) \
+             VALUES ('https://a.example/activities/1', 'Create', 'https://a.example/postings/1', FALSE, '{}', 1000)",
+            "INSERT INTO deliveries (outbox_seq, inbox_url, state, attempts, created_at, next_attempt_at) \
+             SELECT seq, 'https://b.example/inbox', 'delivered', 1, 1000, 1000 FROM outbox",
+            "INSERT INTO deliveries (outbox_seq, inbox_url, state, attempts, created_at, next_attempt_at) \
+             SELECT seq, 'https://c.example/inbox', 'pending', 3, 1000, 1000 FROM outbox",
+            "INSERT INTO delivery_targets (inbox_url, consecutive_failures, circuit_open_until, last_success_at, last_failure_at, last_error) \
+             VALUES ('https://c.example/inbox', 3, 5000, NULL, 4000, 'HTTP 503')",
+        ],
+    )
+    .await;
+    let h = store.delivery_health().await.unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        (h[0].inbox_url.as_str(), h[0].delivered, h[0].pending),
+        ("https://b.example/inbox", 1, 0)
+    );
+    assert_eq!((h[1].pending, h[1].consecutive_failures), (1, 3));
+    assert_eq!(h[1].last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(h[1].circuit_open_until_ms, Some(5000));
+    // The history of the object lists the activity sent about it.
+    let history = store
+        .object_history("https://a.example/postings/1")
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].direction, history[0].activity_type.as_str()),
+        ("sent", "Create")
+    );
+}
+
+#[tokio::test]
+async fn console_delivery_health() {
+    on_each_backend!(delivery_health_per_inbox);
+}
