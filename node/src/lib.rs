@@ -12,6 +12,7 @@ pub mod domain;
 pub mod federation;
 pub mod http;
 pub mod keys;
+pub mod mobility;
 pub mod ops;
 pub mod postings;
 pub mod state;

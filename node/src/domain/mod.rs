@@ -15,9 +15,12 @@
 //!   swap pairing and training seat allocation.
 //! - [`deadlines`]: renewal reminders, notice, the 3-year term, the mutation prompt and
 //!   posting expiry.
+//! - [`mad`]: the MAD workflow between two nodes on top of `protocol::mad`: legal
+//!   relations between two employers, parties by side, open actions, timers.
 
 pub mod convention;
 pub mod deadlines;
+pub mod mad;
 pub mod matching;
 pub mod metiers;
 pub mod verify;

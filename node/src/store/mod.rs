@@ -474,10 +474,20 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_federation.sql"),
         include_str!("../../migrations/postgres/0002_federation.sql"),
     ),
+    (
+        4,
+        "mobility",
+        include_str!("../../migrations/sqlite/0004_mobility.sql"),
+        include_str!("../../migrations/postgres/0004_mobility.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
-pub const MIGRATION_FILES: &[&str] = &["0001_initial.sql", "0002_federation.sql"];
+pub const MIGRATION_FILES: &[&str] = &[
+    "0001_initial.sql",
+    "0002_federation.sql",
+    "0004_mobility.sql",
+];
 
 fn migrator(kind: DatabaseKind) -> Migrator {
     let migrations = MIGRATIONS
@@ -1621,3 +1631,5 @@ mod copy;
 pub use copy::*;
 mod gauges;
 pub use gauges::*;
+mod mobility;
+pub use mobility::*;

@@ -707,3 +707,150 @@ async fn clock(store: &Store) {
 async fn store_clock() {
     on_each_backend!(clock);
 }
+
+async fn mad_requests_by_version_and_retention(store: &Store) {
+    use passerelle_node::store::{ConventionRow, MadChange, MadFilter, NewMad};
+    let doc = |state: &str, version: i64| {
+        json!({"type": "MadRequest", "state": state, "version": version,
+               "agent": {"ref": "agent-1", "statut": "fonctionnaire_titulaire",
+                         "disclosed": {"name": "Camille Martin", "grade": "Technicien"}},
+               "proof": {"type": "DataIntegrityProof"}})
+    };
+    let mut ids = Vec::new();
+    for (side, oid) in [
+        ("host", "https://a.example/mad/requests/1"),
+        ("origin", "https://a.example/mad/requests/2"),
+    ] {
+        let new = NewMad {
+            id: Uuid::now_v7(),
+            object_id: oid.into(),
+            creator: "https://a.example/actor".into(),
+            our_side: side.into(),
+            partner: "https://a.example/actor".into(),
+            agent_id: None,
+            state: "proposed".into(),
+            version: 1,
+            document: doc("proposed", 1),
+        };
+        let row = store
+            .insert_mad_request(&new, None, Some(&audit("mad.create")))
+            .await
+            .unwrap();
+        assert_eq!(row.version, 1);
+        ids.push(row.id);
+        // The same request id twice is a conflict.
+        let again = NewMad {
+            id: Uuid::now_v7(),
+            ..new
+        };
+        assert!(matches!(
+            store.insert_mad_request(&again, None, None).await,
+            Err(StoreError::Conflict { .. })
+        ));
+    }
+    let host = ids[0];
+    let change = MadChange {
+        state: Some("closed".into()),
+        document: Some((2, doc("closed", 2))),
+        pending: Some(Some(json!({"activity": "x"}))),
+        convention: Some(ConventionRow {
+            convention_id: "https://a.example/mad/conventions/1".into(),
+            amendment: 0,
+            document: json!({"type": "Convention"}),
+            draft_sha256: Some("abc".into()),
+            signed_by_origin: false,
+            signed_by_host: false,
+        }),
+        ..Default::default()
+    };
+    let row = store
+        .update_mad_request(host, 1, &change, &[], None)
+        .await
+        .unwrap();
+    assert_eq!((row.state.as_str(), row.version), ("closed", 2));
+    assert_eq!(row.pending, Some(json!({"activity": "x"})));
+    // A change computed on an older version is refused: optimistic concurrency.
+    assert!(matches!(
+        store
+            .update_mad_request(host, 1, &MadChange::default(), &[], None)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store
+            .update_mad_request(Uuid::now_v7(), 1, &MadChange::default(), &[], None)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Clearing a nullable column; re-signing keeps the draft's digest.
+    let change = MadChange {
+        pending: Some(None),
+        convention: Some(ConventionRow {
+            convention_id: "https://a.example/mad/conventions/1".into(),
+            amendment: 0,
+            document: json!({"type": "Convention", "proof": {}}),
+            draft_sha256: None,
+            signed_by_origin: true,
+            signed_by_host: false,
+        }),
+        ..Default::default()
+    };
+    let row = store
+        .update_mad_request(host, 2, &change, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(row.pending, None);
+    let conventions = store.mad_conventions(host).await.unwrap();
+    assert_eq!(conventions.len(), 1);
+    assert_eq!(conventions[0].draft_sha256.as_deref(), Some("abc"));
+    assert!(conventions[0].signed_by_origin);
+    let closed = store
+        .mad_requests(&MadFilter {
+            states: vec!["closed".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(closed.len(), 1);
+    // Retention: the host's closed request loses the agent's identity (and its proof);
+    // the origin's record and requests still running keep theirs.
+    let later = OffsetDateTime::now_utc() + Duration::days(1);
+    assert_eq!(
+        store
+            .erase_host_identities(later, &["closed"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .erase_host_identities(later, &["closed"])
+            .await
+            .unwrap(),
+        0
+    );
+    let erased = store.mad_request(host).await.unwrap();
+    assert!(erased.erased_at.is_some());
+    assert!(erased.document["agent"].get("disclosed").is_none());
+    assert!(erased.document.get("proof").is_none());
+    assert_eq!(erased.document["agent"]["ref"], "agent-1");
+    let origin = store.mad_request(ids[1]).await.unwrap();
+    assert_eq!(
+        origin.document["agent"]["disclosed"]["name"],
+        "Camille Martin"
+    );
+    // Not yet past the retention period: nothing is erased.
+    let earlier = OffsetDateTime::now_utc() - Duration::days(1);
+    assert_eq!(
+        store
+            .erase_host_identities(earlier, &["proposed"])
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn store_mad_requests() {
+    on_each_backend!(mad_requests_by_version_and_retention);
+}

@@ -4,13 +4,15 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` with an API token or a session token
 //! from `POST /api/v1/session`. Roles: `lecteur` reads, `rh` also writes postings and
-//! agents and relays partners' postings, `admin` also manages tokens, the node identity,
-//! partnerships, blocks and circles, and reads the audit log.
+//! agents, relays partners' postings and conducts *mises à disposition*, `admin` also
+//! manages tokens, the node identity and membership, partnerships, blocks and circles,
+//! and reads the audit log.
 
 mod admin;
 pub use admin::{NodeIdentityBody, check_identity};
 mod agents;
 mod federation;
+mod mad;
 mod postings;
 
 use axum::extract::rejection::JsonRejection;
@@ -98,6 +100,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(postings::publish_posting))
         .routes(routes!(postings::close_posting))
+        .routes(routes!(mad::list_mad_requests, mad::create_mad_request))
+        .routes(routes!(mad::get_mad_request, mad::put_mad_request))
+        .routes(routes!(mad::fire_transition))
+        .routes(routes!(mad::put_mad_agent))
+        .routes(routes!(mad::sign_convention))
+        .routes(routes!(mad::record_amendment_agreement))
+        .routes(routes!(mad::get_convention))
+        .routes(routes!(mad::get_convention_html))
+        .routes(routes!(mad::list_deadlines))
+        .routes(routes!(mad::get_membership, mad::put_membership))
 }
 
 /// The authenticated caller of an API request.

@@ -1,0 +1,33 @@
+//! Projection of the mobility activities (spec/protocol.md §4.3, §6.3, §15): MAD requests
+//! and their transitions, conventions and their signatures, agents' profiles and their
+//! withdrawal. [`project`] claims what is about mobility and hands it to the services of
+//! `crate::mobility`; everything else goes on to the partnership and posting projection.
+
+use serde_json::Value;
+
+use super::{Federation, FederationError};
+use crate::mobility::mad;
+use crate::store::InboxEntry;
+
+/// Projects `entry` when it is about mobility; `None` otherwise.
+///
+/// # Errors
+/// A failure to retry later (store, actor resolution, a convention not arrived yet).
+pub async fn project(
+    fed: &Federation,
+    entry: &InboxEntry,
+) -> Result<Option<&'static str>, FederationError> {
+    let doc = &entry.document;
+    let object = doc.get("object").filter(|o| o.is_object());
+    let object_type = object.and_then(|o| o.get("type")).and_then(Value::as_str);
+    let none = Value::Null;
+    let obj = object.unwrap_or(&none);
+    Ok(Some(match (entry.activity_type.as_str(), object_type) {
+        ("Offer", Some("MadRequest")) => mad::on_offer(fed, entry, obj).await?,
+        ("Create" | "Update", Some("MadRequest")) => mad::on_version(fed, entry, obj).await?,
+        ("Create", Some("Convention")) => mad::on_convention(fed, entry, obj).await?,
+        ("Add", Some("Convention")) => mad::on_add(fed, entry, obj).await?,
+        ("Accept" | "Reject", _) => return mad::on_answer(fed, entry).await,
+        _ => return Ok(None),
+    }))
+}
