@@ -840,3 +840,251 @@ async fn early_end_and_renewal() {
     metropole.shutdown().await;
     grenoble.shutdown().await;
 }
+
+async fn remote_profile_ids(node: &Node) -> Vec<String> {
+    let (s, list) = node.get("/api/v1/remote-profiles").await;
+    assert_eq!(s, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["object_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An agent of Grenoble publishes a pseudonymous profile to Grenoble's partners with its
+/// consent; personal data and a missing consent are refused. Matching finds the
+/// Métropole's MAD offer for the profile (at Grenoble) and the profile for the offer (at
+/// the Métropole), with reasons. Narrowing the scope withdraws it from the Département,
+/// which acknowledges; withdrawing consent erases it at every partner, each
+/// acknowledging, and the consent log is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn profiles_published_matched_and_withdrawn_everywhere() {
+    let (isere, metropole, grenoble) = three_nodes().await;
+    partners_both_ways(&grenoble, &isere).await;
+    let agent_id = agent(&grenoble, "Jade Roux", "fonctionnaire_titulaire").await;
+    let profile = json!({
+        "visibility": "federation",
+        "categorie": "B",
+        "filiere": "technique",
+        "metiersCurrent": [{"rome": {"code": "A1203", "label": "Aménagement et entretien des espaces verts"}}],
+        "skills": ["conduite de projet", "réseaux"],
+        "appetites": [{"kinds": ["mad_offer", "immersion_swap"],
+                       "metiersWanted": [{"rome": {"code": "I1101"}}],
+                       "themes": ["très haut débit"], "horizon": "6_months"}],
+        "availability": {"quotitePctMax": 50},
+        "area": {"communes": ["38185"], "maxTravelMinutes": 40, "remoteOk": false},
+        "managerInformed": true
+    });
+    // No name in a profile, and no publication without the agent's consent.
+    let mut named = profile.clone();
+    named["nom"] = json!("Roux");
+    let (s, b) = grenoble
+        .post(
+            "/api/v1/profiles",
+            &json!({"agent_id": agent_id, "consent_text_version": "2026-11", "profile": named}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["errors"][0]["field"], "/nom", "{b}");
+    let (s, b) = grenoble
+        .post(
+            "/api/v1/profiles",
+            &json!({"agent_id": agent_id, "profile": profile}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["errors"][0]["field"], "consent_text_version", "{b}");
+
+    let (s, created) = grenoble
+        .post(
+            "/api/v1/profiles",
+            &json!({"agent_id": agent_id, "consent_text_version": "2026-11", "profile": profile}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let pid = created["object_id"].as_str().unwrap().to_owned();
+    let local = created["id"].as_str().unwrap().to_owned();
+    assert!(created["handle"].as_str().unwrap().starts_with("agent-"));
+    assert_eq!(created["consents"][0]["scope"], "federation");
+    assert_eq!(created["consents"][0]["text_version"], "2026-11");
+    let reached: Vec<&str> = created["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(reached.len(), 2, "{created}");
+    for n in [&isere, &metropole] {
+        wait_until(
+            &format!("{} receives the profile", n.name),
+            PATIENCE,
+            || async { remote_profile_ids(n).await.contains(&pid) },
+        )
+        .await;
+    }
+    let (_, at_host) = metropole.get("/api/v1/remote-profiles").await;
+    let doc = &at_host[0]["document"];
+    assert!(
+        doc.get("name").is_none() && doc["handle"] == created["handle"],
+        "{doc}"
+    );
+
+    // The Métropole offers a MAD that fits: at the Métropole the profile is suggested
+    // for the offer, at Grenoble the offer for the profile, each with its reasons.
+    let mut offer = passerelle_tests::example_posting("mad-offer");
+    offer["dates"] = json!({"publishFrom": day(0), "applyUntil": day(60), "start": day(90), "end": day(90 + 700)});
+    let posted = metropole.publish(&offer).await;
+    let posting_id = posted["document"]["id"].as_str().unwrap().to_owned();
+    let (s, found) = metropole
+        .get(&format!("/api/v1/matches/profiles?posting={posting_id}"))
+        .await;
+    assert_eq!(s, 200, "{found}");
+    let hit = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == pid)
+        .unwrap_or_else(|| panic!("{found}"));
+    let criteria: Vec<&str> = hit["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["criterion"].as_str().unwrap())
+        .collect();
+    assert!(
+        criteria.contains(&"kind") && criteria.contains(&"metier"),
+        "{hit}"
+    );
+    assert!(hit["reasons"][0]["text"].as_str().unwrap().len() > 10);
+    wait_until(
+        "Grenoble caches the Métropole's offer",
+        PATIENCE,
+        || async {
+            grenoble
+                .cached_postings()
+                .await
+                .iter()
+                .any(|(id, _, _)| *id == posting_id)
+        },
+    )
+    .await;
+    let (s, found) = grenoble
+        .get(&format!("/api/v1/matches/postings?profile={pid}"))
+        .await;
+    assert_eq!(s, 200, "{found}");
+    let hit = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == posting_id)
+        .unwrap_or_else(|| panic!("{found}"));
+    assert_eq!(hit["kind"], "mad_offer");
+    assert_eq!(hit["node"], metropole.actor());
+    let (s, b) = grenoble
+        .get("/api/v1/matches/postings?profile=https://nowhere.example/profiles/1")
+        .await;
+    assert_eq!(s, 404, "{b}");
+
+    // Narrowing to a circle holding the Métropole only: the Département erases it and
+    // acknowledges; a new consent is recorded for the new scope.
+    let (s, circle) = grenoble
+        .post(
+            "/api/v1/circles",
+            &json!({ "name": "Métropole", "members": [metropole.actor()] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{circle}");
+    let mut narrower = profile.clone();
+    narrower["visibility"] = json!("partner_circle");
+    narrower["circles"] = json!([circle["url"]]);
+    let (s, b) = grenoble
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/profiles/{local}"),
+            &json!({"profile": narrower}),
+        )
+        .await;
+    assert_eq!(s, 422, "a new scope needs a new consent: {b}");
+    let (s, updated) = grenoble
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/profiles/{local}"),
+            &json!({"profile": narrower, "consent_text_version": "2026-12"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{updated}");
+    assert_eq!(updated["consents"].as_array().unwrap().len(), 2);
+    assert!(updated["consents"][0]["withdrawn_at"].is_string());
+    assert!(updated["consents"][1]["withdrawn_at"].is_null());
+    wait_until("the Département erases the profile", PATIENCE, || async {
+        !remote_profile_ids(&isere).await.contains(&pid)
+    })
+    .await;
+    let acked = |view: &Value, actor: &str| {
+        view["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["actor"] == actor && r["acknowledged_at"].is_string())
+    };
+    wait_until("the Département acknowledges", PATIENCE, || async {
+        acked(
+            &grenoble.get(&format!("/api/v1/profiles/{local}")).await.1,
+            &isere.actor(),
+        )
+    })
+    .await;
+    wait_until("the Métropole holds version 2", PATIENCE, || async {
+        let (_, list) = metropole.get("/api/v1/remote-profiles").await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["object_id"] == pid && p["version"] == 2)
+    })
+    .await;
+
+    // Withdrawal: erased at the Métropole too, acknowledged; nothing left here.
+    let (s, gone) = grenoble
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/profiles/{local}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{gone}");
+    assert_eq!(gone["withdrawn"], true);
+    assert!(gone["document"].is_null());
+    assert!(
+        gone["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["withdrawn_at"].is_string())
+    );
+    wait_until("the Métropole erases the profile", PATIENCE, || async {
+        !remote_profile_ids(&metropole).await.contains(&pid)
+    })
+    .await;
+    wait_until("every partner acknowledged", PATIENCE, || async {
+        let v = grenoble.get(&format!("/api/v1/profiles/{local}")).await.1;
+        acked(&v, &isere.actor()) && acked(&v, &metropole.actor())
+    })
+    .await;
+    // Erased, not merely hidden: the Métropole's stored copy has no content left.
+    let stored = metropole.store.remote_profiles(true).await.unwrap();
+    let tomb = stored.iter().find(|p| p.object_id == pid).unwrap();
+    assert!(tomb.document.is_none() && tomb.deleted_at.is_some());
+    // A withdrawn profile cannot be changed.
+    let (s, _) = grenoble
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/profiles/{local}"),
+            &json!({"profile": profile, "consent_text_version": "2026-12"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+
+    isere.shutdown().await;
+    metropole.shutdown().await;
+    grenoble.shutdown().await;
+}

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{Federation, FederationError};
-use crate::mobility::mad;
+use crate::mobility::{mad, profiles};
 use crate::store::InboxEntry;
 
 /// Projects `entry` when it is about mobility; `None` otherwise.
@@ -27,7 +27,14 @@ pub async fn project(
         ("Create" | "Update", Some("MadRequest")) => mad::on_version(fed, entry, obj).await?,
         ("Create", Some("Convention")) => mad::on_convention(fed, entry, obj).await?,
         ("Add", Some("Convention")) => mad::on_add(fed, entry, obj).await?,
-        ("Accept" | "Reject", _) => return mad::on_answer(fed, entry).await,
+        ("Accept" | "Reject", _) => match mad::on_answer(fed, entry).await? {
+            Some(outcome) => outcome,
+            None => return profiles::on_ack(fed, entry).await,
+        },
+        ("Create" | "Update", Some("AgentProfile")) => {
+            profiles::on_version(fed, entry, obj).await?
+        }
+        ("Delete", _) => return profiles::on_delete(fed, entry).await,
         _ => return Ok(None),
     }))
 }

@@ -463,3 +463,514 @@ impl Store {
         })
     }
 }
+
+/// One of our agents' profiles (a tombstone once withdrawn: `document` is `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRow {
+    /// Local id.
+    pub id: Uuid,
+    /// The profile's id (URL).
+    pub object_id: String,
+    /// The agent.
+    pub agent_id: Option<Uuid>,
+    /// Pseudonymous handle.
+    pub handle: String,
+    /// Visibility chosen by the agent.
+    pub visibility: String,
+    /// Version.
+    pub version: i64,
+    /// The signed `AgentProfile`; `None` once withdrawn.
+    pub document: Option<Value>,
+    /// Creation.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+    /// Withdrawal.
+    pub withdrawn_at: Option<OffsetDateTime>,
+}
+
+/// A consent given for a profile's scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consent {
+    /// The scope (visibility) consented to.
+    pub scope: String,
+    /// Version of the consent text the agent read.
+    pub text_version: String,
+    /// When given.
+    pub granted_at: OffsetDateTime,
+    /// When withdrawn or replaced.
+    pub withdrawn_at: Option<OffsetDateTime>,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
+/// A node a profile was sent to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRecipient {
+    /// The node's actor id.
+    pub actor_id: String,
+    /// First sent.
+    pub sent_at: OffsetDateTime,
+    /// The `Delete` that withdrew it from that node.
+    pub delete_activity: Option<String>,
+    /// When the `Delete` was sent.
+    pub delete_sent_at: Option<OffsetDateTime>,
+    /// When the node acknowledged the erasure.
+    pub acknowledged_at: Option<OffsetDateTime>,
+}
+
+/// A partner's profile as received (a tombstone once withdrawn).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteProfile {
+    /// Its id.
+    pub object_id: String,
+    /// Its node.
+    pub author: String,
+    /// Version.
+    pub version: i64,
+    /// The signed profile; `None` once withdrawn.
+    pub document: Option<Value>,
+    /// First received.
+    pub first_seen_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+    /// Withdrawal.
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+/// A write of one of our profiles, with [`Store::write_profile`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileWrite {
+    /// Local id.
+    pub id: Uuid,
+    /// The profile's id (URL).
+    pub object_id: String,
+    /// The agent (creation).
+    pub agent_id: Option<Uuid>,
+    /// Pseudonymous handle (creation).
+    pub handle: String,
+    /// The version it replaces (`None` to create).
+    pub expected_version: Option<i64>,
+    /// The new version (its document is `None` for a withdrawal).
+    pub version: i64,
+    /// The document.
+    pub document: Option<Value>,
+    /// Visibility.
+    pub visibility: String,
+    /// A consent to open (its scope is `visibility`), closing the open ones.
+    pub consent: Option<(String, String)>,
+    /// Close every open consent (withdrawal).
+    pub close_consents: bool,
+    /// Nodes the profile is sent to now (recorded once).
+    pub recipients: Vec<String>,
+    /// A `Delete` sent to some recipients: its id and the nodes.
+    pub deleted_for: Option<(String, Vec<String>)>,
+    /// Marks the profile withdrawn.
+    pub withdrawn: bool,
+}
+
+macro_rules! profile_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let agent: Option<String> = col!(r, "agent_id");
+        let document: Option<String> = col!(r, "document");
+        let withdrawn: Option<i64> = col!(r, "withdrawn_at");
+        ProfileRow {
+            id: parse_uuid(&id)?,
+            object_id: col!(r, "object_id"),
+            agent_id: agent.as_deref().map(parse_uuid).transpose()?,
+            handle: col!(r, "handle"),
+            visibility: col!(r, "visibility"),
+            version: col!(r, "version"),
+            document: document.as_deref().map(parse_json).transpose()?,
+            created_at: from_ms(col!(r, "created_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+            withdrawn_at: withdrawn.map(from_ms),
+        }
+    }};
+}
+
+const PROFILE_COLUMNS: &str = "id, object_id, agent_id, handle, visibility, version, document, created_at, updated_at, withdrawn_at";
+
+impl Store {
+    /// Creates or changes one of our profiles with the activities it sends, its consent
+    /// log and its recipients, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the handle is taken or the profile changed since
+    /// `expected_version`; [`StoreError::NotFound`] for an unknown id.
+    pub async fn write_profile(
+        &self,
+        w: &ProfileWrite,
+        activities: &[NewActivity],
+        audit: Option<&AuditRecord>,
+    ) -> Result<ProfileRow> {
+        let t = to_ms(now());
+        let (id, object_id, agent_id, handle) =
+            (w.id, w.object_id.as_str(), w.agent_id, w.handle.as_str());
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let doc = w.document.as_ref().map(json_text);
+            match w.expected_version {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO profiles (id, object_id, agent_id, handle, visibility, version, document, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .bind(id.to_string())
+                    .bind(object_id)
+                    .bind(agent_id.map(|a| a.to_string()))
+                    .bind(handle)
+                    .bind(&w.visibility)
+                    .bind(w.version)
+                    .bind(&doc)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("create the profile"))?;
+                }
+                Some(expected) => {
+                    let n = sqlx::query(
+                        "UPDATE profiles SET visibility = $1, version = $2, document = $3, updated_at = $4, \
+                         withdrawn_at = CASE WHEN $5 THEN $4 ELSE withdrawn_at END \
+                         WHERE id = $6 AND version = $7 AND withdrawn_at IS NULL",
+                    )
+                    .bind(&w.visibility)
+                    .bind(w.version)
+                    .bind(&doc)
+                    .bind(t)
+                    .bind(w.withdrawn)
+                    .bind(id.to_string())
+                    .bind(expected)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("update the profile"))?
+                    .rows_affected();
+                    if n == 0 {
+                        return Err(StoreError::conflict(format!(
+                            "le profil {id} a changé ou a été retiré ; rechargez-le"
+                        )));
+                    }
+                }
+            }
+            if w.close_consents || w.consent.is_some() {
+                sqlx::query("UPDATE profile_consents SET withdrawn_at = $1 WHERE profile_id = $2 AND withdrawn_at IS NULL")
+                    .bind(t)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("close consents"))?;
+            }
+            if let Some((text_version, recorded_by)) = &w.consent {
+                sqlx::query(
+                    "INSERT INTO profile_consents (profile_id, scope, text_version, granted_at, recorded_by) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id.to_string())
+                .bind(&w.visibility)
+                .bind(text_version)
+                .bind(t)
+                .bind(recorded_by)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("record a consent"))?;
+            }
+            for actor in &w.recipients {
+                sqlx::query(
+                    "INSERT INTO profile_recipients (profile_id, actor_id, sent_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (profile_id, actor_id) DO UPDATE SET delete_activity = NULL, delete_sent_at = NULL, \
+                     acknowledged_at = NULL, sent_at = CASE WHEN profile_recipients.delete_activity IS NULL \
+                     THEN profile_recipients.sent_at ELSE excluded.sent_at END",
+                )
+                .bind(id.to_string())
+                .bind(actor)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("record a recipient"))?;
+            }
+            if let Some((activity, actors)) = &w.deleted_for {
+                for actor in actors {
+                    sqlx::query(
+                        "UPDATE profile_recipients SET delete_activity = $1, delete_sent_at = $2 WHERE profile_id = $3 AND actor_id = $4",
+                    )
+                    .bind(activity)
+                    .bind(t)
+                    .bind(id.to_string())
+                    .bind(actor)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("record a withdrawal"))?;
+                }
+            }
+            for act in activities {
+                let _seq = outbox_append!(tx, lock, act);
+            }
+            if w.withdrawn {
+                sqlx::query(
+                    "INSERT INTO tombstones (object_id, former_type, deleted_at) VALUES ($1, 'AgentProfile', $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(object_id)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("record a tombstone"))?;
+            }
+            if let Some(audit) = audit {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        if !activities.is_empty() {
+            self.notify_outbox();
+        }
+        self.profile(id).await
+    }
+
+    /// One of our profiles.
+    pub async fn profile(&self, id: Uuid) -> Result<ProfileRow> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $1"));
+            let row = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a profile"))?
+                .ok_or_else(|| StoreError::not_found(format!("profil {id}")))?;
+            Ok(profile_from_row!(row))
+        })
+    }
+
+    /// Our profiles, most recently changed first (withdrawn ones too).
+    pub async fn profiles(&self) -> Result<Vec<ProfileRow>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PROFILE_COLUMNS} FROM profiles ORDER BY updated_at DESC, id DESC"));
+            let rows = sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list profiles"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(profile_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The consent log of a profile, oldest first.
+    pub async fn profile_consents(&self, id: Uuid) -> Result<Vec<Consent>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT scope, text_version, granted_at, withdrawn_at, recorded_by FROM profile_consents \
+                 WHERE profile_id = $1 ORDER BY seq",
+            )
+            .bind(id.to_string())
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("read a consent log"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let withdrawn: Option<i64> = col!(r, "withdrawn_at");
+                out.push(Consent {
+                    scope: col!(r, "scope"),
+                    text_version: col!(r, "text_version"),
+                    granted_at: from_ms(col!(r, "granted_at")),
+                    withdrawn_at: withdrawn.map(from_ms),
+                    recorded_by: col!(r, "recorded_by"),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The nodes a profile was sent to.
+    pub async fn profile_recipients(&self, id: Uuid) -> Result<Vec<ProfileRecipient>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT actor_id, sent_at, delete_activity, delete_sent_at, acknowledged_at FROM profile_recipients \
+                 WHERE profile_id = $1 ORDER BY actor_id",
+            )
+            .bind(id.to_string())
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("read a profile's recipients"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let del: Option<i64> = col!(r, "delete_sent_at");
+                let ack: Option<i64> = col!(r, "acknowledged_at");
+                out.push(ProfileRecipient {
+                    actor_id: col!(r, "actor_id"),
+                    sent_at: from_ms(col!(r, "sent_at")),
+                    delete_activity: col!(r, "delete_activity"),
+                    delete_sent_at: del.map(from_ms),
+                    acknowledged_at: ack.map(from_ms),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records `actor`'s acknowledgement of our `Delete` `activity_id`; returns whether it
+    /// was one of ours to that node.
+    pub async fn ack_profile_delete(&self, activity_id: &str, actor: &str) -> Result<bool> {
+        both!(self, pool => {
+            let n = sqlx::query(
+                "UPDATE profile_recipients SET acknowledged_at = COALESCE(acknowledged_at, $1) \
+                 WHERE delete_activity = $2 AND actor_id = $3",
+            )
+            .bind(to_ms(now()))
+            .bind(activity_id)
+            .bind(actor)
+            .execute(pool)
+            .await
+            .map_err(map_err("record an acknowledgement"))?
+            .rows_affected();
+            Ok(n > 0)
+        })
+    }
+
+    /// Stores a verified version of a partner's profile: a higher version replaces the
+    /// stored one; a withdrawn profile stays withdrawn (§8.5).
+    pub async fn apply_profile_version(
+        &self,
+        object_id: &str,
+        author: &str,
+        version: i64,
+        document: &Value,
+    ) -> Result<super::PostingApply> {
+        let t = to_ms(now());
+        let text = json_text(document);
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let current = sqlx::query("SELECT version, document, deleted_at FROM remote_profiles WHERE object_id = $1")
+                .bind(object_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err("read a remote profile"))?;
+            let outcome = match current {
+                Some(r) => {
+                    let v: i64 = col!(r, "version");
+                    let deleted: Option<i64> = col!(r, "deleted_at");
+                    let stored: Option<String> = col!(r, "document");
+                    if deleted.is_some() {
+                        super::PostingApply::Tombstoned
+                    } else if version < v {
+                        super::PostingApply::Stale
+                    } else if version == v {
+                        let same = stored
+                            .as_deref()
+                            .map(parse_json)
+                            .transpose()?
+                            .is_some_and(|s| super::same_content(&s, document));
+                        if same { super::PostingApply::Stale } else { super::PostingApply::VersionConflict }
+                    } else {
+                        sqlx::query("UPDATE remote_profiles SET version = $1, document = $2, updated_at = $3 WHERE object_id = $4")
+                            .bind(version)
+                            .bind(&text)
+                            .bind(t)
+                            .bind(object_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err("store a remote profile"))?;
+                        super::PostingApply::Stored
+                    }
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO remote_profiles (object_id, author, version, document, first_seen_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(object_id)
+                    .bind(author)
+                    .bind(version)
+                    .bind(&text)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("store a remote profile"))?;
+                    super::PostingApply::Stored
+                }
+            };
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(outcome)
+        })
+    }
+
+    /// Erases a partner's profile (withdrawal): its content goes, a tombstone stays, and
+    /// `ack` (our acknowledgement to its node) is appended in the same transaction. A
+    /// second delivery changes nothing and sends nothing. Returns whether it changed.
+    pub async fn apply_profile_delete(
+        &self,
+        object_id: &str,
+        author: &str,
+        ack: Option<&NewActivity>,
+    ) -> Result<bool> {
+        let t = to_ms(now());
+        let changed = both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query(
+                "INSERT INTO remote_profiles (object_id, author, version, document, first_seen_at, updated_at, deleted_at) \
+                 VALUES ($1, $2, 0, NULL, $3, $3, $3) \
+                 ON CONFLICT (object_id) DO UPDATE SET document = NULL, deleted_at = excluded.deleted_at, \
+                 updated_at = excluded.updated_at WHERE remote_profiles.deleted_at IS NULL",
+            )
+            .bind(object_id)
+            .bind(author)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("erase a remote profile"))?
+            .rows_affected();
+            if n > 0 && let Some(act) = ack {
+                let _seq = outbox_append!(tx, lock, act);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+            n > 0
+        });
+        if changed && ack.is_some() {
+            self.notify_outbox();
+        }
+        Ok(changed)
+    }
+
+    /// Partners' profiles (with the withdrawn ones when `with_deleted`), newest first.
+    pub async fn remote_profiles(&self, with_deleted: bool) -> Result<Vec<RemoteProfile>> {
+        both!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT object_id, author, version, document, first_seen_at, updated_at, deleted_at FROM remote_profiles \
+                 WHERE ($1 OR deleted_at IS NULL) ORDER BY updated_at DESC, object_id",
+            )
+            .bind(with_deleted)
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("list remote profiles"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let document: Option<String> = col!(r, "document");
+                let deleted: Option<i64> = col!(r, "deleted_at");
+                out.push(RemoteProfile {
+                    object_id: col!(r, "object_id"),
+                    author: col!(r, "author"),
+                    version: col!(r, "version"),
+                    document: document.as_deref().map(parse_json).transpose()?,
+                    first_seen_at: from_ms(col!(r, "first_seen_at")),
+                    updated_at: from_ms(col!(r, "updated_at")),
+                    deleted_at: deleted.map(from_ms),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether `object_id` is a partner's profile we received (withdrawn or not).
+    pub async fn is_remote_profile(&self, object_id: &str) -> Result<bool> {
+        both!(self, pool => {
+            let row = sqlx::query("SELECT 1 AS x FROM remote_profiles WHERE object_id = $1")
+                .bind(object_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a remote profile"))?;
+            Ok(row.is_some())
+        })
+    }
+}

@@ -854,3 +854,212 @@ async fn mad_requests_by_version_and_retention(store: &Store) {
 async fn store_mad_requests() {
     on_each_backend!(mad_requests_by_version_and_retention);
 }
+
+async fn profiles_consents_recipients_and_erasure(store: &Store) {
+    use passerelle_node::store::ProfileWrite;
+    let id = Uuid::now_v7();
+    let oid = "https://a.example/profiles/1";
+    let base = ProfileWrite {
+        id,
+        object_id: oid.into(),
+        agent_id: None,
+        handle: "agent-a1b2c3".into(),
+        ..Default::default()
+    };
+    let created = store
+        .write_profile(
+            &ProfileWrite {
+                version: 1,
+                document: Some(json!({"type": "AgentProfile", "version": 1})),
+                visibility: "federation".into(),
+                consent: Some(("v1".into(), "account:drh".into())),
+                recipients: vec![
+                    "https://b.example/actor".into(),
+                    "https://c.example/actor".into(),
+                ],
+                ..base.clone()
+            },
+            &[activity("Create", oid, false)],
+            Some(&audit("profile.create")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    // The handle is unique.
+    let other = ProfileWrite {
+        id: Uuid::now_v7(),
+        object_id: "https://a.example/profiles/2".into(),
+        version: 1,
+        visibility: "private".into(),
+        ..base.clone()
+    };
+    assert!(matches!(
+        store.write_profile(&other, &[], None).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // A narrower scope: a new consent closes the first; one node is withdrawn from.
+    store
+        .write_profile(
+            &ProfileWrite {
+                expected_version: Some(1),
+                version: 2,
+                document: Some(json!({"type": "AgentProfile", "version": 2})),
+                visibility: "partner_circle".into(),
+                consent: Some(("v2".into(), "account:drh".into())),
+                recipients: vec!["https://b.example/actor".into()],
+                deleted_for: Some((
+                    "https://a.example/activities/d1".into(),
+                    vec!["https://c.example/actor".into()],
+                )),
+                ..base.clone()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    // A stale version is refused.
+    assert!(matches!(
+        store
+            .write_profile(
+                &ProfileWrite {
+                    expected_version: Some(1),
+                    version: 2,
+                    ..base.clone()
+                },
+                &[],
+                None
+            )
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let consents = store.profile_consents(id).await.unwrap();
+    assert_eq!(consents.len(), 2);
+    assert!(consents[0].withdrawn_at.is_some() && consents[1].withdrawn_at.is_none());
+    assert!(
+        store
+            .ack_profile_delete("https://a.example/activities/d1", "https://c.example/actor")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .ack_profile_delete("https://a.example/activities/d1", "https://b.example/actor")
+            .await
+            .unwrap()
+    );
+    // Withdrawal: content erased, consents closed, a local tombstone.
+    let gone = store
+        .write_profile(
+            &ProfileWrite {
+                expected_version: Some(2),
+                version: 3,
+                document: None,
+                visibility: "partner_circle".into(),
+                close_consents: true,
+                deleted_for: Some((
+                    "https://a.example/activities/d2".into(),
+                    vec!["https://b.example/actor".into()],
+                )),
+                withdrawn: true,
+                ..base.clone()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(gone.document.is_none() && gone.withdrawn_at.is_some());
+    assert!(
+        store
+            .profile_consents(id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.withdrawn_at.is_some())
+    );
+    let recipients = store.profile_recipients(id).await.unwrap();
+    assert_eq!(recipients.len(), 2);
+    assert!(recipients.iter().all(|r| r.delete_activity.is_some()));
+    assert_eq!(
+        store.tombstone(oid).await.unwrap().unwrap().0,
+        "AgentProfile"
+    );
+    // Nothing more can be written to a withdrawn profile.
+    assert!(
+        store
+            .write_profile(
+                &ProfileWrite {
+                    expected_version: Some(3),
+                    version: 4,
+                    visibility: "private".into(),
+                    ..base.clone()
+                },
+                &[],
+                None
+            )
+            .await
+            .is_err()
+    );
+
+    // A partner's profile: by version; erased once with its acknowledgement, never
+    // revived.
+    let rid = "https://b.example/profiles/9";
+    let author = "https://b.example/actor";
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 2, &json!({"v": 2}))
+            .await
+            .unwrap(),
+        PostingApply::Stored
+    );
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 1, &json!({"v": 1}))
+            .await
+            .unwrap(),
+        PostingApply::Stale
+    );
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 2, &json!({"v": 3}))
+            .await
+            .unwrap(),
+        PostingApply::VersionConflict
+    );
+    let before = store.outbox_len(false).await.unwrap();
+    let ack = activity("Accept", "https://b.example/activities/del", false);
+    assert!(
+        store
+            .apply_profile_delete(rid, author, Some(&ack))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .apply_profile_delete(rid, author, Some(&activity("Accept", "x", false)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.outbox_len(false).await.unwrap(),
+        before + 1,
+        "one acknowledgement only"
+    );
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 5, &json!({"v": 5}))
+            .await
+            .unwrap(),
+        PostingApply::Tombstoned
+    );
+    assert!(store.remote_profiles(false).await.unwrap().is_empty());
+    let all = store.remote_profiles(true).await.unwrap();
+    assert!(all[0].document.is_none());
+    assert!(store.is_remote_profile(rid).await.unwrap());
+}
+
+#[tokio::test]
+async fn store_profiles() {
+    on_each_backend!(profiles_consents_recipients_and_erasure);
+}

@@ -232,7 +232,8 @@ pub async fn put_agent(
 }
 
 /// # `DELETE /api/v1/agents/{id}`
-/// Deletes an agent (rh).
+/// Deletes an agent (rh); its published profiles are withdrawn first (partners erase
+/// them).
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path, description = "Agent id")),
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_agent(
@@ -241,6 +242,8 @@ pub async fn delete_agent(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, AppError> {
     p.require(Role::Rh)?;
+    // The agent's published profiles are withdrawn first: partners erase them.
+    crate::mobility::profiles::withdraw_for_agent(state.federation(), &p, id).await?;
     state
         .store()
         .delete_agent(id, &p.audit("agent.delete", format!("agent:{id}")))

@@ -14,6 +14,7 @@ mod agents;
 mod federation;
 mod mad;
 mod postings;
+mod profiles;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts};
@@ -110,6 +111,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mad::get_convention_html))
         .routes(routes!(mad::list_deadlines))
         .routes(routes!(mad::get_membership, mad::put_membership))
+        .routes(routes!(profiles::list_profiles, profiles::create_profile))
+        .routes(routes!(
+            profiles::get_profile,
+            profiles::put_profile,
+            profiles::delete_profile
+        ))
+        .routes(routes!(profiles::list_remote_profiles))
+        .routes(routes!(profiles::match_postings))
+        .routes(routes!(profiles::match_profiles))
 }
 
 /// The authenticated caller of an API request.
