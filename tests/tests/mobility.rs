@@ -1088,3 +1088,276 @@ async fn profiles_published_matched_and_withdrawn_everywhere() {
     metropole.shutdown().await;
     grenoble.shutdown().await;
 }
+
+async fn publish_profile(node: &Node, agent_id: &str, current: &str, wanted: &str) -> String {
+    let (s, p) = node
+        .post(
+            "/api/v1/profiles",
+            &json!({"agent_id": agent_id, "consent_text_version": "2026-11", "profile": {
+                "visibility": "federation", "categorie": "C", "filiere": "technique",
+                "metiersCurrent": [{"rome": {"code": current}}],
+                "appetites": [{"kinds": ["immersion_swap"], "metiersWanted": [{"rome": {"code": wanted}}]}],
+                "area": {"communes": ["38185"]}
+            }}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    p["object_id"].as_str().unwrap().to_owned()
+}
+
+async fn swap_at(node: &Node, object_id: &str) -> Option<Value> {
+    let (s, list) = node.get("/api/v1/immersion-swaps").await;
+    assert_eq!(s, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["object_id"] == object_id)
+        .cloned()
+}
+
+async fn wait_swap(node: &Node, object_id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    wait_until(
+        &format!("{} holds the swap", node.name),
+        PATIENCE,
+        || async { swap_at(node, object_id).await.is_some_and(|s| check(&s)) },
+    )
+    .await;
+    swap_at(node, object_id).await.unwrap()
+}
+
+async fn registration(node: &Node, id: &str) -> Value {
+    let (s, list) = node.get("/api/v1/training-registrations").await;
+    assert_eq!(s, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+async fn wait_registration(node: &Node, id: &str, status: &str) -> Value {
+    wait_until(
+        &format!("{}'s registration {id} is {status}", node.name),
+        PATIENCE,
+        || async { registration(node, id).await["status"] == status },
+    )
+    .await;
+    registration(node, id).await
+}
+
+async fn register(session_id: &str, node: &Node, agent: String) -> String {
+    let (s, r) = node
+        .post(
+            "/api/v1/training-registrations",
+            &json!({"session": session_id, "agent_id": agent}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    r["id"].as_str().unwrap().to_owned()
+}
+
+/// Two agents of Grenoble and the Métropole who want each other's métier for a day are
+/// paired (reciprocity), the swap proposed, accepted, and each side's immersion tracked
+/// at both nodes. A training session of the Département offers seats to partners with a
+/// quota each: registrations from three nodes are confirmed or wait-listed within the
+/// quotas, and a cancellation gives the seat to the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn immersion_swaps_and_training_seats_across_nodes() {
+    let (isere, metropole, grenoble) = three_nodes().await;
+    partners_both_ways(&grenoble, &isere).await;
+
+    // Swap: a gardener of Grenoble and a social worker of the Métropole.
+    let g = agent(&grenoble, "Lina Faure", "fonctionnaire_titulaire").await;
+    let m = agent(&metropole, "Hugo Blanc", "fonctionnaire_titulaire").await;
+    let gp = publish_profile(&grenoble, &g, "A1203", "K1201").await;
+    let mp = publish_profile(&metropole, &m, "K1201", "A1203").await;
+    wait_until("Grenoble sees the swap candidate", PATIENCE, || async {
+        let (_, c) = grenoble.get("/api/v1/immersion-swaps/candidates").await;
+        c.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["their_profile"] == mp && x["our_profile"] == gp)
+        })
+    })
+    .await;
+    let (_, c) = grenoble.get("/api/v1/immersion-swaps/candidates").await;
+    assert!(
+        c[0]["reason"].as_str().unwrap().contains("Réciprocité"),
+        "{c}"
+    );
+    let (s, proposed) = grenoble
+        .post(
+            "/api/v1/immersion-swaps",
+            &json!({"our_profile": gp, "their_profile": mp, "our_visit_on": day(20),
+                    "their_visit_on": day(27), "contact_mailbox": "vismonjob@grenoble.example",
+                    "service": "Direction des espaces verts"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{proposed}");
+    assert_eq!(proposed["state"], "proposed");
+    let sid = proposed["object_id"].as_str().unwrap().to_owned();
+    let at_m = wait_swap(&metropole, &sid, |s| s["state"] == "proposed").await;
+    assert_eq!(at_m["we_proposed"], false);
+    assert_eq!(at_m["our_profile"], mp);
+    // The Métropole's agent goes on day 27, Grenoble's comes on day 20.
+    assert_eq!(at_m["our_visit_on"], day(27));
+    assert_eq!(at_m["their_visit_on"], day(20));
+    // Only the other node answers a proposal.
+    let (s, _) = grenoble
+        .post(
+            &format!(
+                "/api/v1/immersion-swaps/{}/answer",
+                proposed["id"].as_str().unwrap()
+            ),
+            &json!({"action": "accept"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, b) = metropole
+        .post(
+            &format!(
+                "/api/v1/immersion-swaps/{}/answer",
+                at_m["id"].as_str().unwrap()
+            ),
+            &json!({"action": "accept"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let at_g = wait_swap(&grenoble, &sid, |s| s["state"] == "agreed").await;
+    // Grenoble hosted the Métropole's agent: done, recorded at both.
+    let (s, b) = grenoble
+        .post(
+            &format!(
+                "/api/v1/immersion-swaps/{}/visit",
+                at_g["id"].as_str().unwrap()
+            ),
+            &json!({"status": "done"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    wait_swap(&metropole, &sid, |s| {
+        s["our_visit"] == "done" && s["state"] == "agreed"
+    })
+    .await;
+    let (s, b) = metropole
+        .post(
+            &format!(
+                "/api/v1/immersion-swaps/{}/visit",
+                at_m["id"].as_str().unwrap()
+            ),
+            &json!({"status": "done"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["state"], "done");
+    let at_g = wait_swap(&grenoble, &sid, |s| s["state"] == "done").await;
+    assert_eq!(at_g["our_visit"], "done");
+    assert_eq!(at_g["their_visit"], "done");
+    // Without reciprocity, no swap.
+    let i = agent(&isere, "Eva Noël", "fonctionnaire_titulaire").await;
+    let ip = publish_profile(&isere, &i, "M1801", "M1802").await;
+    wait_until(
+        "Grenoble receives the Département's profile",
+        PATIENCE,
+        || async {
+            let (_, l) = grenoble.get("/api/v1/remote-profiles").await;
+            l.as_array().unwrap().iter().any(|p| p["object_id"] == ip)
+        },
+    )
+    .await;
+    let (s, b) = grenoble
+        .post(
+            "/api/v1/immersion-swaps",
+            &json!({"our_profile": gp, "their_profile": ip, "our_visit_on": day(20),
+                    "their_visit_on": day(27), "contact_mailbox": "vismonjob@grenoble.example"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("réciprocité"), "{b}");
+
+    // Training: 3 seats, 2 for partners, one each for Grenoble and the Métropole.
+    let mut session = passerelle_tests::example_posting("training-session");
+    session["dates"] =
+        json!({"publishFrom": day(0), "applyUntil": day(30), "start": day(40), "end": day(41)});
+    session["body"]["sessionDates"] = json!([day(40), day(41)]);
+    session["body"]["seatsTotal"] = json!(3);
+    session["body"]["seatsForPartners"] = json!(2);
+    let posted = isere.publish(&session).await;
+    let session_id = posted["document"]["id"].as_str().unwrap().to_owned();
+    let (s, b) = isere
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/training-quotas",
+            &json!({"session": session_id, "quotas": {grenoble.actor(): 1, metropole.actor(): 1}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    for n in [&grenoble, &metropole] {
+        wait_until(
+            &format!("{} caches the session", n.name),
+            PATIENCE,
+            || async {
+                n.cached_postings()
+                    .await
+                    .iter()
+                    .any(|(id, _, _)| *id == session_id)
+            },
+        )
+        .await;
+    }
+    let g1 = register(&session_id, &grenoble, g.clone()).await;
+    wait_registration(&grenoble, &g1, "confirmed").await;
+    let g2 = register(
+        &session_id,
+        &grenoble,
+        agent(&grenoble, "Tom Girard", "fonctionnaire_titulaire").await,
+    )
+    .await;
+    let waiting = wait_registration(&grenoble, &g2, "waitlisted").await;
+    assert!(
+        waiting["reason"].as_str().unwrap().contains("quota"),
+        "{waiting}"
+    );
+    let m1 = register(&session_id, &metropole, m.clone()).await;
+    wait_registration(&metropole, &m1, "confirmed").await;
+    // The host's own agents take the seat not offered to partners.
+    let i1 = register(&session_id, &isere, i.clone()).await;
+    assert_eq!(registration(&isere, &i1).await["status"], "confirmed");
+    let i2 = register(
+        &session_id,
+        &isere,
+        agent(&isere, "Léo Perrin", "fonctionnaire_titulaire").await,
+    )
+    .await;
+    assert_eq!(registration(&isere, &i2).await["status"], "waitlisted");
+    // At the host: every registration, no agent of another node named.
+    let (_, all) = isere
+        .get(&format!(
+            "/api/v1/training-registrations?session={session_id}"
+        ))
+        .await;
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(
+        all.iter()
+            .filter(|r| r["node"] != isere.actor())
+            .all(|r| r["agent_id"].is_null())
+    );
+    let confirmed = all.iter().filter(|r| r["status"] == "confirmed").count();
+    assert_eq!(confirmed, 3, "never more than the seats: {all:?}");
+    // Grenoble cancels its confirmed registration: its waiting one gets the seat.
+    let (s, b) = grenoble
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/training-registrations/{g1}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["status"], "cancelled");
+    wait_registration(&grenoble, &g2, "confirmed").await;
+
+    isere.shutdown().await;
+    metropole.shutdown().await;
+    grenoble.shutdown().await;
+}

@@ -1,12 +1,12 @@
 //! Projection of the mobility activities (spec/protocol.md §4.3, §6.3, §15): MAD requests
 //! and their transitions, conventions and their signatures, agents' profiles and their
-//! withdrawal. [`project`] claims what is about mobility and hands it to the services of
+//! withdrawal, immersion swaps, training registrations. [`project`] claims what is about mobility and hands it to the services of
 //! `crate::mobility`; everything else goes on to the partnership and posting projection.
 
 use serde_json::Value;
 
 use super::{Federation, FederationError};
-use crate::mobility::{mad, profiles};
+use crate::mobility::{exchanges, mad, profiles};
 use crate::store::InboxEntry;
 
 /// Projects `entry` when it is about mobility; `None` otherwise.
@@ -27,10 +27,22 @@ pub async fn project(
         ("Create" | "Update", Some("MadRequest")) => mad::on_version(fed, entry, obj).await?,
         ("Create", Some("Convention")) => mad::on_convention(fed, entry, obj).await?,
         ("Add", Some("Convention")) => mad::on_add(fed, entry, obj).await?,
-        ("Accept" | "Reject", _) => match mad::on_answer(fed, entry).await? {
-            Some(outcome) => outcome,
-            None => return profiles::on_ack(fed, entry).await,
-        },
+        ("Accept" | "Reject", _) => {
+            if let Some(outcome) = mad::on_answer(fed, entry).await? {
+                outcome
+            } else if let Some(outcome) = exchanges::on_swap_answer(fed, entry).await? {
+                outcome
+            } else if let Some(outcome) = exchanges::on_registration_answer(fed, entry).await? {
+                outcome
+            } else {
+                return profiles::on_ack(fed, entry).await;
+            }
+        }
+        ("Create" | "Update", Some("Posting")) => {
+            return exchanges::on_swap_posting(fed, entry, obj).await;
+        }
+        ("Add", _) => return exchanges::on_register(fed, entry).await,
+        ("Undo", _) => return exchanges::on_undo(fed, entry).await,
         ("Create" | "Update", Some("AgentProfile")) => {
             profiles::on_version(fed, entry, obj).await?
         }

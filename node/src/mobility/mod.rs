@@ -1,6 +1,7 @@
 //! The mobility workflows across nodes, with their I/O: MAD requests up to a convention
 //! signed by both employers ([`mad`]), agents' opt-in profiles and matching
-//! ([`profiles`]), and the timers that dates drive ([`timers`]).
+//! ([`profiles`]), immersion swaps and training seats ([`exchanges`]), and the timers
+//! that dates drive ([`timers`]).
 //!
 //! These services sit between the pure rules (`protocol::mad`, `crate::domain`) and the
 //! outside: the HR API calls them for what people do, `federation::mobility` for what
@@ -8,6 +9,7 @@
 //! signed activities it sends in one transaction (store), and each projection of a
 //! received activity is idempotent.
 
+pub mod exchanges;
 pub mod mad;
 pub mod profiles;
 pub mod timers;

@@ -974,3 +974,442 @@ impl Store {
         })
     }
 }
+
+/// An immersion swap between one of our agents and a partner's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwapRow {
+    /// Local id.
+    pub id: Uuid,
+    /// The swap's id: the proposer's `immersion_swap` posting.
+    pub object_id: String,
+    /// The proposing node.
+    pub proposer: String,
+    /// The other node.
+    pub partner: String,
+    /// Our agent's profile.
+    pub our_profile: String,
+    /// Their agent's profile.
+    pub their_profile: String,
+    /// `proposed`, `agreed`, `declined`, `cancelled`, `done`.
+    pub state: String,
+    /// The day our agent spends at the partner.
+    pub our_visit_on: Option<String>,
+    /// The day their agent spends here.
+    pub their_visit_on: Option<String>,
+    /// Our agent's immersion: `planned`, `done`, `missed`.
+    pub our_visit: String,
+    /// Their agent's immersion.
+    pub their_visit: String,
+    /// The swap posting, as signed by the proposer.
+    pub document: Value,
+    /// Creation.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A change of a swap, with [`Store::update_swap`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SwapChange {
+    /// New state.
+    pub state: Option<String>,
+    /// Our agent's immersion.
+    pub our_visit: Option<String>,
+    /// Their agent's immersion.
+    pub their_visit: Option<String>,
+}
+
+const SWAP_COLUMNS: &str = "id, object_id, proposer, partner, our_profile, their_profile, state, \
+     our_visit_on, their_visit_on, our_visit, their_visit, document, created_at, updated_at";
+
+macro_rules! swap_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let document: String = col!(r, "document");
+        SwapRow {
+            id: parse_uuid(&id)?,
+            object_id: col!(r, "object_id"),
+            proposer: col!(r, "proposer"),
+            partner: col!(r, "partner"),
+            our_profile: col!(r, "our_profile"),
+            their_profile: col!(r, "their_profile"),
+            state: col!(r, "state"),
+            our_visit_on: col!(r, "our_visit_on"),
+            their_visit_on: col!(r, "their_visit_on"),
+            our_visit: col!(r, "our_visit"),
+            their_visit: col!(r, "their_visit"),
+            document: parse_json(&document)?,
+            created_at: from_ms(col!(r, "created_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+        }
+    }};
+}
+
+/// A registration to a training session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrationRow {
+    /// Local id.
+    pub id: Uuid,
+    /// The registration's id (minted by the registering node).
+    pub object_id: String,
+    /// The session (a `training_session` posting's id).
+    pub session: String,
+    /// The registering node.
+    pub node: String,
+    /// The session's node.
+    pub host: String,
+    /// The agent (known at the registering node only).
+    pub agent_id: Option<Uuid>,
+    /// `requested`, `confirmed`, `waitlisted`, `refused`, `cancelled`.
+    pub status: String,
+    /// Why it waits or was refused (French).
+    pub reason: Option<String>,
+    /// The `Add` that registered it.
+    pub activity_id: Option<String>,
+    /// When it was registered (first come, first served).
+    pub registered_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+const REGISTRATION_COLUMNS: &str = "id, object_id, session, node, host, agent_id, status, reason, \
+     activity_id, registered_at, updated_at";
+
+macro_rules! registration_from_row {
+    ($r:expr) => {{
+        let r = &$r;
+        let id: String = col!(r, "id");
+        let agent: Option<String> = col!(r, "agent_id");
+        RegistrationRow {
+            id: parse_uuid(&id)?,
+            object_id: col!(r, "object_id"),
+            session: col!(r, "session"),
+            node: col!(r, "node"),
+            host: col!(r, "host"),
+            agent_id: agent.as_deref().map(parse_uuid).transpose()?,
+            status: col!(r, "status"),
+            reason: col!(r, "reason"),
+            activity_id: col!(r, "activity_id"),
+            registered_at: from_ms(col!(r, "registered_at")),
+            updated_at: from_ms(col!(r, "updated_at")),
+        }
+    }};
+}
+
+impl Store {
+    /// Records a swap with the activities it sends.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the swap is already known.
+    pub async fn insert_swap(
+        &self,
+        s: &SwapRow,
+        activities: &[NewActivity],
+        audit: Option<&AuditRecord>,
+    ) -> Result<SwapRow> {
+        let t = to_ms(now());
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO immersion_swaps (id, object_id, proposer, partner, our_profile, their_profile, state, \
+                 our_visit_on, their_visit_on, our_visit, their_visit, document, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+            )
+            .bind(s.id.to_string())
+            .bind(&s.object_id)
+            .bind(&s.proposer)
+            .bind(&s.partner)
+            .bind(&s.our_profile)
+            .bind(&s.their_profile)
+            .bind(&s.state)
+            .bind(&s.our_visit_on)
+            .bind(&s.their_visit_on)
+            .bind(&s.our_visit)
+            .bind(&s.their_visit)
+            .bind(json_text(&s.document))
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("record a swap"))?;
+            for act in activities {
+                let _seq = outbox_append!(tx, lock, act);
+            }
+            if let Some(audit) = audit {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        if !activities.is_empty() {
+            self.notify_outbox();
+        }
+        self.swap(s.id).await
+    }
+
+    /// One swap.
+    pub async fn swap(&self, id: Uuid) -> Result<SwapRow> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {SWAP_COLUMNS} FROM immersion_swaps WHERE id = $1"));
+            let row = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a swap"))?
+                .ok_or_else(|| StoreError::not_found(format!("échange d'immersion {id}")))?;
+            Ok(swap_from_row!(row))
+        })
+    }
+
+    /// The swap whose id is `object_id`, if known.
+    pub async fn swap_by_object(&self, object_id: &str) -> Result<Option<SwapRow>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {SWAP_COLUMNS} FROM immersion_swaps WHERE object_id = $1"));
+            let row = sqlx::query(sql)
+                .bind(object_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a swap"))?;
+            Ok(match row {
+                Some(r) => Some(swap_from_row!(r)),
+                None => None,
+            })
+        })
+    }
+
+    /// Every swap, most recently changed first.
+    pub async fn swaps(&self) -> Result<Vec<SwapRow>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {SWAP_COLUMNS} FROM immersion_swaps ORDER BY updated_at DESC, id DESC"));
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(map_err("list swaps"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(swap_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Changes a swap if it is still in state `expected_state`, with the activities it
+    /// sends.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when its state changed meanwhile.
+    pub async fn update_swap(
+        &self,
+        id: Uuid,
+        expected_state: &str,
+        change: &SwapChange,
+        activities: &[NewActivity],
+        audit: Option<&AuditRecord>,
+    ) -> Result<SwapRow> {
+        let t = to_ms(now());
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            let n = sqlx::query(
+                "UPDATE immersion_swaps SET state = COALESCE($1, state), our_visit = COALESCE($2, our_visit), \
+                 their_visit = COALESCE($3, their_visit), updated_at = $4 WHERE id = $5 AND state = $6",
+            )
+            .bind(&change.state)
+            .bind(&change.our_visit)
+            .bind(&change.their_visit)
+            .bind(t)
+            .bind(id.to_string())
+            .bind(expected_state)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("update a swap"))?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::conflict(format!(
+                    "l'échange {id} n'est plus à l'état « {expected_state} » ; rechargez-le"
+                )));
+            }
+            for act in activities {
+                let _seq = outbox_append!(tx, lock, act);
+            }
+            if let Some(audit) = audit {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        if !activities.is_empty() {
+            self.notify_outbox();
+        }
+        self.swap(id).await
+    }
+
+    /// Records a registration with the activities it sends.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the registration is already known.
+    pub async fn insert_registration(
+        &self,
+        r: &RegistrationRow,
+        activities: &[NewActivity],
+        audit: Option<&AuditRecord>,
+    ) -> Result<RegistrationRow> {
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query(
+                "INSERT INTO training_registrations (id, object_id, session, node, host, agent_id, status, reason, \
+                 activity_id, registered_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            )
+            .bind(r.id.to_string())
+            .bind(&r.object_id)
+            .bind(&r.session)
+            .bind(&r.node)
+            .bind(&r.host)
+            .bind(r.agent_id.map(|a| a.to_string()))
+            .bind(&r.status)
+            .bind(&r.reason)
+            .bind(&r.activity_id)
+            .bind(to_ms(r.registered_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("record a registration"))?;
+            for act in activities {
+                let _seq = outbox_append!(tx, lock, act);
+            }
+            if let Some(audit) = audit {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        if !activities.is_empty() {
+            self.notify_outbox();
+        }
+        self.registration(r.id).await
+    }
+
+    /// One registration.
+    pub async fn registration(&self, id: Uuid) -> Result<RegistrationRow> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {REGISTRATION_COLUMNS} FROM training_registrations WHERE id = $1"));
+            let row = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a registration"))?
+                .ok_or_else(|| StoreError::not_found(format!("inscription {id}")))?;
+            Ok(registration_from_row!(row))
+        })
+    }
+
+    /// The registration whose id is `object_id` (or whose `Add` is `object_id`), if known.
+    pub async fn registration_by_object(&self, object_id: &str) -> Result<Option<RegistrationRow>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {REGISTRATION_COLUMNS} FROM training_registrations WHERE object_id = $1 OR activity_id = $1"
+            ));
+            let row = sqlx::query(sql)
+                .bind(object_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(map_err("read a registration"))?;
+            Ok(match row {
+                Some(r) => Some(registration_from_row!(r)),
+                None => None,
+            })
+        })
+    }
+
+    /// Registrations, of one session when given, in order of registration.
+    pub async fn registrations(&self, session: Option<&str>) -> Result<Vec<RegistrationRow>> {
+        both!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {REGISTRATION_COLUMNS} FROM training_registrations WHERE ($1 IS NULL OR session = $1) \
+                 ORDER BY registered_at, id"
+            ));
+            let rows = sqlx::query(sql)
+                .bind(session)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("list registrations"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(registration_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Sets the status of registrations (id, status, reason), with the activities that
+    /// tell their nodes, in one transaction.
+    pub async fn set_registrations(
+        &self,
+        changes: &[(Uuid, String, Option<String>)],
+        activities: &[NewActivity],
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        let t = to_ms(now());
+        both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            for (id, status, reason) in changes {
+                sqlx::query("UPDATE training_registrations SET status = $1, reason = $2, updated_at = $3 WHERE id = $4")
+                    .bind(status)
+                    .bind(reason)
+                    .bind(t)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("update a registration"))?;
+            }
+            for act in activities {
+                let _seq = outbox_append!(tx, lock, act);
+            }
+            if let Some(audit) = audit {
+                audit!(tx, audit);
+            }
+            tx.commit().await.map_err(map_err("commit"))?;
+        });
+        if !activities.is_empty() {
+            self.notify_outbox();
+        }
+        Ok(())
+    }
+
+    /// The per-partner quotas of a session.
+    pub async fn training_quotas(&self, session: &str) -> Result<Vec<(String, i64)>> {
+        both!(self, pool => {
+            let rows = sqlx::query("SELECT actor_id, quota FROM training_quotas WHERE session = $1 ORDER BY actor_id")
+                .bind(session)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("read quotas"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((col!(r, "actor_id"), col!(r, "quota")));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Replaces the per-partner quotas of a session.
+    pub async fn set_training_quotas(
+        &self,
+        session: &str,
+        quotas: &[(String, i64)],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        both!(self, pool => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            sqlx::query("DELETE FROM training_quotas WHERE session = $1")
+                .bind(session)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("replace quotas"))?;
+            for (actor, quota) in quotas {
+                sqlx::query("INSERT INTO training_quotas (session, actor_id, quota) VALUES ($1, $2, $3)")
+                    .bind(session)
+                    .bind(actor)
+                    .bind(quota)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("record a quota"))?;
+            }
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            Ok(())
+        })
+    }
+}

@@ -1063,3 +1063,159 @@ async fn profiles_consents_recipients_and_erasure(store: &Store) {
 async fn store_profiles() {
     on_each_backend!(profiles_consents_recipients_and_erasure);
 }
+
+async fn swaps_and_registrations(store: &Store) {
+    use passerelle_node::store::{RegistrationRow, SwapChange, SwapRow};
+    let now = OffsetDateTime::now_utc();
+    let swap = SwapRow {
+        id: Uuid::now_v7(),
+        object_id: "https://a.example/swaps/1".into(),
+        proposer: "https://a.example/actor".into(),
+        partner: "https://b.example/actor".into(),
+        our_profile: "https://a.example/profiles/1".into(),
+        their_profile: "https://b.example/profiles/2".into(),
+        state: "proposed".into(),
+        our_visit_on: Some("2027-04-01".into()),
+        their_visit_on: Some("2027-04-08".into()),
+        our_visit: "planned".into(),
+        their_visit: "planned".into(),
+        document: json!({"type": "Posting"}),
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .insert_swap(
+            &swap,
+            &[activity("Create", "https://a.example/swaps/1", false)],
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_swap(&swap, &[], None).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let agreed = store
+        .update_swap(
+            swap.id,
+            "proposed",
+            &SwapChange {
+                state: Some("agreed".into()),
+                ..Default::default()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(agreed.state, "agreed");
+    // A change computed on an older state is refused.
+    assert!(matches!(
+        store
+            .update_swap(swap.id, "proposed", &SwapChange::default(), &[], None)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let done = store
+        .update_swap(
+            swap.id,
+            "agreed",
+            &SwapChange {
+                their_visit: Some("done".into()),
+                ..Default::default()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.our_visit.as_str(), done.their_visit.as_str()),
+        ("planned", "done")
+    );
+    assert_eq!(
+        store
+            .swap_by_object("https://a.example/swaps/1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        swap.id
+    );
+
+    let session = "https://a.example/postings/7";
+    let mut ids = Vec::new();
+    for (i, node) in ["https://b.example/actor", "https://c.example/actor"]
+        .iter()
+        .enumerate()
+    {
+        let r = RegistrationRow {
+            id: Uuid::now_v7(),
+            object_id: format!("{}/registrations/{i}", node.trim_end_matches("/actor")),
+            session: session.into(),
+            node: (*node).into(),
+            host: "https://a.example/actor".into(),
+            agent_id: None,
+            status: "requested".into(),
+            reason: None,
+            activity_id: Some(format!(
+                "{}/activities/{i}",
+                node.trim_end_matches("/actor")
+            )),
+            registered_at: now + Duration::seconds(i as i64),
+            updated_at: now,
+        };
+        store.insert_registration(&r, &[], None).await.unwrap();
+        ids.push(r);
+    }
+    store
+        .set_registrations(
+            &[
+                (ids[0].id, "confirmed".into(), None),
+                (ids[1].id, "waitlisted".into(), Some("quota".into())),
+            ],
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    let regs = store.registrations(Some(session)).await.unwrap();
+    assert_eq!(regs.len(), 2);
+    assert_eq!(regs[0].status, "confirmed", "in order of registration");
+    assert_eq!(regs[1].reason.as_deref(), Some("quota"));
+    // Found by its id or by the Add that made it.
+    let by_add = store
+        .registration_by_object("https://c.example/activities/1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_add.id, ids[1].id);
+    store
+        .set_training_quotas(
+            session,
+            &[
+                ("https://b.example/actor".into(), 1),
+                ("https://c.example/actor".into(), 2),
+            ],
+            &audit("quotas"),
+        )
+        .await
+        .unwrap();
+    store
+        .set_training_quotas(
+            session,
+            &[("https://c.example/actor".into(), 3)],
+            &audit("quotas"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.training_quotas(session).await.unwrap(),
+        vec![("https://c.example/actor".to_owned(), 3)]
+    );
+}
+
+#[tokio::test]
+async fn store_swaps_and_registrations() {
+    on_each_backend!(swaps_and_registrations);
+}

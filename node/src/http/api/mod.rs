@@ -11,6 +11,7 @@
 mod admin;
 pub use admin::{NodeIdentityBody, check_identity};
 mod agents;
+mod exchanges;
 mod federation;
 mod mad;
 mod postings;
@@ -120,6 +121,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::list_remote_profiles))
         .routes(routes!(profiles::match_postings))
         .routes(routes!(profiles::match_profiles))
+        .routes(routes!(exchanges::list_swaps, exchanges::propose_swap))
+        .routes(routes!(exchanges::swap_candidates))
+        .routes(routes!(exchanges::get_swap))
+        .routes(routes!(exchanges::answer_swap))
+        .routes(routes!(exchanges::report_visit))
+        .routes(routes!(
+            exchanges::list_registrations,
+            exchanges::create_registration
+        ))
+        .routes(routes!(exchanges::cancel_registration))
+        .routes(routes!(exchanges::get_quotas, exchanges::put_quotas))
 }
 
 /// The authenticated caller of an API request.
