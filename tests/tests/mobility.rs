@@ -1361,3 +1361,117 @@ async fn immersion_swaps_and_training_seats_across_nodes() {
     metropole.shutdown().await;
     grenoble.shutdown().await;
 }
+
+/// The posting lifecycle beyond publication: a posting past its application deadline
+/// expires by itself and its partners learn it; a posting declared filled too; neither
+/// can be edited any more. The métier picker finds métiers with their ROME codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postings_fill_and_expire_and_the_metier_picker() {
+    let isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let metropole = Node::start(&METROPOLE, Backend::Sqlite).await;
+    isere.set_policy("open").await;
+    metropole.set_policy("open").await;
+    partners_both_ways(&isere, &metropole).await;
+
+    // Deadline yesterday: it expires at the next pass of the timers, everywhere.
+    let mut late = passerelle_tests::example_posting("vacancy");
+    late["dates"]["publishFrom"] = json!(day(-20));
+    late["dates"]["applyUntil"] = json!(day(-1));
+    let late = isere.publish(&late).await;
+    let late_id = late["document"]["id"].as_str().unwrap().to_owned();
+    let local = late["id"].as_str().unwrap().to_owned();
+    wait_until("the posting expires at its node", PATIENCE, || async {
+        isere.get(&format!("/api/v1/postings/{local}")).await.1["status"] == "expired"
+    })
+    .await;
+    let (_, expired) = isere.get(&format!("/api/v1/postings/{local}")).await;
+    assert_eq!(expired["document"]["status"], "expired");
+    assert_eq!(expired["version"], 3);
+    wait_until("the partner learns it expired", PATIENCE, || async {
+        metropole
+            .store
+            .remote_posting(&late_id)
+            .await
+            .unwrap()
+            .and_then(|p| p.document)
+            .is_some_and(|d| d["status"] == "expired")
+    })
+    .await;
+    let (s, b) = isere
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/postings/{local}"),
+            &passerelle_tests::example_posting("vacancy"),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("expired"), "{b}");
+    // The list filters on the new statuses.
+    let (s, list) = isere.get("/api/v1/postings?status=expired").await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Filled: an Update tells the partner; a draft cannot be filled.
+    let mut open = passerelle_tests::example_posting("vacancy");
+    open["dates"]["publishFrom"] = json!(day(0));
+    open["dates"]["applyUntil"] = json!(day(30));
+    let open = isere.publish(&open).await;
+    let open_id = open["document"]["id"].as_str().unwrap().to_owned();
+    let local = open["id"].as_str().unwrap().to_owned();
+    let (s, filled) = isere
+        .post(&format!("/api/v1/postings/{local}/fill"), &json!({}))
+        .await;
+    assert_eq!(s, 200, "{filled}");
+    assert_eq!(filled["status"], "filled");
+    wait_until("the partner learns it is filled", PATIENCE, || async {
+        metropole
+            .store
+            .remote_posting(&open_id)
+            .await
+            .unwrap()
+            .and_then(|p| p.document)
+            .is_some_and(|d| d["status"] == "filled")
+    })
+    .await;
+    let (s, b) = isere
+        .post(&format!("/api/v1/postings/{local}/fill"), &json!({}))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let (s, draft) = isere
+        .post(
+            "/api/v1/postings",
+            &passerelle_tests::example_posting("vacancy"),
+        )
+        .await;
+    assert_eq!(s, 201, "{draft}");
+    let (s, b) = isere
+        .post(
+            &format!("/api/v1/postings/{}/fill", draft["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("pourvue"), "{b}");
+
+    // The métier picker.
+    let (s, found) = isere.get("/api/v1/metiers?q=espaces%20verts").await;
+    assert_eq!(s, 200, "{found}");
+    let first = &found[0];
+    assert_eq!(first["rome"].as_str().unwrap().len(), 5, "{first}");
+    assert_eq!(first["metier_ref"]["rome"]["code"], first["rome"]);
+    let (s, found) = isere.get("/api/v1/metiers?filiere=police_municipale").await;
+    assert_eq!(s, 200);
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["filiere"] == "police_municipale")
+    );
+    assert!(!found.as_array().unwrap().is_empty());
+    let (s, b) = isere.get("/api/v1/metiers?filiere=marine").await;
+    assert_eq!(s, 422, "{b}");
+
+    isere.shutdown().await;
+    metropole.shutdown().await;
+}

@@ -137,8 +137,12 @@ pub enum PostingStatus {
     Draft,
     /// Published to partners (and the public, depending on its addressing).
     Published,
+    /// Filled: the post found its candidate.
+    Filled,
     /// Closed: no longer open to candidates.
     Closed,
+    /// Past its application deadline (set automatically the day after `applyUntil`).
+    Expired,
 }
 
 impl PostingStatus {
@@ -147,7 +151,9 @@ impl PostingStatus {
         match self {
             PostingStatus::Draft => "draft",
             PostingStatus::Published => "published",
+            PostingStatus::Filled => "filled",
             PostingStatus::Closed => "closed",
+            PostingStatus::Expired => "expired",
         }
     }
 
@@ -155,7 +161,9 @@ impl PostingStatus {
         match s {
             "draft" => Ok(Self::Draft),
             "published" => Ok(Self::Published),
+            "filled" => Ok(Self::Filled),
             "closed" => Ok(Self::Closed),
+            "expired" => Ok(Self::Expired),
             other => Err(StoreError::conflict(format!(
                 "unknown posting status {other:?} in the database"
             ))),

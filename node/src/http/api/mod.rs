@@ -14,6 +14,7 @@ mod agents;
 mod exchanges;
 mod federation;
 mod mad;
+mod metiers;
 mod postings;
 mod profiles;
 
@@ -102,6 +103,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(postings::publish_posting))
         .routes(routes!(postings::close_posting))
+        .routes(routes!(postings::fill_posting))
+        .routes(routes!(metiers::list_metiers))
         .routes(routes!(mad::list_mad_requests, mad::create_mad_request))
         .routes(routes!(mad::get_mad_request, mad::put_mad_request))
         .routes(routes!(mad::fire_transition))
