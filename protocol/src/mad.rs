@@ -1166,12 +1166,18 @@ impl MadError {
             ),
             MadError::WrongState {
                 state, transition, ..
-            } => format!("L'action « {transition} » n'est pas possible dans l'état « {state} »."),
+            } => format!(
+                "L'action « {} » n'est pas possible dans l'état « {} ».",
+                transition.label_fr(),
+                state.label_fr()
+            ),
             MadError::WrongParty {
-                transition,
-                allowed,
-                ..
-            } => format!("L'action « {transition} » est réservée à : {allowed}."),
+                transition, party, ..
+            } => format!(
+                "L'action « {} » ne peut pas être déclenchée par {}.",
+                transition.label_fr(),
+                party.label_fr()
+            ),
             MadError::NotCounterparty { .. } => {
                 "Seul l'autre employeur peut répondre à cette proposition.".to_owned()
             }
@@ -1261,7 +1267,7 @@ impl MadError {
                 .collect::<Vec<_>>()
                 .join(", ");
             out.push_str(&format!(
-                " Cette action est réservée à {who}, depuis l'état {from}."
+                " Qui peut la déclencher : {who}, depuis l'état {from}."
             ));
             if row.legal_basis != "—" {
                 out.push_str(&format!(" Fondement : {}.", row.legal_basis));

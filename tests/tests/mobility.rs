@@ -656,8 +656,68 @@ async fn rejection_withdrawal_and_refusals_at_both_ends() {
     let at_host = request(&metropole, &oid).await.unwrap();
     assert_eq!(at_host["state"], "proposed");
     let why = at_host["refusal"]["detail"].as_str().unwrap();
-    assert!(why.contains("réservée à"), "{why}");
+    assert!(why.contains("Qui peut la déclencher"), "{why}");
     assert_eq!(at_origin["version"], at_host["version"]);
+
+    // The other way round: a version from the creator that records a transition of the
+    // receiver's party it never fired (the Métropole's agreement) is refused by the
+    // Métropole, and the refusal comes back to the Département.
+    let (key, key_id) = node_key(&isere).await;
+    let held = request(&isere, &oid).await.unwrap()["document"].clone();
+    let mut forged_version = held.clone();
+    forged_version.as_object_mut().unwrap().remove("proof");
+    forged_version["version"] = json!(2);
+    forged_version["state"] = json!("terms_agreed");
+    forged_version["updated"] = json!(held["published"]);
+    forged_version["history"].as_array_mut().unwrap().push(
+        json!({"version": 2, "transition": "agree_terms", "party": "host_hr",
+                     "from": "proposed", "to": "terms_agreed", "at": held["published"]}),
+    );
+    let forged_version = passerelle_protocol::proof::sign(
+        forged_version,
+        &key,
+        &passerelle_protocol::proof::ProofOptions::new(&key_id, OffsetDateTime::now_utc()),
+    )
+    .unwrap();
+    let update = signed_activity(
+        &isere.actor(),
+        &key,
+        &key_id,
+        json!({"type": "Update", "object": forged_version, "to": [metropole.actor()]}),
+    );
+    isere
+        .store
+        .append_activity(
+            &passerelle_node::store::NewActivity {
+                activity_id: update["id"].as_str().unwrap().to_owned(),
+                activity_type: "Update".into(),
+                object_id: oid.clone(),
+                public: false,
+                document: update,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    wait_until("the receiver refuses the version", PATIENCE, || async {
+        request(&metropole, &oid).await.unwrap()["refusal"]["by"] == "us"
+    })
+    .await;
+    wait_until("the creator learns of the refusal", PATIENCE, || async {
+        request(&isere, &oid).await.unwrap()["refusal"]["by"] == "partner"
+    })
+    .await;
+    let at_host = request(&metropole, &oid).await.unwrap();
+    assert_eq!(
+        (at_host["state"].as_str(), at_host["version"].as_i64()),
+        (Some("proposed"), Some(1))
+    );
+    assert_eq!(at_host["refusal"]["transition"], "agree_terms");
+    let why = request(&isere, &oid).await.unwrap()["refusal"]["detail"].clone();
+    assert!(
+        why.as_str().unwrap().contains("accepter les conditions"),
+        "{why}"
+    );
 
     // The Métropole rejects: final at both; nothing leaves a final state.
     fire_ok(&metropole, &oid, "reject", json!({})).await;
@@ -742,6 +802,69 @@ async fn early_end_and_renewal() {
         .collect();
     assert_eq!(kinds, ["renewal_reminder", "term"], "{h}");
     assert_eq!(h["deadlines"][1]["date"], day(365));
+
+    // An avenant asked by the host: 50 % instead of 40 %. The agent agrees to it in
+    // writing at the origin, both employers sign it, the origin concludes it.
+    let mut more = terms(0, 365, full(), 15);
+    more["quotitePct"] = json!(50);
+    more["hebdoMinutes"] = json!(1050);
+    fire_ok(
+        &metropole,
+        &oid,
+        "propose_amendment",
+        json!({ "terms": more }),
+    )
+    .await;
+    let (o, _) = wait_both(&isere, &metropole, &oid, "amendment_pending").await;
+    assert_eq!(o["amendment_terms"]["quotitePct"], 50);
+    assert_eq!(o["terms"]["quotitePct"], 40);
+    // Not before the agent agreed and both signed.
+    let (s, b) = fire(&isere, &o, "conclude_amendment", json!({})).await;
+    refused(s, &b);
+    assert!(b["detail"].as_str().unwrap().contains("avenant"), "{b}");
+    let (s, b) = isere
+        .post(
+            &format!(
+                "/api/v1/mad-requests/{}/amendment-agreement",
+                o["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    sign(&isere, &oid).await;
+    wait_until(
+        "the host holds the avenant signed by the origin",
+        PATIENCE,
+        || async {
+            request(&metropole, &oid).await.unwrap()["conventions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["amendment"] == 1 && c["signed_by_origin"] == true)
+        },
+    )
+    .await;
+    sign(&metropole, &oid).await;
+    wait_until(
+        "the origin holds the avenant signed by both",
+        PATIENCE,
+        || async {
+            request(&isere, &oid).await.unwrap()["conventions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["amendment"] == 1 && c["signed_by_host"] == true)
+        },
+    )
+    .await;
+    fire_ok(&isere, &oid, "conclude_amendment", json!({})).await;
+    let (h, o) = wait_both(&metropole, &isere, &oid, "active").await;
+    assert_eq!(h["terms"]["quotitePct"], 50);
+    assert!(o["amendment_terms"].is_null());
+    let avenant = &o["conventions"][1];
+    assert_eq!(avenant["document"]["amendment"], 1);
+    assert_eq!(avenant["document"]["terms"]["quotitePct"], 50);
     fire_ok(
         &metropole,
         &oid,
