@@ -14,6 +14,7 @@ pub mod federation;
 pub mod feed;
 pub mod http;
 pub mod keys;
+pub mod mobility;
 pub mod ops;
 pub mod postings;
 pub mod state;

@@ -272,10 +272,13 @@ pub async fn update(
     content: Value,
 ) -> Result<Posting, PostingError> {
     let current = state.store().posting(id).await?;
-    if current.status == PostingStatus::Closed {
+    if matches!(
+        current.status,
+        PostingStatus::Closed | PostingStatus::Filled | PostingStatus::Expired
+    ) {
         return Err(PostingError::Transition {
             action: "modifier",
-            status: "closed",
+            status: current.status.as_str(),
         });
     }
     let (_, doc) = build(
@@ -306,8 +309,9 @@ pub async fn update(
         .await?)
 }
 
-/// Changes the status: `Published` (from draft, sends `Create`) or `Closed` (from
-/// published, sends `Update`).
+/// Changes the status: `Published` (from draft, sends `Create`), `Filled` or `Closed`
+/// (from published, sends `Update`). `Expired` is set by the timers
+/// (`mobility::timers`), the day after `applyUntil`.
 ///
 /// # Errors
 /// [`PostingError::Transition`] when the status does not allow it.
@@ -325,9 +329,16 @@ pub async fn set_status(
         (PostingStatus::Published, PostingStatus::Closed) => {
             (ActivityType::Update, "posting.close")
         }
+        (PostingStatus::Published, PostingStatus::Filled) => (ActivityType::Update, "posting.fill"),
         (status, PostingStatus::Published) => {
             return Err(PostingError::Transition {
                 action: "publier",
+                status: status.as_str(),
+            });
+        }
+        (status, PostingStatus::Filled) => {
+            return Err(PostingError::Transition {
+                action: "déclarer pourvue",
                 status: status.as_str(),
             });
         }

@@ -122,6 +122,38 @@ impl MadState {
     }
 }
 
+impl MadState {
+    /// The French name of the state, for HR officers.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Self::Draft => "brouillon",
+            Self::Proposed => "proposée",
+            Self::Negotiating => "en négociation",
+            Self::TermsAgreed => "conditions acceptées",
+            Self::AgentReview => "projet de convention soumis à l'agent",
+            Self::DeclinedByAgent => "refusée par l'agent",
+            Self::AgentAgreed => "accord écrit de l'agent recueilli",
+            Self::AssemblyInformed => "assemblée délibérante informée",
+            Self::ConventionSigned => "convention signée",
+            Self::ArreteIssued => "arrêté de mise à disposition pris",
+            Self::Active => "en cours",
+            Self::AmendmentPending => "avenant en préparation",
+            Self::RenewalPending => "renouvellement à décider",
+            Self::EarlyEndRequested => "fin anticipée demandée (préavis en cours)",
+            Self::Ending => "fin de la mise à disposition",
+            Self::Reintegrated => "agent réintégré",
+            Self::Closed => "clôturée",
+            Self::Rejected => "refusée par l'autre employeur",
+            Self::Withdrawn => "retirée",
+        }
+    }
+
+    /// The state named by its wire value.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 impl fmt::Display for MadState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -155,6 +187,72 @@ impl Party {
             Self::Agent => "agent",
             Self::OriginAuthority => "origin_authority",
             Self::System => "system",
+        }
+    }
+}
+
+impl Party {
+    /// Every party.
+    pub const ALL: [Party; 5] = [
+        Self::OriginHr,
+        Self::HostHr,
+        Self::Agent,
+        Self::OriginAuthority,
+        Self::System,
+    ];
+
+    /// The French name of the party, for HR officers.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Self::OriginHr => "les RH de l'employeur d'origine",
+            Self::HostHr => "les RH de l'organisme d'accueil",
+            Self::Agent => "l'agent",
+            Self::OriginAuthority => "l'autorité territoriale de l'employeur d'origine",
+            Self::System => "le nœud, à la date prévue",
+        }
+    }
+
+    /// The employer that speaks for the party: the origin for its HR, its authority and
+    /// the agent (whose written agreement is recorded at the origin), the host for its HR;
+    /// `None` for `system` (recorded by the request's creator).
+    pub fn side(self) -> Option<Side> {
+        match self {
+            Self::OriginHr | Self::OriginAuthority | Self::Agent => Some(Side::Origin),
+            Self::HostHr => Some(Side::Host),
+            Self::System => None,
+        }
+    }
+
+    /// The party named by its wire value.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// One of the two employers of a MAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The agent's employer.
+    Origin,
+    /// The receiving employer.
+    Host,
+}
+
+impl Side {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Origin => "origin",
+            Self::Host => "host",
+        }
+    }
+
+    /// The other employer.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Origin => Self::Host,
+            Self::Host => Self::Origin,
         }
     }
 }
@@ -252,6 +350,73 @@ impl Transition {
             Self::Close => "close",
             Self::Withdraw => "withdraw",
         }
+    }
+}
+
+impl Transition {
+    /// Every transition, in the order of [`TRANSITIONS`].
+    pub const ALL: [Transition; 25] = [
+        Self::Send,
+        Self::CounterPropose,
+        Self::ReviseTerms,
+        Self::AgreeTerms,
+        Self::Reject,
+        Self::SendToAgent,
+        Self::AgentAgrees,
+        Self::AgentDeclines,
+        Self::InformAssembly,
+        Self::SignConvention,
+        Self::IssueArrete,
+        Self::Start,
+        Self::ProposeAmendment,
+        Self::ConcludeAmendment,
+        Self::AbandonAmendment,
+        Self::RemindRenewal,
+        Self::Renew,
+        Self::DeclineRenewal,
+        Self::RequestEarlyEnd,
+        Self::NoticeElapsed,
+        Self::EndForFault,
+        Self::ReachTerm,
+        Self::Reintegrate,
+        Self::Close,
+        Self::Withdraw,
+    ];
+
+    /// The French name of the action, for HR officers.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Self::Send => "envoyer la proposition",
+            Self::CounterPropose => "faire une contre-proposition",
+            Self::ReviseTerms => "réviser les conditions",
+            Self::AgreeTerms => "accepter les conditions",
+            Self::Reject => "refuser la proposition",
+            Self::SendToAgent => "transmettre le projet de convention à l'agent",
+            Self::AgentAgrees => "enregistrer l'accord écrit de l'agent",
+            Self::AgentDeclines => "enregistrer le refus de l'agent",
+            Self::InformAssembly => "informer l'assemblée délibérante",
+            Self::SignConvention => "signer la convention",
+            Self::IssueArrete => "prendre l'arrêté de mise à disposition",
+            Self::Start => "débuter la mise à disposition",
+            Self::ProposeAmendment => "proposer un avenant",
+            Self::ConcludeAmendment => "conclure l'avenant",
+            Self::AbandonAmendment => "abandonner l'avenant",
+            Self::RemindRenewal => "ouvrir la décision de renouvellement",
+            Self::Renew => "renouveler",
+            Self::DeclineRenewal => "ne pas renouveler",
+            Self::RequestEarlyEnd => "demander une fin anticipée",
+            Self::NoticeElapsed => "constater la fin du préavis",
+            Self::EndForFault => "mettre fin pour faute disciplinaire",
+            Self::ReachTerm => "constater le terme",
+            Self::Reintegrate => "réintégrer l'agent",
+            Self::Close => "clôturer",
+            Self::Withdraw => "retirer la demande",
+        }
+    }
+
+    /// The transition named by its wire value.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
 }
 
@@ -1001,21 +1166,35 @@ impl MadError {
             ),
             MadError::WrongState {
                 state, transition, ..
-            } => format!("L'action « {transition} » n'est pas possible dans l'état « {state} »."),
+            } => format!(
+                "L'action « {} » n'est pas possible dans l'état « {} ».",
+                transition.label_fr(),
+                state.label_fr()
+            ),
             MadError::WrongParty {
-                transition, allowed, ..
-            } => format!("L'action « {transition} » est réservée à : {allowed}."),
+                transition, party, ..
+            } => format!(
+                "L'action « {} » ne peut pas être déclenchée par {}.",
+                transition.label_fr(),
+                party.label_fr()
+            ),
             MadError::NotCounterparty { .. } => {
                 "Seul l'autre employeur peut répondre à cette proposition.".to_owned()
             }
-            MadError::Ineligible { .. } => "La situation statutaire de l'agent ne permet pas cette mise à disposition (seuls les fonctionnaires titulaires, et les contractuels en CDI dans certains cas, peuvent être mis à disposition).".to_owned(),
+            MadError::Ineligible { statut, .. } => format!(
+                "La situation statutaire de l'agent ({}) ne permet pas cette mise à disposition : seuls les fonctionnaires titulaires, et les contractuels en CDI entre une collectivité et un établissement qui en est membre ou qui lui est rattaché, d'un EPCI vers ses communes membres ou vers l'État ou la fonction publique hospitalière (décret 88-145 art. 35-1), peuvent être mis à disposition ; jamais un stagiaire, un CDD, un contrat de projet ni un apprenti.",
+                statut_fr(*statut)
+            ),
             MadError::TooLong { months, .. } => format!(
                 "La durée d'une mise à disposition ne peut excéder 36 mois (CGFP L512-7, décret 2008-580) ; durée demandée : {months} mois."
             ),
-            MadError::DatesReversed { .. } => {
-                "La date de fin précède la date de début.".to_owned()
-            }
-            MadError::WaiverNotAllowed { .. } => "L'exonération de remboursement n'est possible que dans les cas prévus par l'article L512-15 du CGFP ; l'organisme d'accueil doit rembourser.".to_owned(),
+            MadError::DatesReversed { .. } => "La date de fin précède la date de début.".to_owned(),
+            MadError::WaiverNotAllowed { reason, .. } => format!(
+                "L'exonération de remboursement{} n'est possible que dans les cas prévus par l'article L512-15 du CGFP (entre une collectivité et un établissement public dont elle est membre ou qui lui est rattaché, vers le CSFPT, une organisation internationale, l'Union européenne ou un État étranger) ; entre ces deux employeurs, l'organisme d'accueil doit rembourser la rémunération et les charges.",
+                reason
+                    .map(|r| format!(" demandée ({})", waiver_fr(r)))
+                    .unwrap_or_default()
+            ),
             MadError::MissingClauses { missing, .. } => format!(
                 "La convention doit comporter : {}.",
                 missing
@@ -1024,8 +1203,127 @@ impl MadError {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            MadError::Precondition { what, .. } => format!("Condition non remplie : {what}."),
+            MadError::Precondition { what, .. } => {
+                format!("Condition non remplie : {}.", precondition_fr(what))
+            }
         }
+    }
+}
+
+impl MadError {
+    /// The state the request was in.
+    pub fn state(&self) -> MadState {
+        match self {
+            Self::FinalState { state, .. }
+            | Self::WrongState { state, .. }
+            | Self::WrongParty { state, .. }
+            | Self::NotCounterparty { state, .. }
+            | Self::Ineligible { state, .. }
+            | Self::TooLong { state, .. }
+            | Self::DatesReversed { state, .. }
+            | Self::WaiverNotAllowed { state, .. }
+            | Self::MissingClauses { state, .. }
+            | Self::Precondition { state, .. } => *state,
+        }
+    }
+
+    /// The transition refused.
+    pub fn transition(&self) -> Transition {
+        match self {
+            Self::FinalState { transition, .. }
+            | Self::WrongState { transition, .. }
+            | Self::WrongParty { transition, .. }
+            | Self::NotCounterparty { transition, .. }
+            | Self::Ineligible { transition, .. }
+            | Self::TooLong { transition, .. }
+            | Self::DatesReversed { transition, .. }
+            | Self::WaiverNotAllowed { transition, .. }
+            | Self::MissingClauses { transition, .. }
+            | Self::Precondition { transition, .. } => *transition,
+        }
+    }
+
+    /// The full French explanation for HR officers: the action and the state, what
+    /// refuses it, who may fire it from which states, and its legal basis.
+    pub fn detail_fr(&self) -> String {
+        let (state, transition) = (self.state(), self.transition());
+        let mut out = format!(
+            "Action « {} » ({transition}) refusée : la demande de mise à disposition est à l'état « {} » ({state}). {}",
+            transition.label_fr(),
+            state.label_fr(),
+            self.message_fr()
+        );
+        if let Some(row) = rule(transition) {
+            let who = row
+                .parties
+                .iter()
+                .map(|p| p.label_fr())
+                .collect::<Vec<_>>()
+                .join(" ou ");
+            let from = row
+                .from
+                .iter()
+                .map(|s| format!("« {} »", s.label_fr()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push_str(&format!(
+                " Qui peut la déclencher : {who}, depuis l'état {from}."
+            ));
+            if row.legal_basis != "—" {
+                out.push_str(&format!(" Fondement : {}.", row.legal_basis));
+            }
+        }
+        out
+    }
+}
+
+/// The French text of a precondition of [`MadError::Precondition`].
+fn precondition_fr(what: &str) -> &str {
+    match what {
+        "the convention needs the signatures of both employers" => {
+            "la convention doit porter la signature des deux employeurs"
+        }
+        "the agent must agree to the avenant in writing and both employers sign it" => {
+            "l'agent doit donner son accord écrit sur l'avenant, signé par les deux employeurs"
+        }
+        "the start date is not reached" => "la date de début n'est pas atteinte",
+        "the end date is not passed" => "la date de fin n'est pas dépassée",
+        "the date of the early-end request is unknown" => {
+            "la date de la demande de fin anticipée est inconnue"
+        }
+        "the notice agreed in the convention has not elapsed" => {
+            "le préavis prévu par la convention n'est pas écoulé"
+        }
+        "an end for disciplinary fault without notice needs the agreement of both origin and host" => {
+            "une fin pour faute disciplinaire sans préavis exige l'accord de l'employeur d'origine et de l'organisme d'accueil"
+        }
+        other => other,
+    }
+}
+
+/// The French name of a statut.
+pub fn statut_fr(statut: AgentStatut) -> &'static str {
+    match statut {
+        AgentStatut::FonctionnaireTitulaire => "fonctionnaire titulaire",
+        AgentStatut::FonctionnaireStagiaire => "fonctionnaire stagiaire",
+        AgentStatut::ContractuelCdi => "contractuel en CDI",
+        AgentStatut::ContractuelCdd => "contractuel en CDD",
+        AgentStatut::ContractuelProjet => "contrat de projet",
+        AgentStatut::Apprenti => "apprenti",
+        _ => "autre situation",
+    }
+}
+
+/// The French name of a waiver ground.
+pub fn waiver_fr(reason: WaiverReason) -> &'static str {
+    match reason {
+        WaiverReason::CollectiviteEpaMembreOuRattache => {
+            "collectivité et établissement public membre ou rattaché"
+        }
+        WaiverReason::Csfpt => "CSFPT",
+        WaiverReason::OrganisationInternationale => "organisation internationale",
+        WaiverReason::Ue => "Union européenne",
+        WaiverReason::EtatEtranger => "État étranger",
     }
 }
 
@@ -1852,6 +2150,72 @@ mod tests {
         }
         for t in ALL_TRANSITIONS {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+    }
+}
+
+#[cfg(test)]
+mod french {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn refusals_name_state_action_parties_and_law_in_french() {
+        let terms: MadTerms = serde_json::from_value(serde_json::json!({
+            "activities": "Appui", "quotitePct": 50, "startDate": "2027-01-04",
+            "endDate": "2028-12-31", "reimbursement": {"mode": "waived",
+            "waiverReason": "collectivite_epa_membre_ou_rattache", "waiverExtentPct": 100,
+            "waiverDurationMonths": 12}}))
+        .unwrap();
+        let ctx = MadContext::new(
+            &terms,
+            AgentStatut::FonctionnaireTitulaire,
+            date!(2026 - 11 - 23),
+        );
+        let proposed = MadRequestState {
+            state: MadState::Proposed,
+            last_proposer: Some(Party::OriginHr),
+        };
+        let err = apply(&proposed, Transition::AgreeTerms, Party::HostHr, &ctx).unwrap_err();
+        let d = err.detail_fr();
+        assert!(
+            d.contains("« accepter les conditions » (agree_terms)"),
+            "{d}"
+        );
+        assert!(d.contains("« proposée » (proposed)"), "{d}");
+        assert!(d.contains("L512-15"), "{d}");
+        assert!(
+            d.contains("les RH de l'employeur d'origine ou les RH de l'organisme d'accueil"),
+            "{d}"
+        );
+        let err = apply(&proposed, Transition::Start, Party::System, &ctx).unwrap_err();
+        assert!(
+            err.detail_fr()
+                .contains("« arrêté de mise à disposition pris »"),
+            "{}",
+            err.detail_fr()
+        );
+        // Every precondition has a French text.
+        let arrete = MadRequestState {
+            state: MadState::ArreteIssued,
+            last_proposer: None,
+        };
+        let err = apply(&arrete, Transition::Start, Party::System, &ctx).unwrap_err();
+        assert!(
+            err.message_fr()
+                .contains("la date de début n'est pas atteinte"),
+            "{}",
+            err.message_fr()
+        );
+        for s in MadState::ALL {
+            assert_eq!(MadState::from_wire(s.as_str()), Some(s));
+            assert!(!s.label_fr().is_empty());
+        }
+        for t in Transition::ALL {
+            assert_eq!(Transition::from_wire(t.as_str()), Some(t));
+        }
+        for p in Party::ALL {
+            assert_eq!(Party::from_wire(p.as_str()), Some(p));
         }
     }
 }

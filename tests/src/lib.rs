@@ -568,6 +568,11 @@ pub fn example_posting(kind: &str) -> Value {
     ] {
         map.remove(key);
     }
+    passerelle_node::domain::examples::dates_from(
+        &mut doc,
+        time::OffsetDateTime::now_utc().date(),
+        30,
+    );
     doc
 }
 

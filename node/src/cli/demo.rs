@@ -109,6 +109,8 @@ fn content(kind: &str) -> anyhow::Result<Value> {
             map.remove(key);
         }
     }
+    let today = time::OffsetDateTime::now_utc().date();
+    crate::domain::examples::dates_from(&mut doc, today, 30);
     Ok(doc)
 }
 

@@ -13,13 +13,19 @@
 //!   codes, for pickers.
 //! - [`matching`]: suggestions (postings for a profile, profiles for a posting), immersion
 //!   swap pairing and training seat allocation.
+//! - [`examples`]: the specification's example postings with their dates moved forward
+//!   (for the demo and the tests).
 //! - [`deadlines`]: renewal reminders, notice, the 3-year term, the mutation prompt and
 //!   posting expiry.
+//! - [`mad`]: the MAD workflow between two nodes on top of `protocol::mad`: legal
+//!   relations between two employers, parties by side, open actions, timers.
 //! - [`search`]: French text analysis for the feed (folding, stop words, Snowball
 //!   stems), the feed's view of a posting, départements and régions.
 
 pub mod convention;
 pub mod deadlines;
+pub mod examples;
+pub mod mad;
 pub mod matching;
 pub mod metiers;
 pub mod search;

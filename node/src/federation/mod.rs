@@ -3,7 +3,8 @@
 //! - `inbox` verifies what arrives (pushed to the inbox or pulled from an outbox) and
 //!   stores it durably before the `202`;
 //! - `process` projects stored activities (partnerships, the remote postings cache,
-//!   relays) from the stored copy;
+//!   relays) from the stored copy, and hands mobility activities (MAD requests,
+//!   conventions, profiles) to `mobility`;
 //! - `delivery` sends what the outbox holds: signed `POST`s with retries, backoff and
 //!   dead letters, per recipient inbox;
 //! - `sync` pulls partners' outboxes from a durable cursor (catch-up);
@@ -22,6 +23,7 @@ pub mod backoff;
 pub mod delivery;
 pub mod error;
 pub mod inbox;
+pub mod mobility;
 pub mod net;
 pub mod partners;
 pub mod process;
@@ -463,6 +465,7 @@ pub fn spawn(
         tokio::spawn(process::run(fed.clone(), shutdown.clone())),
         tokio::spawn(delivery::run(fed.clone(), shutdown.clone())),
         tokio::spawn(sync::run(fed.clone(), shutdown.clone())),
+        tokio::spawn(crate::mobility::timers::run(fed.clone(), shutdown.clone())),
         tokio::spawn(watch_keys(fed.clone(), shutdown)),
     ]);
     handles

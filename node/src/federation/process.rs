@@ -108,6 +108,10 @@ async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
     let doc = &entry.document;
     let actor = entry.actor_id.as_str();
     let object = doc.get("object").filter(|o| o.is_object());
+    // Mobility (MAD requests, conventions, profiles): see `federation::mobility`.
+    if let Some(outcome) = super::mobility::project(fed, entry).await? {
+        return Ok(outcome);
+    }
     match entry.activity_type.as_str() {
         "Follow" => partners::on_follow(fed, actor, doc).await,
         "Accept" | "Reject" => on_answer(fed, entry).await,

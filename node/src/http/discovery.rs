@@ -130,6 +130,15 @@ pub async fn actor_document(state: &AppState) -> Result<Organization, AppError> 
         .siren
         .parse()
         .map_err(|e| internal("stored SIREN", e))?;
+    // Membership declared for the MAD rules (PUT /api/v1/node/membership).
+    let declared = |v: Option<String>| v.and_then(|s| s.parse::<Siren>().ok());
+    let epci_siren = declared(state.store().setting(crate::mobility::EPCI_SETTING).await?);
+    let attached_to_siren = declared(
+        state
+            .store()
+            .setting(crate::mobility::ATTACHED_SETTING)
+            .await?,
+    );
     Ok(Organization {
         context: Some(vocab::context()),
         id: actor_id,
@@ -155,8 +164,8 @@ pub async fn actor_document(state: &AppState) -> Result<Organization, AppError> 
             commune: None,
             departement: None,
             region: None,
-            epci_siren: None,
-            attached_to_siren: None,
+            epci_siren,
+            attached_to_siren,
             extra: Extra::new(),
         },
         protocol_version: passerelle_protocol::PROTOCOL_VERSION.to_owned(),

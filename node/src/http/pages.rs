@@ -224,10 +224,13 @@ pub async fn get_public_posting(
             ));
         }
     }
-    let status = if posting.status == PostingStatus::Closed {
-        "<p><strong>Offre clôturée.</strong></p>\n"
-    } else {
-        ""
+    let status = match posting.status {
+        PostingStatus::Closed => "<p><strong>Offre clôturée.</strong></p>\n",
+        PostingStatus::Filled => "<p><strong>Offre pourvue.</strong></p>\n",
+        PostingStatus::Expired => {
+            "<p><strong>Offre expirée : la date limite de candidature est passée.</strong></p>\n"
+        }
+        _ => "",
     };
     Ok(html(format!(
         "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title>\n\

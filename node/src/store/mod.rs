@@ -137,8 +137,12 @@ pub enum PostingStatus {
     Draft,
     /// Published to partners (and the public, depending on its addressing).
     Published,
+    /// Filled: the post found its candidate.
+    Filled,
     /// Closed: no longer open to candidates.
     Closed,
+    /// Past its application deadline (set automatically the day after `applyUntil`).
+    Expired,
 }
 
 impl PostingStatus {
@@ -147,7 +151,9 @@ impl PostingStatus {
         match self {
             PostingStatus::Draft => "draft",
             PostingStatus::Published => "published",
+            PostingStatus::Filled => "filled",
             PostingStatus::Closed => "closed",
+            PostingStatus::Expired => "expired",
         }
     }
 
@@ -155,7 +161,9 @@ impl PostingStatus {
         match s {
             "draft" => Ok(Self::Draft),
             "published" => Ok(Self::Published),
+            "filled" => Ok(Self::Filled),
             "closed" => Ok(Self::Closed),
+            "expired" => Ok(Self::Expired),
             other => Err(StoreError::conflict(format!(
                 "unknown posting status {other:?} in the database"
             ))),
@@ -497,10 +505,21 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_feed.sql"),
         include_str!("../../migrations/postgres/0003_feed.sql"),
     ),
+    (
+        4,
+        "mobility",
+        include_str!("../../migrations/sqlite/0004_mobility.sql"),
+        include_str!("../../migrations/postgres/0004_mobility.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
-pub const MIGRATION_FILES: &[&str] = &["0001_initial.sql", "0002_federation.sql", "0003_feed.sql"];
+pub const MIGRATION_FILES: &[&str] = &[
+    "0001_initial.sql",
+    "0002_federation.sql",
+    "0003_feed.sql",
+    "0004_mobility.sql",
+];
 
 fn migrator(kind: DatabaseKind) -> Migrator {
     let migrations = MIGRATIONS
@@ -1650,3 +1669,5 @@ mod feed;
 pub use feed::*;
 mod console;
 pub use console::*;
+mod mobility;
+pub use mobility::*;

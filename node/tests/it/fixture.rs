@@ -294,6 +294,46 @@ pub async fn populate(n: &TestNode) -> Populated {
         ),
     )
     .await;
+    // Mobility: a MAD request with Isère and its convention, a profile with its consent
+    // log and recipients, a partner's profile, an immersion swap, a training registration
+    // and a quota.
+    let mad = serde_json::to_string(&json!({
+        "@context": passerelle_protocol::vocab::context(),
+        "id": format!("{BASE}/mad/requests/019aa1b2-c5d6-77e8-9f0a-1b2c3d4e5f60"),
+        "type": "MadRequest", "attributedTo": format!("{BASE}/actor"),
+        "origin": format!("{BASE}/actor"), "host": ISERE,
+        "agent": {"ref": "agent-3f2a", "statut": "fonctionnaire_titulaire"},
+        "terms": {"activities": "Appui au projet", "quotitePct": 40, "startDate": "2027-03-01",
+                  "endDate": "2028-02-29", "reimbursement": {"mode": "full"}},
+        "state": "proposed", "version": 1, "published": "2026-11-22T10:15:00Z", "to": [ISERE]
+    }))
+    .unwrap()
+    .replace('\'', "''");
+    let agent = &agents[0];
+    let other = &agents[1];
+    exec(
+        url,
+        &format!(
+            "INSERT INTO mad_requests (id, object_id, creator, our_side, partner, agent_id, state, version, document, amendment, pending, refusal, created_at, updated_at) VALUES \
+             ('019aa1b2-c5d6-77e8-9f0a-1b2c3d4e5f61', '{BASE}/mad/requests/019aa1b2-c5d6-77e8-9f0a-1b2c3d4e5f60', '{BASE}/actor', 'origin', '{ISERE}', '{agent}', 'proposed', 1, '{mad}', 0, NULL, '{{\"by\":\"partner\"}}', {now}, {now}); \
+             INSERT INTO mad_conventions (convention_id, mad_id, amendment, document, draft_sha256, signed_by_origin, signed_by_host, created_at, updated_at) VALUES \
+             ('{BASE}/mad/conventions/019aa1b2-d6e7-78f9-8a0b-2c3d4e5f6071', '019aa1b2-c5d6-77e8-9f0a-1b2c3d4e5f61', 0, '{{\"type\":\"Convention\"}}', '3f7a', TRUE, FALSE, {now}, {now}); \
+             INSERT INTO profiles (id, object_id, agent_id, handle, visibility, version, document, created_at, updated_at, withdrawn_at) VALUES \
+             ('019aa1b2-1111-7111-8111-111111111112', '{BASE}/profiles/019aa1b2-1111-7111-8111-111111111111', '{other}', 'jardin-38-a7', 'federation', 3, '{{\"type\":\"AgentProfile\"}}', {now}, {now}, NULL); \
+             INSERT INTO profile_consents (profile_id, scope, text_version, granted_at, withdrawn_at, recorded_by) VALUES \
+             ('019aa1b2-1111-7111-8111-111111111112', 'federation', 'v1', {now}, NULL, 'account:drh'); \
+             INSERT INTO profile_recipients (profile_id, actor_id, sent_at, delete_activity, delete_sent_at, acknowledged_at) VALUES \
+             ('019aa1b2-1111-7111-8111-111111111112', '{ISERE}', {now}, NULL, NULL, NULL); \
+             INSERT INTO remote_profiles (object_id, author, version, document, first_seen_at, updated_at, deleted_at) VALUES \
+             ('https://rh.isere.example/profiles/1', '{ISERE}', 2, '{{\"type\":\"AgentProfile\"}}', {now}, {now}, NULL); \
+             INSERT INTO immersion_swaps (id, object_id, proposer, partner, our_profile, their_profile, state, our_visit_on, their_visit_on, our_visit, their_visit, document, created_at, updated_at) VALUES \
+             ('019aa1b2-2222-7222-8222-222222222222', '{BASE}/swaps/019aa1b2-2222-7222-8222-222222222223', '{BASE}/actor', '{ISERE}', '{BASE}/profiles/019aa1b2-1111-7111-8111-111111111111', 'https://rh.isere.example/profiles/1', 'agreed', '2027-04-01', '2027-04-08', 'planned', 'done', '{{}}', {now}, {now}); \
+             INSERT INTO training_registrations (id, object_id, session, node, host, agent_id, status, reason, activity_id, registered_at, updated_at) VALUES \
+             ('019aa1b2-3333-7333-8333-333333333333', 'https://rh.isere.example/registrations/1', '{BASE}/postings/1', '{ISERE}', '{BASE}/actor', NULL, 'confirmed', NULL, 'https://rh.isere.example/activities/11', {now}, {now}); \
+             INSERT INTO training_quotas (session, actor_id, quota) VALUES ('{BASE}/postings/1', '{ISERE}', 2)"
+        ),
+    )
+    .await;
     // The publications above fanned out delivery jobs to Isère; one has failed, one is
     // dead-lettered.
     let deliveries = store.row_counts().await.unwrap()["deliveries"];

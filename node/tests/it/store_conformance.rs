@@ -707,3 +707,515 @@ async fn clock(store: &Store) {
 async fn store_clock() {
     on_each_backend!(clock);
 }
+
+async fn mad_requests_by_version_and_retention(store: &Store) {
+    use passerelle_node::store::{ConventionRow, MadChange, MadFilter, NewMad};
+    let doc = |state: &str, version: i64| {
+        json!({"type": "MadRequest", "state": state, "version": version,
+               "agent": {"ref": "agent-1", "statut": "fonctionnaire_titulaire",
+                         "disclosed": {"name": "Camille Martin", "grade": "Technicien"}},
+               "proof": {"type": "DataIntegrityProof"}})
+    };
+    let mut ids = Vec::new();
+    for (side, oid) in [
+        ("host", "https://a.example/mad/requests/1"),
+        ("origin", "https://a.example/mad/requests/2"),
+    ] {
+        let new = NewMad {
+            id: Uuid::now_v7(),
+            object_id: oid.into(),
+            creator: "https://a.example/actor".into(),
+            our_side: side.into(),
+            partner: "https://a.example/actor".into(),
+            agent_id: None,
+            state: "proposed".into(),
+            version: 1,
+            document: doc("proposed", 1),
+        };
+        let row = store
+            .insert_mad_request(&new, None, Some(&audit("mad.create")))
+            .await
+            .unwrap();
+        assert_eq!(row.version, 1);
+        ids.push(row.id);
+        // The same request id twice is a conflict.
+        let again = NewMad {
+            id: Uuid::now_v7(),
+            ..new
+        };
+        assert!(matches!(
+            store.insert_mad_request(&again, None, None).await,
+            Err(StoreError::Conflict { .. })
+        ));
+    }
+    let host = ids[0];
+    let change = MadChange {
+        state: Some("closed".into()),
+        document: Some((2, doc("closed", 2))),
+        pending: Some(Some(json!({"activity": "x"}))),
+        convention: Some(ConventionRow {
+            convention_id: "https://a.example/mad/conventions/1".into(),
+            amendment: 0,
+            document: json!({"type": "Convention"}),
+            draft_sha256: Some("abc".into()),
+            signed_by_origin: false,
+            signed_by_host: false,
+        }),
+        ..Default::default()
+    };
+    let row = store
+        .update_mad_request(host, 1, &change, &[], None)
+        .await
+        .unwrap();
+    assert_eq!((row.state.as_str(), row.version), ("closed", 2));
+    assert_eq!(row.pending, Some(json!({"activity": "x"})));
+    // A change computed on an older version is refused: optimistic concurrency.
+    assert!(matches!(
+        store
+            .update_mad_request(host, 1, &MadChange::default(), &[], None)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store
+            .update_mad_request(Uuid::now_v7(), 1, &MadChange::default(), &[], None)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Clearing a nullable column; re-signing keeps the draft's digest.
+    let change = MadChange {
+        pending: Some(None),
+        convention: Some(ConventionRow {
+            convention_id: "https://a.example/mad/conventions/1".into(),
+            amendment: 0,
+            document: json!({"type": "Convention", "proof": {}}),
+            draft_sha256: None,
+            signed_by_origin: true,
+            signed_by_host: false,
+        }),
+        ..Default::default()
+    };
+    let row = store
+        .update_mad_request(host, 2, &change, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(row.pending, None);
+    let conventions = store.mad_conventions(host).await.unwrap();
+    assert_eq!(conventions.len(), 1);
+    assert_eq!(conventions[0].draft_sha256.as_deref(), Some("abc"));
+    assert!(conventions[0].signed_by_origin);
+    let closed = store
+        .mad_requests(&MadFilter {
+            states: vec!["closed".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(closed.len(), 1);
+    // Retention: the host's closed request loses the agent's identity (and its proof);
+    // the origin's record and requests still running keep theirs.
+    let later = OffsetDateTime::now_utc() + Duration::days(1);
+    assert_eq!(
+        store
+            .erase_host_identities(later, &["closed"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .erase_host_identities(later, &["closed"])
+            .await
+            .unwrap(),
+        0
+    );
+    let erased = store.mad_request(host).await.unwrap();
+    assert!(erased.erased_at.is_some());
+    assert!(erased.document["agent"].get("disclosed").is_none());
+    assert!(erased.document.get("proof").is_none());
+    assert_eq!(erased.document["agent"]["ref"], "agent-1");
+    let origin = store.mad_request(ids[1]).await.unwrap();
+    assert_eq!(
+        origin.document["agent"]["disclosed"]["name"],
+        "Camille Martin"
+    );
+    // Not yet past the retention period: nothing is erased.
+    let earlier = OffsetDateTime::now_utc() - Duration::days(1);
+    assert_eq!(
+        store
+            .erase_host_identities(earlier, &["proposed"])
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn store_mad_requests() {
+    on_each_backend!(mad_requests_by_version_and_retention);
+}
+
+async fn profiles_consents_recipients_and_erasure(store: &Store) {
+    use passerelle_node::store::ProfileWrite;
+    let id = Uuid::now_v7();
+    let oid = "https://a.example/profiles/1";
+    let base = ProfileWrite {
+        id,
+        object_id: oid.into(),
+        agent_id: None,
+        handle: "agent-a1b2c3".into(),
+        ..Default::default()
+    };
+    let created = store
+        .write_profile(
+            &ProfileWrite {
+                version: 1,
+                document: Some(json!({"type": "AgentProfile", "version": 1})),
+                visibility: "federation".into(),
+                consent: Some(("v1".into(), "account:drh".into())),
+                recipients: vec![
+                    "https://b.example/actor".into(),
+                    "https://c.example/actor".into(),
+                ],
+                ..base.clone()
+            },
+            &[activity("Create", oid, false)],
+            Some(&audit("profile.create")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    // The handle is unique.
+    let other = ProfileWrite {
+        id: Uuid::now_v7(),
+        object_id: "https://a.example/profiles/2".into(),
+        version: 1,
+        visibility: "private".into(),
+        ..base.clone()
+    };
+    assert!(matches!(
+        store.write_profile(&other, &[], None).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // A narrower scope: a new consent closes the first; one node is withdrawn from.
+    store
+        .write_profile(
+            &ProfileWrite {
+                expected_version: Some(1),
+                version: 2,
+                document: Some(json!({"type": "AgentProfile", "version": 2})),
+                visibility: "partner_circle".into(),
+                consent: Some(("v2".into(), "account:drh".into())),
+                recipients: vec!["https://b.example/actor".into()],
+                deleted_for: Some((
+                    "https://a.example/activities/d1".into(),
+                    vec!["https://c.example/actor".into()],
+                )),
+                ..base.clone()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    // A stale version is refused.
+    assert!(matches!(
+        store
+            .write_profile(
+                &ProfileWrite {
+                    expected_version: Some(1),
+                    version: 2,
+                    ..base.clone()
+                },
+                &[],
+                None
+            )
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let consents = store.profile_consents(id).await.unwrap();
+    assert_eq!(consents.len(), 2);
+    assert!(consents[0].withdrawn_at.is_some() && consents[1].withdrawn_at.is_none());
+    assert!(
+        store
+            .ack_profile_delete("https://a.example/activities/d1", "https://c.example/actor")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .ack_profile_delete("https://a.example/activities/d1", "https://b.example/actor")
+            .await
+            .unwrap()
+    );
+    // Withdrawal: content erased, consents closed, a local tombstone.
+    let gone = store
+        .write_profile(
+            &ProfileWrite {
+                expected_version: Some(2),
+                version: 3,
+                document: None,
+                visibility: "partner_circle".into(),
+                close_consents: true,
+                deleted_for: Some((
+                    "https://a.example/activities/d2".into(),
+                    vec!["https://b.example/actor".into()],
+                )),
+                withdrawn: true,
+                ..base.clone()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(gone.document.is_none() && gone.withdrawn_at.is_some());
+    assert!(
+        store
+            .profile_consents(id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.withdrawn_at.is_some())
+    );
+    let recipients = store.profile_recipients(id).await.unwrap();
+    assert_eq!(recipients.len(), 2);
+    assert!(recipients.iter().all(|r| r.delete_activity.is_some()));
+    assert_eq!(
+        store.tombstone(oid).await.unwrap().unwrap().0,
+        "AgentProfile"
+    );
+    // Nothing more can be written to a withdrawn profile.
+    assert!(
+        store
+            .write_profile(
+                &ProfileWrite {
+                    expected_version: Some(3),
+                    version: 4,
+                    visibility: "private".into(),
+                    ..base.clone()
+                },
+                &[],
+                None
+            )
+            .await
+            .is_err()
+    );
+
+    // A partner's profile: by version; erased once with its acknowledgement, never
+    // revived.
+    let rid = "https://b.example/profiles/9";
+    let author = "https://b.example/actor";
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 2, &json!({"v": 2}))
+            .await
+            .unwrap(),
+        PostingApply::Stored
+    );
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 1, &json!({"v": 1}))
+            .await
+            .unwrap(),
+        PostingApply::Stale
+    );
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 2, &json!({"v": 3}))
+            .await
+            .unwrap(),
+        PostingApply::VersionConflict
+    );
+    let before = store.outbox_len(false).await.unwrap();
+    let ack = activity("Accept", "https://b.example/activities/del", false);
+    assert!(
+        store
+            .apply_profile_delete(rid, author, Some(&ack))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .apply_profile_delete(rid, author, Some(&activity("Accept", "x", false)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.outbox_len(false).await.unwrap(),
+        before + 1,
+        "one acknowledgement only"
+    );
+    assert_eq!(
+        store
+            .apply_profile_version(rid, author, 5, &json!({"v": 5}))
+            .await
+            .unwrap(),
+        PostingApply::Tombstoned
+    );
+    assert!(store.remote_profiles(false).await.unwrap().is_empty());
+    let all = store.remote_profiles(true).await.unwrap();
+    assert!(all[0].document.is_none());
+    assert!(store.is_remote_profile(rid).await.unwrap());
+}
+
+#[tokio::test]
+async fn store_profiles() {
+    on_each_backend!(profiles_consents_recipients_and_erasure);
+}
+
+async fn swaps_and_registrations(store: &Store) {
+    use passerelle_node::store::{RegistrationRow, SwapChange, SwapRow};
+    let now = OffsetDateTime::now_utc();
+    let swap = SwapRow {
+        id: Uuid::now_v7(),
+        object_id: "https://a.example/swaps/1".into(),
+        proposer: "https://a.example/actor".into(),
+        partner: "https://b.example/actor".into(),
+        our_profile: "https://a.example/profiles/1".into(),
+        their_profile: "https://b.example/profiles/2".into(),
+        state: "proposed".into(),
+        our_visit_on: Some("2027-04-01".into()),
+        their_visit_on: Some("2027-04-08".into()),
+        our_visit: "planned".into(),
+        their_visit: "planned".into(),
+        document: json!({"type": "Posting"}),
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .insert_swap(
+            &swap,
+            &[activity("Create", "https://a.example/swaps/1", false)],
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_swap(&swap, &[], None).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let agreed = store
+        .update_swap(
+            swap.id,
+            "proposed",
+            &SwapChange {
+                state: Some("agreed".into()),
+                ..Default::default()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(agreed.state, "agreed");
+    // A change computed on an older state is refused.
+    assert!(matches!(
+        store
+            .update_swap(swap.id, "proposed", &SwapChange::default(), &[], None)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let done = store
+        .update_swap(
+            swap.id,
+            "agreed",
+            &SwapChange {
+                their_visit: Some("done".into()),
+                ..Default::default()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.our_visit.as_str(), done.their_visit.as_str()),
+        ("planned", "done")
+    );
+    assert_eq!(
+        store
+            .swap_by_object("https://a.example/swaps/1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        swap.id
+    );
+
+    let session = "https://a.example/postings/7";
+    let mut ids = Vec::new();
+    for (i, node) in ["https://b.example/actor", "https://c.example/actor"]
+        .iter()
+        .enumerate()
+    {
+        let r = RegistrationRow {
+            id: Uuid::now_v7(),
+            object_id: format!("{}/registrations/{i}", node.trim_end_matches("/actor")),
+            session: session.into(),
+            node: (*node).into(),
+            host: "https://a.example/actor".into(),
+            agent_id: None,
+            status: "requested".into(),
+            reason: None,
+            activity_id: Some(format!(
+                "{}/activities/{i}",
+                node.trim_end_matches("/actor")
+            )),
+            registered_at: now + Duration::seconds(i as i64),
+            updated_at: now,
+        };
+        store.insert_registration(&r, &[], None).await.unwrap();
+        ids.push(r);
+    }
+    store
+        .set_registrations(
+            &[
+                (ids[0].id, "confirmed".into(), None),
+                (ids[1].id, "waitlisted".into(), Some("quota".into())),
+            ],
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    let regs = store.registrations(Some(session)).await.unwrap();
+    assert_eq!(regs.len(), 2);
+    assert_eq!(regs[0].status, "confirmed", "in order of registration");
+    assert_eq!(regs[1].reason.as_deref(), Some("quota"));
+    // Found by its id or by the Add that made it.
+    let by_add = store
+        .registration_by_object("https://c.example/activities/1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_add.id, ids[1].id);
+    store
+        .set_training_quotas(
+            session,
+            &[
+                ("https://b.example/actor".into(), 1),
+                ("https://c.example/actor".into(), 2),
+            ],
+            &audit("quotas"),
+        )
+        .await
+        .unwrap();
+    store
+        .set_training_quotas(
+            session,
+            &[("https://c.example/actor".into(), 3)],
+            &audit("quotas"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.training_quotas(session).await.unwrap(),
+        vec![("https://c.example/actor".to_owned(), 3)]
+    );
+}
+
+#[tokio::test]
+async fn store_swaps_and_registrations() {
+    on_each_backend!(swaps_and_registrations);
+}

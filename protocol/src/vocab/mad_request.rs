@@ -9,7 +9,7 @@ use time::{Date, OffsetDateTime};
 use super::posting::{MAD_MAX_MONTHS, WaiverReason, months_between};
 use super::{Extra, Report, Rule, Validate, date_format, is_public, one_or_many, type_tag};
 use crate::ids::{ActorId, ObjectId};
-use crate::mad::{ConventionClause, MadState};
+use crate::mad::{ConventionClause, MadState, Party, Transition};
 
 type_tag!(
     /// The `type` of a [`MadRequest`].
@@ -280,6 +280,59 @@ pub struct DisclosedIdentity {
     pub echelon: Option<u8>,
 }
 
+/// One step of a request's history: the transition that produced a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MadHistoryEntry {
+    /// The version this step produced (1 for `send`).
+    pub version: u64,
+    /// The transition.
+    pub transition: Transition,
+    /// Who fired it.
+    pub party: Party,
+    /// The state it left.
+    pub from: MadState,
+    /// The state it reached.
+    pub to: MadState,
+    /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The other employer's activity that fired it (absent for the creator's own steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ObjectId>,
+    /// Date of the act recorded (séance of the assembly, arrêté, request of an early end).
+    #[serde(
+        default,
+        with = "date_format::day::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub date: Option<Date>,
+    /// Reference of the act (délibération, arrêté number, letter…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Unknown properties, kept.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The states from which the agent's identity may travel to the host: from the agent's
+/// written agreement on (spec/protocol.md §6.3, §15). Once the agent agreed (an
+/// `agent_agrees` in the history), the identity stays known to the host, through a
+/// renewal too.
+pub const IDENTITY_STATES: &[MadState] = &[
+    MadState::AgentAgreed,
+    MadState::AssemblyInformed,
+    MadState::ConventionSigned,
+    MadState::ArreteIssued,
+    MadState::Active,
+    MadState::AmendmentPending,
+    MadState::RenewalPending,
+    MadState::EarlyEndRequested,
+    MadState::Ending,
+    MadState::Reintegrated,
+    MadState::Closed,
+];
+
 /// A MAD request between an origin and a host node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -322,6 +375,12 @@ pub struct MadRequest {
     /// Legal references.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub legal_basis: Vec<String>,
+    /// The transitions that produced each version, oldest first (§4.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<MadHistoryEntry>,
+    /// Terms of an amendment (*avenant*) being agreed (state `amendment_pending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amendment_terms: Option<MadTerms>,
     /// Recipients: the two employers only.
     #[serde(
         default,
@@ -342,6 +401,52 @@ pub struct MadRequest {
     /// Unknown properties, kept.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl MadRequest {
+    /// The problems of the history: each entry a row of [`crate::mad::TRANSITIONS`]
+    /// fired by one of its parties, from the state the previous entry reached (`draft`
+    /// before the first), versions following one another up to the request's, the last
+    /// entry reaching the request's state. Empty when consistent (or absent).
+    pub fn history_problems(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.history.is_empty() {
+            return out;
+        }
+        let mut state = MadState::Draft;
+        let first = self.history.first().map_or(0, |e| e.version);
+        for (i, e) in self.history.iter().enumerate() {
+            if e.version != first + i as u64 {
+                out.push("history versions must follow one another");
+            }
+            if e.from != state {
+                out.push("each history entry must leave the state the previous one reached");
+            }
+            match crate::mad::rule(e.transition) {
+                Some(row) => {
+                    if !row.from.contains(&e.from) || row.to != e.to {
+                        out.push("a history entry does not match its transition's row");
+                    }
+                    if !row.parties.contains(&e.party) {
+                        out.push("a history entry names a party that may not fire its transition");
+                    }
+                }
+                None => out.push("a history entry names an unknown transition"),
+            }
+            state = e.to;
+        }
+        if first != 1 {
+            out.push("the history must start at version 1 (send)");
+        }
+        if self.history.last().map(|e| e.version) != Some(self.version) {
+            out.push("the last history entry must produce the request's version");
+        }
+        if state != self.state {
+            out.push("the last history entry must reach the request's state");
+        }
+        out.dedup();
+        out
+    }
 }
 
 /// Checks the common rules of a two-party message: proposer is a party, the parties differ,
@@ -426,6 +531,28 @@ impl Validate for MadRequest {
             });
         }
         r.nested("terms", |r| self.terms.check(r));
+        if let Some(t) = &self.amendment_terms {
+            r.nested("amendmentTerms", |r| t.check(r));
+        }
+        let agreed_once = self
+            .history
+            .iter()
+            .any(|e| e.transition == Transition::AgentAgrees);
+        if self.agent.disclosed.is_some() && !agreed_once && !IDENTITY_STATES.contains(&self.state)
+        {
+            r.nested("agent", |r| {
+                r.push(
+                    "disclosed",
+                    self.state.as_str(),
+                    Rule::NotAllowed {
+                        what: "the agent's identity before the agent's written agreement (state agent_agreed or later)",
+                    },
+                );
+            });
+        }
+        for what in self.history_problems() {
+            r.push("history", self.history.len(), Rule::Inconsistent { what });
+        }
     }
 }
 
@@ -608,5 +735,165 @@ impl Validate for Convention {
                 },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::ValidationContext;
+    use serde_json::json;
+
+    fn request(history: Value, state: &str, version: u64, disclosed: bool) -> MadRequest {
+        let mut agent = json!({"ref": "agent-7f3c", "statut": "fonctionnaire_titulaire"});
+        if disclosed {
+            agent["disclosed"] = json!({"name": "Camille Martin"});
+        }
+        serde_json::from_value(json!({
+            "id": "https://emploi.grenoble.fr/mad/requests/019ab4f0-2e17-7b40-9c63-7a1d3e5f8b10",
+            "type": "MadRequest",
+            "attributedTo": "https://emploi.grenoble.fr/actor",
+            "origin": "https://emploi.grenoble.fr/actor",
+            "host": "https://passerelle.isere.fr/actor",
+            "agent": agent,
+            "terms": {"activities": "Appui", "quotitePct": 50, "startDate": "2027-01-04",
+                      "endDate": "2028-12-31", "reimbursement": {"mode": "full"}},
+            "state": state, "version": version, "published": "2026-11-24T10:00:00Z",
+            "history": history,
+            "to": ["https://passerelle.isere.fr/actor"]
+        }))
+        .unwrap()
+    }
+
+    fn entry(v: u64, t: &str, p: &str, from: &str, to: &str) -> Value {
+        json!({"version": v, "transition": t, "party": p, "from": from, "to": to,
+               "at": "2026-11-24T10:00:00Z"})
+    }
+
+    #[test]
+    fn history_must_follow_the_table() {
+        let ok = request(
+            json!([
+                entry(1, "send", "origin_hr", "draft", "proposed"),
+                entry(2, "agree_terms", "host_hr", "proposed", "terms_agreed"),
+            ]),
+            "terms_agreed",
+            2,
+            false,
+        );
+        assert!(ok.history_problems().is_empty());
+        ok.validate(&ValidationContext::production()).unwrap();
+        // A skipped state, a party the table does not allow, a gap, a wrong last state.
+        for (history, state, version, what) in [
+            (
+                json!([
+                    entry(1, "send", "origin_hr", "draft", "proposed"),
+                    entry(
+                        2,
+                        "send_to_agent",
+                        "origin_hr",
+                        "terms_agreed",
+                        "agent_review"
+                    )
+                ]),
+                "agent_review",
+                2,
+                "leave the state the previous one reached",
+            ),
+            (
+                json!([entry(1, "send", "agent", "draft", "proposed")]),
+                "proposed",
+                1,
+                "party that may not fire",
+            ),
+            (
+                json!([
+                    entry(1, "send", "origin_hr", "draft", "proposed"),
+                    entry(3, "agree_terms", "host_hr", "proposed", "terms_agreed")
+                ]),
+                "terms_agreed",
+                3,
+                "follow one another",
+            ),
+            (
+                json!([entry(1, "send", "origin_hr", "draft", "proposed")]),
+                "terms_agreed",
+                1,
+                "reach the request's state",
+            ),
+            (
+                json!([entry(1, "send", "origin_hr", "draft", "active")]),
+                "active",
+                1,
+                "does not match its transition's row",
+            ),
+        ] {
+            let r = request(history, state, version, false);
+            let problems = r.history_problems();
+            assert!(
+                problems.iter().any(|p| p.contains(what)),
+                "{what}: {problems:?}"
+            );
+            assert!(r.validate(&ValidationContext::production()).is_err());
+        }
+    }
+
+    #[test]
+    fn identity_only_after_the_agent_agreed() {
+        let early = request(
+            json!([entry(1, "send", "origin_hr", "draft", "proposed")]),
+            "proposed",
+            1,
+            true,
+        );
+        let err = early
+            .validate(&ValidationContext::production())
+            .unwrap_err();
+        assert!(err.iter().any(|p| p.path == "/agent/disclosed"), "{err:?}");
+        // After the agent agreed, through a renewal's new agent review too.
+        let mut history = vec![
+            entry(1, "send", "origin_hr", "draft", "proposed"),
+            entry(2, "agree_terms", "host_hr", "proposed", "terms_agreed"),
+            entry(
+                3,
+                "send_to_agent",
+                "origin_hr",
+                "terms_agreed",
+                "agent_review",
+            ),
+            entry(4, "agent_agrees", "agent", "agent_review", "agent_agreed"),
+        ];
+        request(json!(history), "agent_agreed", 4, true)
+            .validate(&ValidationContext::production())
+            .unwrap();
+        history.extend([
+            entry(
+                5,
+                "inform_assembly",
+                "origin_authority",
+                "agent_agreed",
+                "assembly_informed",
+            ),
+            entry(
+                6,
+                "sign_convention",
+                "host_hr",
+                "assembly_informed",
+                "convention_signed",
+            ),
+            entry(
+                7,
+                "issue_arrete",
+                "origin_authority",
+                "convention_signed",
+                "arrete_issued",
+            ),
+            entry(8, "start", "system", "arrete_issued", "active"),
+            entry(9, "remind_renewal", "system", "active", "renewal_pending"),
+            entry(10, "renew", "origin_hr", "renewal_pending", "agent_review"),
+        ]);
+        request(json!(history), "agent_review", 10, true)
+            .validate(&ValidationContext::production())
+            .unwrap();
     }
 }

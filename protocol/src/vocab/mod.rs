@@ -35,7 +35,8 @@ pub use discovery::{
 };
 pub use mad_request::{
     AgentAgreement, AgentRef, AgentStatut, Clause, Convention, DisclosedIdentity, EvaluationMode,
-    InvoicingPeriod, LeaveAuthority, MadRequest, MadTerms, ReimbursementMode, ReimbursementTerms,
+    IDENTITY_STATES, InvoicingPeriod, LeaveAuthority, MadHistoryEntry, MadRequest, MadTerms,
+    ReimbursementMode, ReimbursementTerms,
 };
 pub use posting::{
     CareerDecision, CareerOfferBody, CareerRoute, Categorie, CnfptRef, Contact, CostSharing,

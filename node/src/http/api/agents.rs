@@ -22,7 +22,10 @@ pub struct AgentBody {
     /// Work e-mail.
     #[serde(default)]
     pub email: Option<String>,
-    /// Other fields (grade, service…), free-form object.
+    /// Other fields, an object. Checked when present: `statut` (fonctionnaire_titulaire,
+    /// contractuel_cdi…: decides MAD eligibility), `categorie` (A, B, C), `filiere`,
+    /// `cadre_emplois`, `grade`, `echelon`, `temps_travail`, `service`. They stay on this
+    /// node: only a MAD the agent agreed to discloses name, grade and échelon to the host.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Option<serde_json::Value>,
@@ -91,6 +94,7 @@ fn check(body: AgentBody) -> Result<AgentFields, AppError> {
             message: "« data » doit être un objet JSON".into(),
         });
     }
+    check_statutory(&data, &mut errors);
     if !errors.is_empty() {
         return Err(AppError::Validation {
             detail: "fiche agent invalide".into(),
@@ -102,6 +106,58 @@ fn check(body: AgentBody) -> Result<AgentFields, AppError> {
         email: body.email,
         data,
     })
+}
+
+/// Checks the statutory fields of an agent's `data` when present: `statut` (decides MAD
+/// eligibility), `categorie`, `filiere`, `echelon`, and text fields.
+fn check_statutory(data: &serde_json::Value, errors: &mut Vec<FieldError>) {
+    use passerelle_protocol::vocab::{AgentStatut, Categorie, Filiere};
+    let mut push = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: format!("data.{field}"),
+            message,
+        });
+    };
+    if let Some(v) = data.get("statut")
+        && serde_json::from_value::<AgentStatut>(v.clone()).is_err()
+    {
+        push(
+            "statut",
+            format!(
+                "situation statutaire {v} inconnue : fonctionnaire_titulaire, fonctionnaire_stagiaire, contractuel_cdi, contractuel_cdd, contractuel_projet, apprenti, autre"
+            ),
+        );
+    }
+    if let Some(v) = data.get("categorie")
+        && serde_json::from_value::<Categorie>(v.clone()).is_err()
+    {
+        push("categorie", format!("catégorie {v} inconnue : A, B ou C"));
+    }
+    if let Some(v) = data.get("filiere")
+        && serde_json::from_value::<Filiere>(v.clone()).is_err()
+    {
+        push(
+            "filiere",
+            format!(
+                "filière {v} inconnue : administrative, technique, culturelle, sportive, animation, sociale, medico_sociale, medico_technique, police_municipale, sapeurs_pompiers"
+            ),
+        );
+    }
+    if let Some(v) = data.get("echelon")
+        && !v.as_u64().is_some_and(|e| (1..=20).contains(&e))
+    {
+        push(
+            "echelon",
+            format!("échelon {v} invalide : un entier de 1 à 20"),
+        );
+    }
+    for field in ["cadre_emplois", "grade", "service", "temps_travail"] {
+        if let Some(v) = data.get(field)
+            && !v.is_string()
+        {
+            push(field, format!("« {field} » doit être un texte"));
+        }
+    }
 }
 
 /// # `GET /api/v1/agents`
@@ -176,7 +232,8 @@ pub async fn put_agent(
 }
 
 /// # `DELETE /api/v1/agents/{id}`
-/// Deletes an agent (rh).
+/// Deletes an agent (rh); its published profiles are withdrawn first (partners erase
+/// them).
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path, description = "Agent id")),
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_agent(
@@ -185,6 +242,8 @@ pub async fn delete_agent(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, AppError> {
     p.require(Role::Rh)?;
+    // The agent's published profiles are withdrawn first: partners erase them.
+    crate::mobility::profiles::withdraw_for_agent(state.federation(), &p, id).await?;
     state
         .store()
         .delete_agent(id, &p.audit("agent.delete", format!("agent:{id}")))

@@ -4,15 +4,20 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` with an API token or a session token
 //! from `POST /api/v1/session`. Roles: `lecteur` reads, `rh` also writes postings and
-//! agents and relays partners' postings, `admin` also manages tokens, the node identity,
-//! partnerships, blocks and circles, and reads the audit log.
+//! agents, relays partners' postings and conducts *mises à disposition*, `admin` also
+//! manages tokens, the node identity and membership, partnerships, blocks and circles,
+//! and reads the audit log.
 
 mod admin;
 pub use admin::{NodeIdentityBody, check_identity};
 mod agents;
+mod exchanges;
 mod federation;
 pub mod feed;
+mod mad;
+mod metiers;
 mod postings;
+mod profiles;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts};
@@ -110,6 +115,38 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(feed::delete_saved_search))
         .routes(routes!(feed::get_new_matches))
         .routes(routes!(feed::post_seen))
+        .routes(routes!(postings::fill_posting))
+        .routes(routes!(metiers::list_metiers))
+        .routes(routes!(mad::list_mad_requests, mad::create_mad_request))
+        .routes(routes!(mad::get_mad_request, mad::put_mad_request))
+        .routes(routes!(mad::fire_transition))
+        .routes(routes!(mad::put_mad_agent))
+        .routes(routes!(mad::sign_convention))
+        .routes(routes!(mad::record_amendment_agreement))
+        .routes(routes!(mad::get_convention))
+        .routes(routes!(mad::get_convention_html))
+        .routes(routes!(mad::list_deadlines))
+        .routes(routes!(mad::get_membership, mad::put_membership))
+        .routes(routes!(profiles::list_profiles, profiles::create_profile))
+        .routes(routes!(
+            profiles::get_profile,
+            profiles::put_profile,
+            profiles::delete_profile
+        ))
+        .routes(routes!(profiles::list_remote_profiles))
+        .routes(routes!(profiles::match_postings))
+        .routes(routes!(profiles::match_profiles))
+        .routes(routes!(exchanges::list_swaps, exchanges::propose_swap))
+        .routes(routes!(exchanges::swap_candidates))
+        .routes(routes!(exchanges::get_swap))
+        .routes(routes!(exchanges::answer_swap))
+        .routes(routes!(exchanges::report_visit))
+        .routes(routes!(
+            exchanges::list_registrations,
+            exchanges::create_registration
+        ))
+        .routes(routes!(exchanges::cancel_registration))
+        .routes(routes!(exchanges::get_quotas, exchanges::put_quotas))
 }
 
 /// The authenticated caller of an API request.

@@ -191,6 +191,23 @@ pub async fn publish_posting(
     ))
 }
 
+/// # `POST /api/v1/postings/{id}/fill`
+/// Declares a published posting filled (rh): an `Update` tells its audience.
+#[utoipa::path(post, path = "/api/v1/postings/{id}/fill", tag = "postings", params(("id" = Uuid, Path, description = "Posting id")),
+    responses((status = 200, body = PostingView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn fill_posting(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<PostingView>, AppError> {
+    p.require(Role::Rh)?;
+    Ok(Json(
+        postings::set_status(&state, &p, id, PostingStatus::Filled)
+            .await?
+            .into(),
+    ))
+}
+
 /// # `POST /api/v1/postings/{id}/close`
 /// Closes a published posting (rh): an `Update` tells its audience.
 #[utoipa::path(post, path = "/api/v1/postings/{id}/close", tag = "postings", params(("id" = Uuid, Path, description = "Posting id")),
