@@ -12,7 +12,7 @@ fn parse(s: &str) -> Option<Date> {
     Date::parse(s, &Iso8601::DATE).ok()
 }
 
-fn walk<'a>(v: &'a Value, out: &mut Vec<Date>) {
+fn walk(v: &Value, out: &mut Vec<Date>) {
     match v {
         Value::String(s) => out.extend(parse(s)),
         Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
