@@ -273,3 +273,80 @@ async fn wrong_role_and_foreign_token_are_refused() {
     isere.shutdown().await;
     grenoble.shutdown().await;
 }
+
+/// SQL and full-text metacharacters in feed queries are data, never syntax: the feed
+/// answers (or refuses an unknown filter value with 400), never fails, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_and_fts_metacharacters_in_feed_queries() {
+    let isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let published = isere
+        .publish(&passerelle_tests::example_posting("vacancy"))
+        .await;
+    let name = published["document"]["name"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let feed = |query: &str| {
+        client
+            .get(
+                reqwest::Url::parse_with_params(
+                    &format!("{}/api/v1/feed", isere.base),
+                    &[("q", query)],
+                )
+                .unwrap(),
+            )
+            .bearer_auth(&isere.token)
+            .send()
+    };
+    for q in [
+        "' OR 1=1 --",
+        "\"; DROP TABLE postings; --",
+        "médiathèque\" OR \"1\"=\"1",
+        "NEAR(a b) * ^ : - + ( ) { } [ ] \"",
+        "\\'%_",
+        "AND OR NOT",
+        "\u{0}",
+        &"x".repeat(5000),
+    ] {
+        let r = feed(q).await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status == 200 || status == 400, "{q:?}: {status} {body}");
+        if status == 400 {
+            assert_eq!(body["code"], "invalid_query", "{q:?}: {body}");
+        }
+    }
+    // Filters take known values only.
+    for (k, v) in [
+        ("kind", "vacancy' OR '1'='1"),
+        ("status", "published; DELETE FROM postings"),
+        ("departement", "38' --"),
+    ] {
+        let r = client
+            .get(
+                reqwest::Url::parse_with_params(&format!("{}/api/v1/feed", isere.base), &[(k, v)])
+                    .unwrap(),
+            )
+            .bearer_auth(&isere.token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert!(status == 200 || status == 400, "{k}={v:?}: {status} {body}");
+        if status == 200 {
+            assert_eq!(
+                body["items"].as_array().map_or(0, Vec::len),
+                0,
+                "{k}={v:?} matched: {body}"
+            );
+        }
+    }
+    // Nothing changed, and the posting is still found by its words.
+    assert_eq!(isere.store.postings(None).await.unwrap().len(), 1);
+    let word = name.split_whitespace().next().unwrap().to_owned();
+    let r: Value = feed(&word).await.unwrap().json().await.unwrap();
+    assert!(
+        r["items"].as_array().is_some_and(|a| !a.is_empty()),
+        "{word}: {r}"
+    );
+    isere.shutdown().await;
+}
