@@ -385,6 +385,14 @@ impl Node {
         second
     }
 
+    /// The operating-system process id, for nodes started as a process and running.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.runner {
+            Runner::Child(child) => Some(child.id()),
+            _ => None,
+        }
+    }
+
     /// Its actor id.
     pub fn actor(&self) -> String {
         format!("{}/actor", self.base)
