@@ -335,6 +335,7 @@ async fn main() {
     let bounds = FeedBounds {
         total_max: env("FEED_BENCH_TOTAL_MAX").unwrap_or(defaults.total_max),
         facet_sample: env("FEED_BENCH_FACET_SAMPLE").unwrap_or(defaults.facet_sample),
+        dense_terms: env("FEED_BENCH_DENSE_TERMS").unwrap_or(defaults.dense_terms),
     };
     println!(
         "\ntotal counted up to {}, facets over at most {} matches",

@@ -270,11 +270,11 @@ pub struct FeedQuery {
 }
 
 /// Most matches counted for `total` by default: beyond, the total is "more than this".
-pub const TOTAL_MAX: i64 = 10_000;
+pub const TOTAL_MAX: i64 = 1_000;
 
 /// Matches over which facets are counted by default: beyond, the counts are those of a
 /// sample of this many matches, and flagged as such.
-pub const FACET_SAMPLE: i64 = 2_000;
+pub const FACET_SAMPLE: i64 = 1_000;
 
 /// Bounds on the work of one feed query, so that its cost does not grow with the feed:
 /// `total` counts at most `total_max` matches and facets are counted over at most
@@ -285,6 +285,10 @@ pub struct FeedBounds {
     pub total_max: i64,
     /// Most matches over which facets are counted.
     pub facet_sample: i64,
+    /// SQLite: postings above which the selected values of a multi-valued filter are
+    /// checked posting by posting rather than listed first (a plan choice: the results
+    /// are the same).
+    pub dense_terms: i64,
 }
 
 impl Default for FeedBounds {
@@ -292,6 +296,7 @@ impl Default for FeedBounds {
         Self {
             total_max: TOTAL_MAX,
             facet_sample: FACET_SAMPLE,
+            dense_terms: DENSE_TERMS,
         }
     }
 }
@@ -447,7 +452,16 @@ fn is_rome(code: &str) -> bool {
 }
 
 /// The `WHERE` conditions (on alias `f`) of a filter.
-fn conditions(filter: &FeedFilter, pg: bool, skip_text_include: bool, sql: &mut Sql) -> String {
+/// `dense` lists the multi-valued facets whose selected values hold many postings
+/// (SQLite only, see [`Store::dense_term_facets`]): they are checked posting by posting
+/// (`EXISTS`, one index probe each) instead of listing all their postings first (`IN`).
+fn conditions(
+    filter: &FeedFilter,
+    pg: bool,
+    skip_text_include: bool,
+    dense: &[Facet],
+    sql: &mut Sql,
+) -> String {
     let mut c: Vec<String> = Vec::new();
     for facet in [
         Facet::Kind,
@@ -475,10 +489,17 @@ fn conditions(filter: &FeedFilter, pg: bool, skip_text_include: bool, sql: &mut 
             && let Some(field) = facet.term_field()
         {
             let fp = sql.text(field);
-            c.push(format!(
-                "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE t.field = {fp} AND t.value IN ({}))",
-                sql.list(values)
-            ));
+            let list = sql.list(values);
+            c.push(if dense.contains(&facet) {
+                format!(
+                    "EXISTS (SELECT 1 FROM feed_terms t WHERE t.field = {fp} AND t.value IN ({list}) \
+                     AND t.doc_id = f.doc_id)"
+                )
+            } else {
+                format!(
+                    "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE t.field = {fp} AND t.value IN ({list}))"
+                )
+            });
         }
     }
     if !filter.metiers.is_empty() {
@@ -910,6 +931,10 @@ pub(super) async fn unindex_remote<C: FeedIndex + ?Sized>(
     conn.feed_remove(object_id, false).await
 }
 
+/// Postings above which the selected values of a multi-valued facet are "dense" on SQLite
+/// by default (see [`FeedBounds::dense_terms`]).
+pub const DENSE_TERMS: i64 = 5_000;
+
 /// `field` of the row of a facet count query that counts the sampled matches.
 const MATCHES_ROW: &str = "#matches";
 
@@ -938,7 +963,10 @@ impl Store {
         let limit = i64::from(query.limit.clamp(1, 500));
         let mut sql = Sql::default();
         let relevance = query.sort == FeedSort::Relevance;
-        let where_ = conditions(filter, pg, relevance && !pg, &mut sql);
+        let dense = self
+            .dense_term_facets(filter, query.bounds.dense_terms)
+            .await?;
+        let where_ = conditions(filter, pg, relevance && !pg, &dense, &mut sql);
         let mut from = String::from("feed_postings f");
         let mut with = String::new();
         let mut join_cond = String::new();
@@ -1039,13 +1067,15 @@ impl Store {
         let bounds = query.bounds;
         let (total, total_exact) = if query.total {
             let max = bounds.total_max.max(0);
-            let n = self.feed_count_upto(filter, max.saturating_add(1)).await?;
+            let n = self
+                .feed_count_upto(filter, max.saturating_add(1), &dense)
+                .await?;
             (Some(n.min(max)), n <= max)
         } else {
             (None, false)
         };
         let (facets, facets_exact) = if query.facets {
-            self.bounded_facets(filter, bounds.facet_sample.max(1))
+            self.bounded_facets(filter, bounds.facet_sample.max(1), &dense)
                 .await?
         } else {
             (Vec::new(), true)
@@ -1060,17 +1090,53 @@ impl Store {
         })
     }
 
+    /// The multi-valued facets of `filter` whose selected values hold more than `above`
+    /// postings (SQLite only; PostgreSQL's planner knows value frequencies
+    /// itself). Listing such postings first costs more than checking each candidate.
+    async fn dense_term_facets(&self, filter: &FeedFilter, above: i64) -> Result<Vec<Facet>> {
+        let Inner::Sqlite(pool) = &self.inner else {
+            return Ok(Vec::new());
+        };
+        let mut dense = Vec::new();
+        for facet in Facet::ALL {
+            let values = filter.values(facet);
+            let Some(field) = facet.term_field() else {
+                continue;
+            };
+            if values.is_empty() {
+                continue;
+            }
+            let mut sql = Sql::default();
+            let fp = sql.text(field);
+            let list = sql.list(values);
+            let lim = sql.bind(Param::Int(above.max(0).saturating_add(1)));
+            let text = format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM feed_terms t WHERE t.field = {fp} \
+                 AND t.value IN ({list}) LIMIT {lim}) s"
+            );
+            let row = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("count feed terms"))?;
+            let n: i64 = col!(row, "n");
+            if n > above {
+                dense.push(facet);
+            }
+        }
+        Ok(dense)
+    }
+
     /// Number of postings matching `filter` (exact, whatever their number: for small
     /// sets such as a saved search's new matches).
     pub async fn feed_count(&self, filter: &FeedFilter) -> Result<i64> {
-        self.feed_count_upto(filter, i64::MAX).await
+        self.feed_count_upto(filter, i64::MAX, &[]).await
     }
 
     /// Number of postings matching `filter`, counting no further than `max`.
-    async fn feed_count_upto(&self, filter: &FeedFilter, max: i64) -> Result<i64> {
+    async fn feed_count_upto(&self, filter: &FeedFilter, max: i64, dense: &[Facet]) -> Result<i64> {
         let pg = matches!(self.inner, Inner::Postgres(_));
         let mut sql = Sql::default();
-        let where_ = conditions(filter, pg, false, &mut sql);
+        let where_ = conditions(filter, pg, false, dense, &mut sql);
         let text = if max == i64::MAX {
             format!("SELECT COUNT(*) AS n FROM feed_postings f WHERE {where_}")
         } else {
@@ -1092,7 +1158,7 @@ impl Store {
     /// the matches). A facet the filter restricts is counted without its own restriction
     /// (so its other values stay visible and selectable).
     pub async fn feed_facets(&self, filter: &FeedFilter) -> Result<Vec<FacetCount>> {
-        Ok(self.bounded_facets(filter, i64::MAX).await?.0)
+        Ok(self.bounded_facets(filter, i64::MAX, &[]).await?.0)
     }
 
     /// Counts per facet value over at most `sample` matches of each count; and whether
@@ -1101,15 +1167,18 @@ impl Store {
         &self,
         filter: &FeedFilter,
         sample: i64,
+        dense: &[Facet],
     ) -> Result<(Vec<FacetCount>, bool)> {
         let unrestricted: Vec<Facet> = Facet::ALL
             .into_iter()
             .filter(|f| !filter.restricts(*f))
             .collect();
-        let (mut out, mut exact) = self.facet_counts(filter, &unrestricted, sample).await?;
+        let (mut out, mut exact) = self
+            .facet_counts(filter, &unrestricted, sample, dense)
+            .await?;
         for facet in Facet::ALL.into_iter().filter(|f| filter.restricts(*f)) {
             let wider = filter.without(facet);
-            let (counts, all) = self.facet_counts(&wider, &[facet], sample).await?;
+            let (counts, all) = self.facet_counts(&wider, &[facet], sample, dense).await?;
             out.extend(counts);
             exact &= all;
         }
@@ -1135,13 +1204,14 @@ impl Store {
         filter: &FeedFilter,
         facets: &[Facet],
         sample: i64,
+        dense: &[Facet],
     ) -> Result<(Vec<FacetCount>, bool)> {
         if facets.is_empty() {
             return Ok((Vec::new(), true));
         }
         let pg = matches!(self.inner, Inner::Postgres(_));
         let mut sql = Sql::default();
-        let where_ = conditions(filter, pg, false, &mut sql);
+        let where_ = conditions(filter, pg, false, dense, &mut sql);
         // The first row counts the sample plus one more match, if there is one (so that
         // a sample short of all the matches is told apart).
         let mut parts: Vec<String> = vec![format!(

@@ -89,7 +89,7 @@ async fn feed_api(db: TestDb) {
         .await;
     assert_eq!(s, StatusCode::OK, "{page}");
     assert_eq!(page["total"], 2);
-    // Below the bounds (10,000 counted, facets over 2,000), counts are exact.
+    // Below the bounds (1,000 counted, facets over 1,000), counts are exact.
     assert_eq!(page["total_exact"], true);
     assert_eq!(page["facets_exact"], true);
     assert_eq!(page["sort"], "relevance");

@@ -240,8 +240,8 @@ pub struct FacetView {
 pub struct FeedResponse {
     /// The postings.
     pub items: Vec<FeedItemView>,
-    /// Number of matches, counted up to 10,000: when `total_exact` is false there are more
-    /// than `total` (10,000).
+    /// Number of matches, counted up to 1,000: when `total_exact` is false there are more
+    /// than `total` (1,000).
     pub total: Option<i64>,
     /// Whether `total` is the exact number of matches (false: "more than `total`").
     pub total_exact: bool,
@@ -250,11 +250,11 @@ pub struct FeedResponse {
     /// Cursor of the next page (pass it as `cursor`), absent on the last page.
     pub next_cursor: Option<String>,
     /// Counts per facet (a facet the query restricts is counted without its own
-    /// restriction). Each facet is counted over at most 2,000 matches: beyond,
-    /// `facets_exact` is false and the counts are those of a sample of 2,000 matches.
+    /// restriction). Each facet is counted over at most 1,000 matches: beyond,
+    /// `facets_exact` is false and the counts are those of a sample of 1,000 matches.
     pub facets: Vec<FacetView>,
     /// Whether the facet counts are over all the matches (false: some are over a sample of
-    /// 2,000 matches; true when no facets were asked).
+    /// 1,000 matches; true when no facets were asked).
     pub facets_exact: bool,
     /// The query, canonical, without paging (what a saved search keeps).
     pub query: String,
