@@ -9,12 +9,18 @@
 //!
 //! PostgreSQL uses `PASSERELLE_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`) in a schema of its own, dropped at the end.
+//!
+//! Arguments: `BACKEND N [RUNS] [--keep NAME]`. Seeding a million postings takes minutes:
+//! with `--keep`, the database is kept (SQLite: the file `NAME`; PostgreSQL: the schema
+//! `NAME`) and reused by the next run with the same `N` (pending migrations are applied
+//! and whatever is missing from the feed is indexed). Delete it when done (`rm NAME*`, or
+//! `DROP SCHEMA NAME CASCADE`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
 
 use passerelle_node::feed::FeedParams;
-use passerelle_node::store::{FeedQuery, Store};
+use passerelle_node::store::{FeedBounds, FeedQuery, Store};
 use serde_json::json;
 use sqlx::Connection as _;
 
@@ -210,32 +216,71 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let backend = args.get(1).map_or("sqlite", String::as_str).to_owned();
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let runs: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(50);
+    let runs: usize = args
+        .get(3)
+        .filter(|a| !a.starts_with("--"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let keep: Option<String> = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1).cloned());
     let dir = tempfile::tempdir().unwrap();
     let (url, cleanup) = if backend == "postgres" {
         let admin = std::env::var("PASSERELLE_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+        let schema = keep
+            .clone()
+            .unwrap_or_else(|| format!("bench_{}", uuid::Uuid::now_v7().simple()));
+        assert!(
+            schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "schema name: letters, digits, _"
+        );
         let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}"
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
         (
             format!("{admin}?options=-c%20search_path%3D{schema}"),
-            Some((admin, schema)),
+            keep.is_none().then_some((admin, schema)),
         )
     } else {
-        (
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-            None,
-        )
+        let path = match &keep {
+            Some(p) => std::path::PathBuf::from(p),
+            None => dir.path().join("bench.db"),
+        };
+        (format!("sqlite://{}", path.display()), None)
     };
     let store = Store::connect(&url, 4).await.unwrap();
     store.migrate().await.unwrap();
     println!("feed benchmark: {backend}, {n} received postings, {runs} runs per query");
+    let seeded: i64 = if backend == "postgres" {
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM remote_postings")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM remote_postings")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
     let t = Instant::now();
-    if backend == "postgres" {
+    if seeded == n as i64 {
+        println!(
+            "reusing the {n} postings kept in {}",
+            keep.as_deref().unwrap_or("?")
+        );
+    } else if seeded != 0 {
+        panic!("the kept database holds {seeded} postings, not {n}: delete it or use another name");
+    } else if backend == "postgres" {
         sqlx::PgConnection::connect(&url)
             .await
             .unwrap()
@@ -284,6 +329,18 @@ async fn main() {
             "metier=K1601&quotite_max=80&deadline_from=2027-03-01&deadline_to=2027-06-30",
         ),
     ];
+    // The bounds of counting can be tried out without rebuilding.
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<i64>().ok());
+    let defaults = FeedBounds::default();
+    let bounds = FeedBounds {
+        total_max: env("FEED_BENCH_TOTAL_MAX").unwrap_or(defaults.total_max),
+        facet_sample: env("FEED_BENCH_FACET_SAMPLE").unwrap_or(defaults.facet_sample),
+        dense_terms: env("FEED_BENCH_DENSE_TERMS").unwrap_or(defaults.dense_terms),
+    };
+    println!(
+        "\ntotal counted up to {}, facets over at most {} matches",
+        bounds.total_max, bounds.facet_sample
+    );
     println!("\n| query | matches | p50 (ms) | p99 (ms) |\n|---|---:|---:|---:|");
     for (label, qs) in queries {
         let params = FeedParams::parse(qs).unwrap();
@@ -294,9 +351,18 @@ async fn main() {
             limit: 20,
             facets: params.facets.unwrap_or(true),
             total: true,
+            bounds,
         };
         let first = store.feed_search(&q).await.unwrap();
-        let total = first.total.unwrap_or(0);
+        let total = match (first.total.unwrap_or(0), first.total_exact) {
+            (n, true) => n.to_string(),
+            (n, false) => format!("> {n}"),
+        };
+        let total = if q.facets && !first.facets_exact {
+            format!("{total} (facets over a sample)")
+        } else {
+            total
+        };
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Instant::now();

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::domain::search::{self, TextQuery};
 use crate::state::AppState;
 use crate::store::{
-    Facet, FeedCursor, FeedFilter, FeedItem, FeedPage, FeedQuery, FeedSort, StoreError,
+    Facet, FeedBounds, FeedCursor, FeedFilter, FeedItem, FeedPage, FeedQuery, FeedSort, StoreError,
 };
 
 /// Default page size.
@@ -703,6 +703,7 @@ pub async fn search(
         limit: params.limit.unwrap_or(DEFAULT_LIMIT),
         facets: params.facets.unwrap_or(true),
         total: true,
+        bounds: FeedBounds::default(),
     };
     let page = state.store().feed_search(&query).await?;
     let next_cursor = page.next.as_ref().map(|c| encode_cursor(sort, c));

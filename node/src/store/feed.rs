@@ -265,6 +265,40 @@ pub struct FeedQuery {
     pub facets: bool,
     /// Whether to count all matches.
     pub total: bool,
+    /// How far counting goes (see [`FeedBounds`]).
+    pub bounds: FeedBounds,
+}
+
+/// Most matches counted for `total` by default: beyond, the total is "more than this".
+pub const TOTAL_MAX: i64 = 1_000;
+
+/// Matches over which facets are counted by default: beyond, the counts are those of a
+/// sample of this many matches, and flagged as such.
+pub const FACET_SAMPLE: i64 = 1_000;
+
+/// Bounds on the work of one feed query, so that its cost does not grow with the feed:
+/// `total` counts at most `total_max` matches and facets are counted over at most
+/// `facet_sample` matches (whichever the database finds first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedBounds {
+    /// Most matches counted for the total.
+    pub total_max: i64,
+    /// Most matches over which facets are counted.
+    pub facet_sample: i64,
+    /// SQLite: postings above which the selected values of a multi-valued filter are
+    /// checked posting by posting rather than listed first (a plan choice: the results
+    /// are the same).
+    pub dense_terms: i64,
+}
+
+impl Default for FeedBounds {
+    fn default() -> Self {
+        Self {
+            total_max: TOTAL_MAX,
+            facet_sample: FACET_SAMPLE,
+            dense_terms: DENSE_TERMS,
+        }
+    }
 }
 
 /// One posting of the feed.
@@ -330,10 +364,16 @@ pub struct FeedPage {
     pub items: Vec<FeedItem>,
     /// Cursor of the next page, if there is one.
     pub next: Option<FeedCursor>,
-    /// All matches (when asked).
+    /// All matches (when asked), counted up to [`FeedBounds::total_max`].
     pub total: Option<i64>,
+    /// Whether `total` is the exact number of matches; when false there are more than
+    /// `total` (which is then [`FeedBounds::total_max`]).
+    pub total_exact: bool,
     /// Counts per facet value (when asked), by facet then count.
     pub facets: Vec<FacetCount>,
+    /// Whether the facet counts are exact (also when none were asked); when false, some
+    /// facets were counted over a sample of [`FeedBounds::facet_sample`] matches only.
+    pub facets_exact: bool,
 }
 
 /// Most values listed per facet.
@@ -412,7 +452,16 @@ fn is_rome(code: &str) -> bool {
 }
 
 /// The `WHERE` conditions (on alias `f`) of a filter.
-fn conditions(filter: &FeedFilter, pg: bool, skip_text_include: bool, sql: &mut Sql) -> String {
+/// `dense` lists the multi-valued facets whose selected values hold many postings
+/// (SQLite only, see [`Store::dense_term_facets`]): they are checked posting by posting
+/// (`EXISTS`, one index probe each) instead of listing all their postings first (`IN`).
+fn conditions(
+    filter: &FeedFilter,
+    pg: bool,
+    skip_text_include: bool,
+    dense: &[Facet],
+    sql: &mut Sql,
+) -> String {
     let mut c: Vec<String> = Vec::new();
     for facet in [
         Facet::Kind,
@@ -440,10 +489,17 @@ fn conditions(filter: &FeedFilter, pg: bool, skip_text_include: bool, sql: &mut 
             && let Some(field) = facet.term_field()
         {
             let fp = sql.text(field);
-            c.push(format!(
-                "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE t.field = {fp} AND t.value IN ({}))",
-                sql.list(values)
-            ));
+            let list = sql.list(values);
+            c.push(if dense.contains(&facet) {
+                format!(
+                    "EXISTS (SELECT 1 FROM feed_terms t WHERE t.field = {fp} AND t.value IN ({list}) \
+                     AND t.doc_id = f.doc_id)"
+                )
+            } else {
+                format!(
+                    "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE t.field = {fp} AND t.value IN ({list}))"
+                )
+            });
         }
     }
     if !filter.metiers.is_empty() {
@@ -875,6 +931,13 @@ pub(super) async fn unindex_remote<C: FeedIndex + ?Sized>(
     conn.feed_remove(object_id, false).await
 }
 
+/// Postings above which the selected values of a multi-valued facet are "dense" on SQLite
+/// by default (see [`FeedBounds::dense_terms`]).
+pub const DENSE_TERMS: i64 = 5_000;
+
+/// `field` of the row of a facet count query that counts the sampled matches.
+const MATCHES_ROW: &str = "#matches";
+
 /// Rows indexed per transaction by [`Store::reindex_feed`].
 const REINDEX_BATCH: i64 = 500;
 
@@ -900,7 +963,10 @@ impl Store {
         let limit = i64::from(query.limit.clamp(1, 500));
         let mut sql = Sql::default();
         let relevance = query.sort == FeedSort::Relevance;
-        let where_ = conditions(filter, pg, relevance && !pg, &mut sql);
+        let dense = self
+            .dense_term_facets(filter, query.bounds.dense_terms)
+            .await?;
+        let where_ = conditions(filter, pg, relevance && !pg, &dense, &mut sql);
         let mut from = String::from("feed_postings f");
         let mut with = String::new();
         let mut join_cond = String::new();
@@ -998,30 +1064,87 @@ impl Store {
         } else {
             None
         };
-        let total = if query.total {
-            Some(self.feed_count(filter).await?)
+        let bounds = query.bounds;
+        let (total, total_exact) = if query.total {
+            let max = bounds.total_max.max(0);
+            let n = self
+                .feed_count_upto(filter, max.saturating_add(1), &dense)
+                .await?;
+            (Some(n.min(max)), n <= max)
         } else {
-            None
+            (None, false)
         };
-        let facets = if query.facets {
-            self.facets_with_total(filter, total).await?
+        let (facets, facets_exact) = if query.facets {
+            self.bounded_facets(filter, bounds.facet_sample.max(1), &dense)
+                .await?
         } else {
-            Vec::new()
+            (Vec::new(), true)
         };
         Ok(FeedPage {
             items,
             next,
             total,
+            total_exact,
             facets,
+            facets_exact,
         })
     }
 
-    /// Number of postings matching `filter`.
+    /// The multi-valued facets of `filter` whose selected values hold more than `above`
+    /// postings (SQLite only; PostgreSQL's planner knows value frequencies
+    /// itself). Listing such postings first costs more than checking each candidate.
+    async fn dense_term_facets(&self, filter: &FeedFilter, above: i64) -> Result<Vec<Facet>> {
+        let Inner::Sqlite(pool) = &self.inner else {
+            return Ok(Vec::new());
+        };
+        let mut dense = Vec::new();
+        for facet in Facet::ALL {
+            let values = filter.values(facet);
+            let Some(field) = facet.term_field() else {
+                continue;
+            };
+            if values.is_empty() {
+                continue;
+            }
+            let mut sql = Sql::default();
+            let fp = sql.text(field);
+            let list = sql.list(values);
+            let lim = sql.bind(Param::Int(above.max(0).saturating_add(1)));
+            let text = format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM feed_terms t WHERE t.field = {fp} \
+                 AND t.value IN ({list}) LIMIT {lim}) s"
+            );
+            let row = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("count feed terms"))?;
+            let n: i64 = col!(row, "n");
+            if n > above {
+                dense.push(facet);
+            }
+        }
+        Ok(dense)
+    }
+
+    /// Number of postings matching `filter` (exact, whatever their number: for small
+    /// sets such as a saved search's new matches).
     pub async fn feed_count(&self, filter: &FeedFilter) -> Result<i64> {
+        self.feed_count_upto(filter, i64::MAX, &[]).await
+    }
+
+    /// Number of postings matching `filter`, counting no further than `max`.
+    async fn feed_count_upto(&self, filter: &FeedFilter, max: i64, dense: &[Facet]) -> Result<i64> {
         let pg = matches!(self.inner, Inner::Postgres(_));
         let mut sql = Sql::default();
-        let where_ = conditions(filter, pg, false, &mut sql);
-        let text = format!("SELECT COUNT(*) AS n FROM feed_postings f WHERE {where_}");
+        let where_ = conditions(filter, pg, false, dense, &mut sql);
+        let text = if max == i64::MAX {
+            format!("SELECT COUNT(*) AS n FROM feed_postings f WHERE {where_}")
+        } else {
+            let lim = sql.bind(Param::Int(max));
+            format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM feed_postings f WHERE {where_} LIMIT {lim}) s"
+            )
+        };
         both!(self, pool => {
             let row = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
                 .fetch_one(pool)
@@ -1031,47 +1154,33 @@ impl Store {
         })
     }
 
-    /// Counts per facet value. A facet the filter restricts is counted without its own
-    /// restriction (so its other values stay visible and selectable).
+    /// Counts per facet value, exact (for tests and small feeds: the cost grows with
+    /// the matches). A facet the filter restricts is counted without its own restriction
+    /// (so its other values stay visible and selectable).
     pub async fn feed_facets(&self, filter: &FeedFilter) -> Result<Vec<FacetCount>> {
-        self.facets_with_total(filter, None).await
+        Ok(self.bounded_facets(filter, i64::MAX, &[]).await?.0)
     }
 
-    async fn facets_with_total(
+    /// Counts per facet value over at most `sample` matches of each count; and whether
+    /// every count was over all the matches.
+    async fn bounded_facets(
         &self,
         filter: &FeedFilter,
-        total: Option<i64>,
-    ) -> Result<Vec<FacetCount>> {
-        // SQLite needs to know whether the matches are many (see `facet_counts`); a
-        // facet counted without its restriction matches at least as many.
-        let many = match self.kind() {
-            super::DatabaseKind::Postgres => None,
-            super::DatabaseKind::Sqlite => {
-                let size = self.feed_max_doc_id().await?.max(1);
-                let matches = match total {
-                    Some(t) => t,
-                    None => self.feed_count(filter).await?,
-                };
-                Some((matches.saturating_mul(4) > size, size))
-            }
-        };
+        sample: i64,
+        dense: &[Facet],
+    ) -> Result<(Vec<FacetCount>, bool)> {
         let unrestricted: Vec<Facet> = Facet::ALL
             .into_iter()
             .filter(|f| !filter.restricts(*f))
             .collect();
-        let mut out = self
-            .facet_counts(filter, &unrestricted, many.map(|(m, _)| m))
+        let (mut out, mut exact) = self
+            .facet_counts(filter, &unrestricted, sample, dense)
             .await?;
         for facet in Facet::ALL.into_iter().filter(|f| filter.restricts(*f)) {
             let wider = filter.without(facet);
-            let many = match many {
-                None => None,
-                Some((true, _)) => Some(true),
-                Some((false, size)) => {
-                    Some(self.feed_count(&wider).await?.saturating_mul(4) > size)
-                }
-            };
-            out.extend(self.facet_counts(&wider, &[facet], many).await?);
+            let (counts, all) = self.facet_counts(&wider, &[facet], sample, dense).await?;
+            out.extend(counts);
+            exact &= all;
         }
         out.sort_by(|a, b| {
             a.facet
@@ -1085,24 +1194,29 @@ impl Store {
                 kept.push(c);
             }
         }
-        Ok(kept)
+        Ok((kept, exact))
     }
 
-    /// Counts for `facets`; `many` (SQLite only) says whether the matches are a large
-    /// part of the feed.
+    /// Counts for `facets` over at most `sample` matches of `filter`; and whether those
+    /// were all the matches.
     async fn facet_counts(
         &self,
         filter: &FeedFilter,
         facets: &[Facet],
-        many: Option<bool>,
-    ) -> Result<Vec<FacetCount>> {
+        sample: i64,
+        dense: &[Facet],
+    ) -> Result<(Vec<FacetCount>, bool)> {
         if facets.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), true));
         }
         let pg = matches!(self.inner, Inner::Postgres(_));
         let mut sql = Sql::default();
-        let where_ = conditions(filter, pg, false, &mut sql);
-        let mut parts: Vec<String> = Vec::new();
+        let where_ = conditions(filter, pg, false, dense, &mut sql);
+        // The first row counts the sample plus one more match, if there is one (so that
+        // a sample short of all the matches is told apart).
+        let mut parts: Vec<String> = vec![format!(
+            "SELECT '{MATCHES_ROW}' AS field, '' AS value, COUNT(*) AS n FROM m0"
+        )];
         for facet in facets {
             // Facet names and columns are constants of this file, never user input.
             let name = facet.as_str();
@@ -1124,31 +1238,27 @@ impl Store {
             .collect();
         if !term_fields.is_empty() {
             let list = sql.list(&term_fields);
-            // PostgreSQL plans the join itself. SQLite needs the order spelled out: for a
-            // few matches, loop over them and look their terms up by `doc_id`
-            // (`m CROSS JOIN t`); for many, scan the facet's terms in index order and probe
-            // the matches (`IN (SELECT …)` builds a temporary index of them once).
-            let many = many.unwrap_or(false);
-            parts.push(if pg {
-                format!(
-                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM m JOIN feed_terms t \
-                     ON t.doc_id = m.doc_id WHERE t.field IN ({list}) GROUP BY t.field, t.value"
-                )
-            } else if many {
-                format!(
-                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM feed_terms t \
-                     WHERE t.field IN ({list}) AND t.doc_id IN (SELECT doc_id FROM m) GROUP BY t.field, t.value"
-                )
-            } else {
-                format!(
-                    "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM m CROSS JOIN feed_terms t \
-                     WHERE t.doc_id = m.doc_id AND t.field IN ({list}) GROUP BY t.field, t.value"
-                )
-            });
+            // The sample is small: loop over it and look each match's terms up by `doc_id`
+            // (SQLite needs the join order spelled out: `m CROSS JOIN t`).
+            let join = if pg { "JOIN" } else { "CROSS JOIN" };
+            parts.push(format!(
+                "SELECT t.field AS field, t.value AS value, COUNT(*) AS n FROM m {join} feed_terms t \
+                 ON t.doc_id = m.doc_id WHERE t.field IN ({list}) GROUP BY t.field, t.value"
+            ));
         }
+        let (limit0, limit) = if sample == i64::MAX {
+            (String::new(), String::new())
+        } else {
+            let l0 = sql.bind(Param::Int(sample.saturating_add(1)));
+            let l = sql.bind(Param::Int(sample));
+            // No `ORDER BY`: the sample is whichever matches the plan finds first, so that
+            // a few matches are found through their index, and many stop the scan early.
+            (format!(" LIMIT {l0}"), format!(" LIMIT {l}"))
+        };
         let text = format!(
-            "WITH m AS MATERIALIZED (SELECT f.doc_id, f.kind, f.status, f.author, f.working_time, f.telework \
-             FROM feed_postings f WHERE {where_}) {}",
+            "WITH m0 AS MATERIALIZED (SELECT f.doc_id, f.kind, f.status, f.author, f.working_time, f.telework \
+             FROM feed_postings f WHERE {where_}{limit0}), \
+             m AS MATERIALIZED (SELECT doc_id, kind, status, author, working_time, telework FROM m0{limit}) {}",
             parts.join(" UNION ALL ")
         );
         let rows: Vec<(String, String, i64)> = both!(self, pool => {
@@ -1163,7 +1273,12 @@ impl Store {
             out
         });
         let mut out = Vec::with_capacity(rows.len());
+        let mut exact = true;
         for (field, value, count) in rows {
+            if field == MATCHES_ROW {
+                exact = count <= sample;
+                continue;
+            }
             let facet = facets
                 .iter()
                 .copied()
@@ -1176,7 +1291,7 @@ impl Store {
                 });
             }
         }
-        Ok(out)
+        Ok((out, exact))
     }
 
     /// The feed row of a posting, by its id (URL).

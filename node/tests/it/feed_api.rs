@@ -89,6 +89,9 @@ async fn feed_api(db: TestDb) {
         .await;
     assert_eq!(s, StatusCode::OK, "{page}");
     assert_eq!(page["total"], 2);
+    // Below the bounds (1,000 counted, facets over 1,000), counts are exact.
+    assert_eq!(page["total_exact"], true);
+    assert_eq!(page["facets_exact"], true);
     assert_eq!(page["sort"], "relevance");
     for item in page["items"].as_array().unwrap() {
         assert_eq!(item["published_by"]["name"], "Ville de Lyon");

@@ -4,8 +4,8 @@
 
 use passerelle_node::domain::search::TextQuery;
 use passerelle_node::store::{
-    AuditRecord, Facet, FeedCursor, FeedFilter, FeedQuery, FeedSort, PostingStatus, PostingVersion,
-    Store,
+    AuditRecord, Facet, FeedBounds, FeedCursor, FeedFilter, FeedPage, FeedQuery, FeedSort,
+    PostingStatus, PostingVersion, Store,
 };
 use passerelle_protocol::keys::SigningKey;
 use passerelle_protocol::proof::{self, ProofOptions};
@@ -739,6 +739,140 @@ async fn reindex_restores_missing_rows(store: &Store, db: &TestDb) {
     assert_eq!(names(store, q("ingénieure")).await.len(), 1);
 }
 
+/// Large feeds: `total` counts up to a bound and facets are counted over the most recently
+/// indexed matches, both flagged; below the bounds everything is exact.
+async fn bounded_counts(store: &Store, _db: &TestDb) {
+    // doc ids 1..=5: vacancy ×3 (38185, 38053, 69123), immersion (69123), training (75056).
+    seed(store).await;
+    let search = |filter: FeedFilter, total_max: i64, facet_sample: i64| {
+        let query = FeedQuery {
+            filter,
+            limit: 10,
+            facets: true,
+            total: true,
+            bounds: FeedBounds {
+                total_max,
+                facet_sample,
+                ..FeedBounds::default()
+            },
+            ..FeedQuery::default()
+        };
+        async move { store.feed_search(&query).await.unwrap() }
+    };
+    let count = |page: &FeedPage, facet: Facet, value: &str| {
+        page.facets
+            .iter()
+            .find(|c| c.facet == facet && c.value == value)
+            .map(|c| c.count)
+    };
+
+    // Within the bounds (also exactly at them): exact.
+    for (total_max, sample) in [(5, 5), (10_000, 2_000)] {
+        let page = search(FeedFilter::default(), total_max, sample).await;
+        assert_eq!(page.total, Some(5));
+        assert!(page.total_exact && page.facets_exact);
+        assert_eq!(count(&page, Facet::Kind, "vacancy"), Some(3));
+        assert_eq!(count(&page, Facet::Departement, "69"), Some(2));
+        assert_eq!(page.items.len(), 5, "the page itself is never cut short");
+    }
+
+    // Beyond: "more than 3", and facets over a sample of 2 matches (which ones is up to
+    // the database): each count is at most the exact one, and one value per posting.
+    let exact = search(FeedFilter::default(), 10, 10).await;
+    let sum = |page: &FeedPage, facet: Facet| -> i64 {
+        page.facets
+            .iter()
+            .filter(|c| c.facet == facet)
+            .map(|c| c.count)
+            .sum()
+    };
+    let within = |page: &FeedPage| {
+        for c in &page.facets {
+            let all = count(&exact, c.facet, &c.value).unwrap_or(0);
+            assert!(c.count <= all, "{c:?} over {all}");
+        }
+    };
+    let page = search(FeedFilter::default(), 3, 2).await;
+    assert_eq!(page.total, Some(3));
+    assert!(!page.total_exact);
+    assert!(!page.facets_exact);
+    assert_eq!(page.items.len(), 5, "the page itself is never cut short");
+    assert_eq!(sum(&page, Facet::Kind), 2);
+    assert_eq!(sum(&page, Facet::Origin), 2);
+    assert_eq!(sum(&page, Facet::Departement), 2);
+    within(&page);
+
+    // A restricted facet is counted over its own (wider) matches: 3 vacancies fit a
+    // sample of 3, but the kind facet counts all 5 postings, which do not.
+    let vacancies = FeedFilter {
+        kinds: vec!["vacancy".into()],
+        ..FeedFilter::default()
+    };
+    let page = search(vacancies.clone(), 3, 3).await;
+    assert_eq!(page.total, Some(3));
+    assert!(page.total_exact);
+    assert!(!page.facets_exact);
+    assert_eq!(count(&page, Facet::Categorie, "A"), Some(1));
+    assert_eq!(count(&page, Facet::Categorie, "B"), Some(1));
+    assert_eq!(count(&page, Facet::Categorie, "C"), Some(1));
+    assert_eq!(sum(&page, Facet::Kind), 3);
+    within(&page);
+    let page = search(vacancies, 3, 5).await;
+    assert!(page.total_exact && page.facets_exact);
+    assert_eq!(count(&page, Facet::Kind, "vacancy"), Some(3));
+    assert_eq!(count(&page, Facet::Kind, "immersion_offer"), Some(1));
+
+    // With full text: the same bounds apply to the text matches.
+    let page = search(q("mediatheque"), 1, 1).await;
+    assert_eq!(page.total, Some(1));
+    assert!(!page.total_exact && !page.facets_exact);
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(sum(&page, Facet::Categorie), 1);
+    let page = search(q("mediatheque"), 2, 2).await;
+    assert_eq!(page.total, Some(2));
+    assert!(page.total_exact && page.facets_exact);
+    assert_eq!(count(&page, Facet::Categorie, "B"), Some(1));
+    assert_eq!(count(&page, Facet::Categorie, "C"), Some(1));
+
+    // SQLite checks frequent filter values posting by posting (a plan choice): the same
+    // results and counts whichever way.
+    let filter = FeedFilter {
+        categories: vec!["A".into(), "C".into()],
+        regions: vec!["84".into()],
+        ..FeedFilter::default()
+    };
+    let mut answers = Vec::new();
+    for dense_terms in [0, 5_000] {
+        let query = FeedQuery {
+            filter: filter.clone(),
+            limit: 10,
+            facets: true,
+            total: true,
+            bounds: FeedBounds {
+                dense_terms,
+                ..FeedBounds::default()
+            },
+            ..FeedQuery::default()
+        };
+        let page = store.feed_search(&query).await.unwrap();
+        let names: Vec<String> = page.items.iter().map(|i| i.name.clone()).collect();
+        answers.push((names, page.total, page.facets));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].1, Some(2));
+
+    // Without facets or total: nothing is counted, and nothing is flagged approximate.
+    let page = store
+        .feed_search(&FeedQuery {
+            limit: 10,
+            ..FeedQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, None);
+    assert!(page.facets.is_empty() && page.facets_exact);
+}
+
 async fn raw(db: &TestDb, stmts: &[&str]) {
     use sqlx::Connection as _;
     if db.name == "sqlite" {
@@ -788,6 +922,11 @@ async fn feed_local_postings() {
 #[tokio::test]
 async fn feed_saved_searches() {
     on_each_backend!(saved_searches_signal_new_matches);
+}
+
+#[tokio::test]
+async fn feed_bounded_counts() {
+    on_each_backend!(bounded_counts);
 }
 
 #[tokio::test]

@@ -240,15 +240,22 @@ pub struct FacetView {
 pub struct FeedResponse {
     /// The postings.
     pub items: Vec<FeedItemView>,
-    /// All matches.
+    /// Number of matches, counted up to 1,000: when `total_exact` is false there are more
+    /// than `total` (1,000).
     pub total: Option<i64>,
+    /// Whether `total` is the exact number of matches (false: "more than `total`").
+    pub total_exact: bool,
     /// Sort used.
     pub sort: String,
     /// Cursor of the next page (pass it as `cursor`), absent on the last page.
     pub next_cursor: Option<String>,
     /// Counts per facet (a facet the query restricts is counted without its own
-    /// restriction).
+    /// restriction). Each facet is counted over at most 1,000 matches: beyond,
+    /// `facets_exact` is false and the counts are those of a sample of 1,000 matches.
     pub facets: Vec<FacetView>,
+    /// Whether the facet counts are over all the matches (false: some are over a sample of
+    /// 1,000 matches; true when no facets were asked).
+    pub facets_exact: bool,
     /// The query, canonical, without paging (what a saved search keeps).
     pub query: String,
 }
@@ -284,8 +291,10 @@ impl FeedResponse {
                 .map(|i| FeedItemView::new(i, &r.names, local_actor))
                 .collect(),
             total: r.page.total,
+            total_exact: r.page.total_exact,
             sort: r.sort.as_str().to_owned(),
             next_cursor: r.next_cursor.clone(),
+            facets_exact: r.page.facets_exact,
             facets,
             query: r.params.to_query_string(false),
         }

@@ -129,7 +129,7 @@ pub async fn get_feed(
         ),
         Err(e) => return Err(e.into()),
     };
-    let (items, total, next, facets) = match response {
+    let (items, (total, total_exact, facets_exact), next, facets) = match response {
         Some(resp) => {
             let next = resp.next_cursor.as_ref().map(|c| {
                 let mut p = params.clone();
@@ -162,12 +162,12 @@ pub async fn get_feed(
                 .collect();
             (
                 resp.items.into_iter().map(card).collect::<Vec<_>>(),
-                resp.total.unwrap_or(0),
+                (resp.total.unwrap_or(0), resp.total_exact, resp.facets_exact),
                 next,
                 facets,
             )
         }
-        None => (Vec::new(), 0, None, Vec::new()),
+        None => (Vec::new(), (0, true, true), None, Vec::new()),
     };
     let search_query = params.to_query_string(false);
     let first_page = params.cursor.is_some().then(|| {
@@ -229,6 +229,9 @@ pub async fn get_feed(
             origin_local => params.origin.iter().any(|o| o == "local"),
             items => items,
             total => total,
+            total_exact => total_exact,
+            facets_exact => facets_exact,
+            facet_sample => crate::store::FACET_SAMPLE,
             next => next,
             first_page => first_page,
             facets => facets,
