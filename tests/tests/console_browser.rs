@@ -243,7 +243,7 @@ async fn two_consoles_publish_and_conduct_a_mad() {
     let _ = b.close().await;
     result.unwrap();
 
-    // Both employers hold the same version of the request, terms agreed.
+    // Both employers hold the same version of the request, the convention signed.
     wait_until(
         "both nodes hold the same version of the request",
         PATIENCE,
@@ -254,7 +254,7 @@ async fn two_consoles_publish_and_conduct_a_mad() {
             ) else {
                 return false;
             };
-            x["state"] == "terms_agreed"
+            x["state"] == "convention_signed"
                 && x["pending"].is_null()
                 && y["pending"].is_null()
                 && x["version"] == y["version"]
@@ -420,5 +420,113 @@ async fn scenario(
         }
         shot(c, name).await;
     }
+
+    // Grenoble conducts its legal steps in its console: the draft convention to the
+    // agent, the agent's written agreement, the assembly informed (date and reference
+    // of the séance), its signature; the Métropole signs last.
+    wait_api(grenoble, metropole, "terms_agreed").await;
+    step(a, base_a, "Transmettre le projet de convention à l'agent").await?;
+    wait_api(grenoble, metropole, "agent_review").await;
+    step(a, base_a, "Enregistrer l'accord écrit de l'agent").await?;
+    wait_api(grenoble, metropole, "agent_agreed").await;
+    open_request(a, base_a).await?;
+    set(
+        a,
+        "date-inform_assembly",
+        &(today - Days::days(2)).to_string(),
+    )
+    .await;
+    fill(
+        a,
+        "#ref-inform_assembly",
+        "Conseil municipal, délibération 2026-114",
+    )
+    .await;
+    shot(a, "28-noeud-a-informer-assemblee").await;
+    click_away(
+        a,
+        Locator::XPath("//button[normalize-space()=\"Informer l'assemblée délibérante\"]"),
+    )
+    .await?;
+    wait_api(grenoble, metropole, "assembly_informed").await;
+    step(a, base_a, "Signer la convention").await?;
+    wait_until(
+        "the Métropole holds Grenoble's signature",
+        PATIENCE,
+        || async {
+            only_request(metropole).await.unwrap()["conventions"][0]["signed_by_origin"] == true
+        },
+    )
+    .await;
+    open_request(b, base_b).await?;
+    let page = text(b).await;
+    // Once the agent agreed, the host knows the agent's name.
+    assert!(page.contains("Camille Martin"), "{page}");
+    click_away(
+        b,
+        Locator::XPath("//form[contains(@action, '/signer')]/button"),
+    )
+    .await?;
+    let page = text(b).await;
+    assert!(!page.contains("Action refusée"), "{page}");
+    wait_api(grenoble, metropole, "convention_signed").await;
+    open_request(b, base_b).await?;
+    let page = text(b).await;
+    assert!(page.contains("convention signée"), "{page}");
+    assert!(page.contains("par l'organisme d'accueil : oui"), "{page}");
+    assert!(page.contains("délibération 2026-114"), "{page}");
+    shot(b, "29-noeud-b-convention-signee").await;
+    click_away(b, Locator::LinkText("Convention de mise à disposition")).await?;
+    let page = text(b).await;
+    assert!(page.contains("Camille Martin"), "{page}");
+    shot(b, "30-noeud-b-convention").await;
+    for (path, name, expect) in [
+        (
+            "/console/partenaires",
+            "31-noeud-a-partenaires",
+            "Grenoble-Alpes Métropole",
+        ),
+        ("/console/noeud", "32-noeud-a-noeud", "Clé en service"),
+    ] {
+        a.goto(&format!("{base_a}{path}")).await?;
+        let page = text(a).await;
+        assert!(page.contains(expect), "{path}: {page}");
+        shot(a, name).await;
+    }
     Ok(())
+}
+
+/// Opens the only request in a console.
+async fn open_request(c: &Client, base: &str) -> Result<(), fantoccini::error::CmdError> {
+    c.goto(&format!("{base}/console/mad")).await?;
+    click_away(c, Locator::Css("table a[href^='/console/mad/']")).await
+}
+
+/// Opens the only request and clicks the action button labelled `label`.
+async fn step(c: &Client, base: &str, label: &str) -> Result<(), fantoccini::error::CmdError> {
+    open_request(c, base).await?;
+    let xpath = format!("//button[starts-with(normalize-space(), \"{label}\")]");
+    click_away(c, Locator::XPath(&xpath)).await?;
+    let page = text(c).await;
+    assert!(!page.contains("Action refusée"), "{label}: {page}");
+    Ok(())
+}
+
+/// Waits until both nodes hold the request in `state`, with nothing pending.
+async fn wait_api(a: &Node, b: &Node, state: &str) {
+    wait_until(
+        &format!("both nodes hold the request in state {state}"),
+        PATIENCE,
+        || async {
+            let (Some(x), Some(y)) = (only_request(a).await, only_request(b).await) else {
+                return false;
+            };
+            x["state"] == state
+                && y["state"] == state
+                && x["pending"].is_null()
+                && y["pending"].is_null()
+                && x["version"] == y["version"]
+        },
+    )
+    .await;
 }

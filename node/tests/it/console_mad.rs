@@ -133,6 +133,7 @@ async fn console_mad_pages(db: TestDb) {
         "organisme d&#x27;accueil",
         "Échéances",
         "Durée maximale de la période",
+        "Terme prévu de la période : <strong>29 février 2028</strong>",
         "1er mars 2027",
         "Historique",
         "Envoyer la proposition",

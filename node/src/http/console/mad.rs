@@ -102,7 +102,7 @@ fn agent_name(v: &MadView) -> String {
     {
         return n.to_owned();
     }
-    format!("Agent {}", v.agent.reference)
+    format!("Agent (réf. {})", v.agent.reference)
 }
 
 fn rfc3339_fr(s: &str) -> String {
@@ -327,6 +327,7 @@ async fn detail_page(
         .map_err(mobility_error)?;
     let doc_state = parsed.doc.state;
     let start = parsed.doc.terms.start_date;
+    let end = parsed.doc.terms.end_date;
     let v = view(state, parsed).await?;
     let today = OffsetDateTime::now_utc().date();
     let history: Vec<_> = v
@@ -366,7 +367,7 @@ async fn detail_page(
         .iter()
         .map(|d| {
             context! {
-                label => d.label,
+                label => d.label.trim_end_matches('.'),
                 date => day_fr(&d.date),
                 days_left => d.days_left,
                 due => d.due,
@@ -374,6 +375,7 @@ async fn detail_page(
         })
         .collect();
     let limit = deadlines::period_limit(start).map(crate::domain::date_fr);
+    let has_term = v.deadlines.iter().any(|d| d.kind == "term");
     let conventions: Vec<_> = v
         .conventions
         .iter()
@@ -452,6 +454,7 @@ async fn detail_page(
             next_steps => next_steps(doc_state, &v.our_side),
             deadlines => deadlines,
             period_limit => limit,
+            term => (!has_term).then(|| crate::domain::date_fr(end)),
             today => crate::domain::date_fr(today),
             conventions => conventions,
             pending => pending,
