@@ -227,12 +227,17 @@ async fn console_roles_are_enforced_on_every_page() {
         "/console/agents",
         "/console/partenaires",
         "/console/noeud",
+        "/console/mad",
     ] {
         let r = send(&n, "GET", page, &reader, None).await;
         assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
     }
     // RH pages.
-    for page in ["/console/mes-offres/nouvelle", "/console/agents/nouveau"] {
+    for page in [
+        "/console/mes-offres/nouvelle",
+        "/console/agents/nouveau",
+        "/console/mad/nouvelle",
+    ] {
         assert_eq!(
             send(&n, "GET", page, &reader, None).await.status,
             StatusCode::FORBIDDEN,

@@ -5,6 +5,8 @@
 mod binary;
 mod console;
 mod console_browser;
+mod console_mad;
+mod console_partners;
 mod feed_api;
 mod feed_store;
 mod fixture;

@@ -271,7 +271,7 @@ fn history_view(doc: &MadRequest) -> Vec<HistoryView> {
         .collect()
 }
 
-async fn view(state: &AppState, p: Parsed) -> Result<MadView, AppError> {
+pub(crate) async fn view(state: &AppState, p: Parsed) -> Result<MadView, AppError> {
     let store = state.store();
     let today = OffsetDateTime::now_utc().date();
     let partner_name = store

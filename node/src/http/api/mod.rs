@@ -12,12 +12,12 @@ mod admin;
 pub use admin::{NodeIdentityBody, check_identity};
 mod agents;
 mod exchanges;
-mod federation;
+pub(crate) mod federation;
 pub mod feed;
-mod mad;
+pub(crate) mod mad;
 mod metiers;
 mod postings;
-mod profiles;
+pub(crate) mod profiles;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts};

@@ -243,11 +243,18 @@ pub async fn get_agent(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ConsoleError> {
     user.require(Role::Lecteur)?;
-    let agent = agent_row(state.store().agent(agent_id(&id)?).await?);
+    let id = agent_id(&id)?;
+    let agent = agent_row(state.store().agent(id).await?);
+    let profiles = super::profiles::agent_profiles(&state, id).await?;
     let base = page_ctx(&state, &user, "agents").await;
     render(
         "agent.html",
-        context! { ..base, ..context! { agent => agent, notice => notice(ok_code(&raw).as_deref()) }},
+        context! { ..base, ..context! {
+            agent => agent,
+            profiles => profiles,
+            options => super::profiles::form_options(),
+            notice => notice(ok_code(&raw).as_deref()),
+        }},
     )
 }
 
@@ -475,6 +482,7 @@ fn from_ms(ms: i64) -> time::OffsetDateTime {
 pub async fn get_partners(
     State(state): State<AppState>,
     user: User,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ConsoleError> {
     user.require(Role::Lecteur)?;
     let partners = state.store().partners().await?;
@@ -490,6 +498,8 @@ pub async fn get_partners(
     };
     #[derive(Serialize)]
     struct P {
+        id: String,
+        following: bool,
         name: String,
         actor: String,
         siren: Option<String>,
@@ -536,6 +546,11 @@ pub async fn get_partners(
     let rows: Vec<P> = partners
         .iter()
         .map(|p| P {
+            id: p.id.to_string(),
+            following: matches!(
+                p.outgoing,
+                PartnershipState::Pending | PartnershipState::Accepted
+            ),
             name: if p.name.is_empty() {
                 p.actor_id.clone()
             } else {
@@ -560,16 +575,16 @@ pub async fn get_partners(
         .iter()
         .map(|c| {
             context! {
+                id => c.id.to_string(),
                 name => c.name,
                 url => c.url,
                 members => c.members.iter().map(|m| name_of(m)).collect::<Vec<_>>(),
             }
         })
         .collect();
-    let blocks: Vec<_> = state
-        .store()
-        .blocks()
-        .await?
+    // Blocks and dead letters are for admins, as in the API.
+    let is_admin = user.principal.role >= Role::Admin;
+    let blocks: Vec<_> = if is_admin { state.store().blocks().await? } else { Vec::new() }
         .into_iter()
         .map(|b| context! {
             target => b.target,
@@ -583,10 +598,36 @@ pub async fn get_partners(
         .setting(crate::store::POLICY_SETTING)
         .await?
         .unwrap_or_else(|| "approval".to_owned());
+    let dead: Vec<_> = if is_admin {
+        state.store().dead_letters(None, 50).await?
+    } else {
+        Vec::new()
+    }
+    .into_iter()
+    .map(|d| {
+        context! {
+            partner => partners.iter().find(|p| p.delivery_inbox() == d.inbox_url).map_or_else(|| d.inbox_url.clone(), |p| name_of(&p.actor_id)),
+            inbox => d.inbox_url,
+            activity => d.activity_id,
+            kind => d.activity_type,
+            attempts => d.attempts,
+            status => d.last_status,
+            error => d.last_error.or(d.last_code),
+            at => d.finished_ms.map(from_ms).map(when),
+        }
+    })
+    .collect();
+    let members: Vec<_> = rows
+        .iter()
+        .map(|p| context! { actor => p.actor, name => p.name })
+        .collect();
     let base = page_ctx(&state, &user, "partenaires").await;
     render(
         "partners.html",
         context! { ..base, ..context! {
+            notice => super::partners::partners_notice(ok_code(&raw).as_deref()),
+            dead => dead,
+            members => members,
             partners => rows,
             pending => pending,
             circles => circles_view,
@@ -685,6 +726,8 @@ async fn node_page(
                 multibase => k.public_key_multibase,
                 current => k.current,
                 created => when(k.created_at),
+                expired => k.expires_at.is_some_and(|e| e <= time::OffsetDateTime::now_utc()),
+                revoked => k.revoked_at.map(when),
                 expires => k.expires_at.map(when),
             }
         })

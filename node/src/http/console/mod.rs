@@ -10,8 +10,11 @@
 //! are sent with a strict Content-Security-Policy (no script at all) and `no-store`.
 
 mod admin;
+mod mad;
 mod pages;
+mod partners;
 mod postings;
+mod profiles;
 
 use std::sync::LazyLock;
 
@@ -62,6 +65,9 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "partners.html",
     "audit.html",
     "node.html",
+    "mad_list.html",
+    "mad.html",
+    "mad_form.html",
 );
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -134,6 +140,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(admin::get_agent_new).post(admin::post_agent_new),
         )
         .route("/console/agents/{id}", get(admin::get_agent))
+        .route("/console/agents/{id}/profil", post(profiles::post_publish))
+        .route(
+            "/console/agents/{id}/profil/{profile}/retirer",
+            post(profiles::post_withdraw),
+        )
         .route(
             "/console/agents/{id}/modifier",
             get(admin::get_agent_edit).post(admin::post_agent_edit),
@@ -142,7 +153,39 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/console/agents/{id}/supprimer",
             post(admin::post_agent_delete),
         )
+        .route("/console/mad", get(mad::get_list))
+        .route(
+            "/console/mad/nouvelle",
+            get(mad::get_new).post(mad::post_new),
+        )
+        .route("/console/mad/{id}", get(mad::get_one))
+        .route("/console/mad/{id}/etape", post(mad::post_step))
+        .route("/console/mad/{id}/signer", post(mad::post_sign))
+        .route(
+            "/console/mad/{id}/accord-avenant",
+            post(mad::post_amendment_agreement),
+        )
+        .route(
+            "/console/mad/{id}/convention/{amendment}",
+            get(mad::get_convention),
+        )
         .route("/console/partenaires", get(admin::get_partners))
+        .route("/console/partenaires/demande", post(partners::post_request))
+        .route("/console/partenaires/rejouer", post(partners::post_replay))
+        .route("/console/partenaires/blocages", post(partners::post_block))
+        .route(
+            "/console/partenaires/blocages/lever",
+            post(partners::post_unblock),
+        )
+        .route("/console/partenaires/cercles", post(partners::post_circle))
+        .route(
+            "/console/partenaires/cercles/{id}/supprimer",
+            post(partners::post_circle_delete),
+        )
+        .route(
+            "/console/partenaires/{id}/{action}",
+            post(partners::post_action),
+        )
         .route("/console/journal", get(admin::get_audit))
         .route("/console/noeud", get(admin::get_node))
         .route("/console/noeud/identite", post(admin::post_identity))
@@ -506,6 +549,10 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "agent_cree" => "L'agent a été créé.",
         "agent_modifie" => "La fiche de l'agent a été modifiée.",
         "agent_supprime" => "L'agent a été supprimé.",
+        "profil_publie" => "Le profil de l'agent a été publié.",
+        "profil_retire" => {
+            "Le profil a été retiré ; sa suppression a été envoyée à chaque collectivité qui l'avait reçu."
+        }
         "identite" => "L'identité du nœud a été enregistrée.",
         "politique" => "La politique de partenariat a été enregistrée.",
         _ => return None,
