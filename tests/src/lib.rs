@@ -385,6 +385,15 @@ impl Node {
         second
     }
 
+    /// The process id of a node started as a process ([`Node::start_process`]), while it
+    /// runs (for the benchmarks' RSS readings).
+    pub fn pid(&self) -> Option<u32> {
+        match &self.runner {
+            Runner::Child(child) => Some(child.id()),
+            _ => None,
+        }
+    }
+
     /// Its actor id.
     pub fn actor(&self) -> String {
         format!("{}/actor", self.base)
