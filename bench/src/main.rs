@@ -4,7 +4,7 @@
 //! the limits that bound each scenario. Prints a table; writes `results.json` to `--out`.
 //!
 //! ```sh
-//! cargo build --release -p passerelle-node -p passerelle-bench --example feed_bench
+//! cargo build --release -p passerelle-node -p passerelle-bench --bins --example feed_bench
 //! target/release/passerelle-bench --out bench-results          # full run
 //! target/release/passerelle-bench --quick                      # CI smoke run (< 1 min)
 //! ```

@@ -13,9 +13,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use activitypub_federation::activity_sending::SendActivityTask;
 use activitypub_federation::axum::inbox::{ActivityData, receive_activity};
 use activitypub_federation::config::{Data, FederationConfig, FederationMiddleware};
-use activitypub_federation::activity_sending::SendActivityTask;
 use activitypub_federation::fetch::object_id::ObjectId;
 use activitypub_federation::http_signatures::generate_actor_keypair;
 use activitypub_federation::kinds::activity::CreateType;
@@ -160,7 +160,10 @@ impl Activity for Create {
 
     async fn receive(self, data: &Data<Handle>) -> Result<(), Error> {
         let doc = serde_json::to_string(&self)?;
-        let conn = data.sqlite.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let conn = data
+            .sqlite
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
         conn.execute(
             "INSERT INTO inbox (activity_id, actor, document) VALUES (?1, ?2, ?3)",
             (self.id.as_str(), self.actor.inner().as_str(), doc),
@@ -211,7 +214,10 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respo
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(a.len() >= 6, "usage: lemmy-peer PORT N TEMPLATE.json REQUESTS.jsonl DB [SENDERS]");
+    anyhow::ensure!(
+        a.len() >= 6,
+        "usage: lemmy-peer PORT N TEMPLATE.json REQUESTS.jsonl DB [SENDERS]"
+    );
     let port: u16 = a[1].parse()?;
     let n: usize = a[2].parse()?;
     let template: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&a[3])?)?;
@@ -222,7 +228,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..senders {
         let kp = generate_actor_keypair()?;
         users.push(DbUser {
-            ap_id: Url::parse(&format!("http://{domain}/u{i}"))?,
+            ap_id: Url::parse(&format!("http://localhost:{port}/u{i}"))?,
             inbox: Url::parse(&format!("http://{domain}/inbox"))?,
             public_key: kp.public_key,
             private_key: Some(kp.private_key),
@@ -259,12 +265,18 @@ async fn main() -> anyhow::Result<()> {
     });
     // Sign with the crate and send to ourselves: captured, not received.
     let data = config.to_request_data();
-    let inbox_url = Url::parse(&format!("http://{domain}/inbox"))?;
+    // The crate neither sends to nor accepts from its own domain (127.0.0.1:PORT): the
+    // senders live at `localhost:PORT`, another domain for the crate but the same socket;
+    // the replay keeps the signed `Host`.
+    let inbox_url = Url::parse(&format!("http://localhost:{port}/inbox"))?;
     for i in 0..n {
         let user = &users[i % users.len()];
         let mut doc = template.clone();
         if let Some(m) = doc.as_object_mut() {
-            m.insert("id".into(), serde_json::json!(format!("http://{domain}/activities/{i}")));
+            m.insert(
+                "id".into(),
+                serde_json::json!(format!("http://localhost:{port}/activities/{i}")),
+            );
             m.insert("actor".into(), serde_json::json!(user.ap_id.as_str()));
         }
         let act: Create = serde_json::from_value(doc)?;
@@ -273,7 +285,12 @@ async fn main() -> anyhow::Result<()> {
             t.sign_and_send(&data).await?;
         }
     }
-    let lines = std::mem::take(&mut *app.captured.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let lines = std::mem::take(
+        &mut *app
+            .captured
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?,
+    );
     std::fs::write(&out, lines.join("\n"))?;
     app.capturing.store(false, Ordering::SeqCst);
     println!("READY {}", lines.len());
