@@ -152,3 +152,8 @@ pub fn sample_rss(
     });
     (tx, task)
 }
+
+/// Open file descriptors of a process (sockets included).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}

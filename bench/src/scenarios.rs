@@ -262,7 +262,7 @@ async fn inbox(
         let stored = node.store.inbox_stats().await?.total - before;
         let t = Instant::now();
         let mut drained = None;
-        while t.elapsed() < Duration::from_secs(if args.quick { 20 } else { 180 }) {
+        while t.elapsed() < Duration::from_secs(if args.quick { 5 } else { 180 }) {
             if node.store.inbox_stats().await?.unprocessed == 0 {
                 drained = Some(t.elapsed().as_secs_f64());
                 break;
@@ -450,6 +450,8 @@ async fn fanout(args: &Args, backend: Backend, cpu: &Cpu, r: &mut Report) -> any
         }
         let _ = stop.send(());
         let peak = sampler.await.unwrap_or(0.0);
+        let fds = load::open_fds(pid);
+        let idle_after = rss_mb(pid).0;
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         // CPU floor on 2 cores: per delivery, one transport signature by the node and the
@@ -519,6 +521,24 @@ async fn fanout(args: &Args, backend: Backend, cpu: &Cpu, r: &mut Report) -> any
             None,
             Some("< 100 MB"),
         );
+        r.add(
+            "memory",
+            be,
+            &format!("RSS after the fan-out to {k}"),
+            idle_after,
+            "MB",
+            None,
+            None,
+        );
+        r.add(
+            "memory",
+            be,
+            &format!("open file descriptors of the node after the fan-out to {k}"),
+            fds as f64,
+            "",
+            None,
+            None,
+        );
         drop(fleet);
         node.shutdown().await;
     }
@@ -541,7 +561,7 @@ async fn exec(url: &str, sql: &'static str) -> anyhow::Result<()> {
 async fn catchup(args: &Args, backend: Backend, cpu: &Cpu, r: &mut Report) -> anyhow::Result<()> {
     let be = name(backend);
     let counts = args.catchup.clone().unwrap_or(if args.quick {
-        vec![500]
+        vec![300]
     } else {
         vec![10_000, 100_000]
     });
@@ -634,7 +654,7 @@ async fn catchup(args: &Args, backend: Backend, cpu: &Cpu, r: &mut Report) -> an
         let limit = Duration::from_secs(if args.quick { 60 } else { 900 });
         // Projection (the remote postings cache and the feed index) runs behind; it is
         // waited for at most `patience` after everything is stored.
-        let patience = Duration::from_secs(if args.quick { 20 } else { 60 });
+        let patience = Duration::from_secs(if args.quick { 3 } else { 60 });
         let (processed_at, unprocessed) = loop {
             let s = b.store.inbox_stats().await?;
             if stored_at.is_none() && s.total - base >= n as i64 {
