@@ -60,6 +60,10 @@ pub struct Args {
     /// Fan-out: numbers of partners.
     #[arg(long, value_delimiter = ',')]
     pub fanout: Option<Vec<usize>>,
+    /// Fan-out: seconds to wait after the deliveries before reading the node's RSS and
+    /// open descriptors again (beyond the HTTP client's 90 s idle timeout: 95).
+    #[arg(long, default_value_t = 0)]
+    pub fanout_linger: u64,
     /// Catch-up: activities missed by the returning partner.
     #[arg(long, value_delimiter = ',')]
     pub catchup: Option<Vec<usize>>,

@@ -539,6 +539,28 @@ async fn fanout(args: &Args, backend: Backend, cpu: &Cpu, r: &mut Report) -> any
             None,
             None,
         );
+        if args.fanout_linger > 0 {
+            tokio::time::sleep(Duration::from_secs(args.fanout_linger)).await;
+            let l = args.fanout_linger;
+            r.add(
+                "memory",
+                be,
+                &format!("RSS {l} s after the fan-out to {k}"),
+                rss_mb(pid).0,
+                "MB",
+                None,
+                None,
+            );
+            r.add(
+                "memory",
+                be,
+                &format!("open file descriptors {l} s after the fan-out to {k}"),
+                load::open_fds(pid) as f64,
+                "",
+                None,
+                None,
+            );
+        }
         drop(fleet);
         node.shutdown().await;
     }
