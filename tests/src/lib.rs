@@ -385,7 +385,8 @@ impl Node {
         second
     }
 
-    /// The operating-system process id, for nodes started as a process and running.
+    /// The process id of a node started as a process ([`Node::start_process`]), while it
+    /// runs (for the benchmarks' RSS readings).
     pub fn pid(&self) -> Option<u32> {
         match &self.runner {
             Runner::Child(child) => Some(child.id()),

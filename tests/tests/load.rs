@@ -132,7 +132,7 @@ async fn sender_loop(
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         // Mostly creations; every 4th an update, every 10th a deletion.
-        let (activity, id, version, deleting) = if n % 10 == 0 && !live.is_empty() {
+        let (activity, id, version, deleting) = if n.is_multiple_of(10) && !live.is_empty() {
             let id = live.swap_remove((n as usize / 10) % live.len());
             let (version, _) = expected[&id];
             let a = json!({
@@ -141,7 +141,7 @@ async fn sender_loop(
                 "to": [format!("{}/followers", sender.base)],
             });
             (a, id, version, true)
-        } else if n % 4 == 0 && !live.is_empty() {
+        } else if n.is_multiple_of(4) && !live.is_empty() {
             let id = live[(n as usize / 4) % live.len()].clone();
             let version = expected[&id].0 + 1;
             let a = json!({
