@@ -1598,3 +1598,71 @@ async fn postings_fill_and_expire_and_the_metier_picker() {
     isere.shutdown().await;
     metropole.shutdown().await;
 }
+
+/// A full-time MAD of a Métropole agent to the Département (a collectivité territoriale)
+/// in functions of the agent's grade, with a vacant post: once it runs, both employers see
+/// that the Département must propose a mutation or a détachement by the third anniversary
+/// of the start (décret 2008-580). The same MAD without a vacant post shows no such
+/// deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mutation_prompt_shown_to_both_employers() {
+    let (isere, metropole, _grenoble) = three_nodes().await;
+    let start = today();
+    let due = Date::from_calendar_date(start.year() + 3, start.month(), start.day())
+        .or_else(|_| Date::from_calendar_date(start.year() + 3, start.month(), 28))
+        .unwrap()
+        .to_string();
+    let mut ids = Vec::new();
+    for vacant in [true, false] {
+        let a = agent(&metropole, "Camille Roux", "fonctionnaire_titulaire").await;
+        let mut t = terms(0, 365, full(), 15);
+        t["quotitePct"] = json!(100);
+        t["hebdoMinutes"] = json!(2100);
+        t["functionsOfGrade"] = json!(true);
+        t["hostVacantPost"] = json!(vacant);
+        let (s, sent) = metropole
+            .post(
+                "/api/v1/mad-requests",
+                &json!({"partner": isere.actor(), "our_side": "origin", "agent_id": a,
+                        "terms": t, "send": true}),
+            )
+            .await;
+        assert_eq!(s, 201, "{sent}");
+        let oid = sent["object_id"].as_str().unwrap().to_owned();
+        to_arrete(&metropole, &isere, &oid).await;
+        ids.push((vacant, oid));
+    }
+    for (vacant, oid) in &ids {
+        let (o, h) = wait_both(&metropole, &isere, oid, "active").await;
+        for view in [&o, &h] {
+            let prompts: Vec<(&str, &str)> = view["deadlines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["kind"].as_str().unwrap().starts_with("mutation_prompt"))
+                .map(|d| (d["kind"].as_str().unwrap(), d["date"].as_str().unwrap()))
+                .collect();
+            if *vacant {
+                assert!(
+                    prompts.contains(&("mutation_prompt_due", due.as_str()))
+                        && prompts
+                            .iter()
+                            .any(|(k, _)| *k == "mutation_prompt_reminder"),
+                    "{view}"
+                );
+            } else {
+                assert!(prompts.is_empty(), "{view}");
+            }
+        }
+    }
+    // The deadlines list of the Département shows it too.
+    let (s, all) = isere.get("/api/v1/mad-deadlines").await;
+    assert_eq!(s, 200, "{all}");
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "mutation_prompt_due"),
+        "{all}"
+    );
+}

@@ -293,6 +293,8 @@ mod tests {
             complement_remuneration: None,
             frais: None,
             notice_days: notice,
+            functions_of_grade: None,
+            host_vacant_post: None,
             extra: Default::default(),
         }
     }

@@ -37,7 +37,7 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::domain::convention::{self as conv, ConventionInput, Drafter, Parties};
-use crate::domain::deadlines::{self, Deadline, DeadlineConfig, MadFacts};
+use crate::domain::deadlines::{self, Deadline, DeadlineConfig, MadFacts, MutationFacts};
 use crate::domain::mad as rules;
 use crate::federation::{Federation, FederationError, now_seconds};
 use crate::store::{
@@ -1171,17 +1171,51 @@ pub async fn sign(fed: &Federation, who: &Principal, id: Uuid) -> Result<Fired> 
     }
 }
 
-/// The deadlines of a request, soonest first.
-pub fn deadlines_of(doc: &MadRequest) -> Vec<Deadline> {
+/// The deadlines of a request, soonest first. `host_is_collectivite` says whether the
+/// host is a collectivité territoriale ([`host_is_collectivite`]): with the terms'
+/// `functionsOfGrade` and `hostVacantPost`, it decides whether the host must be prompted
+/// to propose a mutation or a détachement (décret 2008-580).
+pub fn deadlines_of(doc: &MadRequest, host_is_collectivite: bool) -> Vec<Deadline> {
+    let mutation = match (doc.terms.functions_of_grade, doc.terms.host_vacant_post) {
+        (Some(functions_of_grade), Some(host_has_vacant_post)) => Some(MutationFacts {
+            first_start: first_start(doc),
+            quotite_pct: doc.terms.quotite_pct,
+            host_is_collectivite,
+            functions_of_grade,
+            host_has_vacant_post,
+        }),
+        _ => None,
+    };
     deadlines::mad_deadlines(
         &MadFacts {
             terms: &doc.terms,
             state: doc.state,
             early_end_requested_on: rules::early_end_requested_on(&doc.history),
-            mutation: None,
+            mutation,
         },
         &DeadlineConfig::default(),
     )
+}
+
+/// The first day of the first period: the earliest `start` of the history (renewals
+/// keep it) or, before any, the start date of the terms.
+pub fn first_start(doc: &MadRequest) -> Date {
+    doc.history
+        .iter()
+        .filter(|e| e.transition == Transition::Start)
+        .map(|e| e.date.unwrap_or_else(|| e.at.date()))
+        .fold(doc.terms.start_date, Date::min)
+}
+
+/// Whether the host of a request is a collectivité territoriale (commune, département,
+/// région, collectivité à statut particulier), from this node's identity or the
+/// partner's actor document; `false` when the partner's actor cannot be resolved.
+pub async fn host_is_collectivite(fed: &Federation, p: &Parsed) -> bool {
+    let host = match p.side {
+        Side::Host => our_collectivite(fed).await,
+        Side::Origin => partner_collectivite(fed, &p.row.partner).await,
+    };
+    host.is_ok_and(|c| c.kind.is_collectivite_territoriale())
 }
 
 /// Fires the transitions dates bring (start, term, renewal reminder, end of notice) on
@@ -1985,4 +2019,86 @@ pub fn open_actions(p: &Parsed) -> Vec<rules::Action> {
         .into_iter()
         .filter(|a| a.transition != Transition::Send || p.doc.state == MadState::Draft)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::domain::deadlines::DeadlineKind;
+    use time::macros::date;
+
+    /// The specification's MAD request, in `state`, full time, with the mutation facts.
+    fn request(state: &str, functions: Option<bool>, vacant: Option<bool>) -> MadRequest {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../spec/examples/mad-request.json"
+        );
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["state"] = json!(state);
+        v["terms"]["quotitePct"] = json!(100);
+        v["terms"]["functionsOfGrade"] = json!(functions);
+        v["terms"]["hostVacantPost"] = json!(vacant);
+        let map = v["terms"].as_object_mut().unwrap();
+        map.retain(|_, x| !x.is_null());
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn kinds(d: &[Deadline]) -> Vec<DeadlineKind> {
+        d.iter().map(|d| d.kind).collect()
+    }
+
+    #[test]
+    fn mutation_prompt_only_when_every_condition_holds() {
+        let doc = request("active", Some(true), Some(true));
+        let d = deadlines_of(&doc, true);
+        let due = d
+            .iter()
+            .find(|d| d.kind == DeadlineKind::MutationPromptDue)
+            .expect("the prompt is due");
+        // Three years after the first start (2027-03-01).
+        assert_eq!(due.date, date!(2030 - 03 - 01));
+        assert!(kinds(&d).contains(&DeadlineKind::MutationPromptReminder));
+        // A host that is not a collectivité territoriale, no vacant post, functions not of
+        // the grade, the facts not declared, or part time: no prompt.
+        for (doc, host) in [
+            (request("active", Some(true), Some(true)), false),
+            (request("active", Some(true), Some(false)), true),
+            (request("active", Some(false), Some(true)), true),
+            (request("active", None, None), true),
+        ] {
+            assert!(!kinds(&deadlines_of(&doc, host)).contains(&DeadlineKind::MutationPromptDue));
+        }
+        let mut part_time = request("active", Some(true), Some(true));
+        part_time.terms.quotite_pct = 80;
+        assert!(!kinds(&deadlines_of(&part_time, true)).contains(&DeadlineKind::MutationPromptDue));
+        // Not running yet: nothing to prompt.
+        let proposed = request("proposed", Some(true), Some(true));
+        assert!(!kinds(&deadlines_of(&proposed, true)).contains(&DeadlineKind::MutationPromptDue));
+    }
+
+    #[test]
+    fn renewals_keep_the_first_start() {
+        let mut doc = request("active", Some(true), Some(true));
+        let entry: MadHistoryEntry = serde_json::from_value(json!({
+            "version": 9,
+            "transition": "start",
+            "party": "system",
+            "from": "arrete_issued",
+            "to": "active",
+            "at": "2027-03-01T06:00:00Z",
+        }))
+        .unwrap();
+        doc.history.push(entry);
+        // Renewed: the terms now start a year later.
+        doc.terms.start_date = date!(2028 - 03 - 01);
+        doc.terms.end_date = date!(2029 - 02 - 28);
+        assert_eq!(first_start(&doc), date!(2027 - 03 - 01));
+        let due = deadlines_of(&doc, true)
+            .into_iter()
+            .find(|d| d.kind == DeadlineKind::MutationPromptDue)
+            .unwrap();
+        assert_eq!(due.date, date!(2030 - 03 - 01));
+    }
 }

@@ -153,6 +153,14 @@ pub struct MadTerms {
     /// Notice for an early end, days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_days: Option<u32>,
+    /// The agent exercises functions of their grade at the host. With a full-time MAD to
+    /// a collectivité territoriale that has a matching vacant post, the host must propose
+    /// a mutation or a détachement within 3 years of the first start (décret 2008-580).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions_of_grade: Option<bool>,
+    /// The host has a vacant post matching the agent's grade (see `functions_of_grade`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_vacant_post: Option<bool>,
     /// Unknown properties, kept.
     #[serde(flatten)]
     pub extra: Extra,

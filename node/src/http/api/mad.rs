@@ -300,7 +300,8 @@ pub(crate) async fn view(state: &AppState, p: Parsed) -> Result<MadView, AppErro
             needs_terms: crate::domain::mad::carries_terms(a.transition),
         })
         .collect();
-    let deadlines = service::deadlines_of(&p.doc)
+    let host_is_collectivite = service::host_is_collectivite(state.federation(), &p).await;
+    let deadlines = service::deadlines_of(&p.doc, host_is_collectivite)
         .into_iter()
         .map(|d| DeadlineView {
             kind: deadline_kind(d.kind).to_owned(),
@@ -847,7 +848,8 @@ pub async fn list_deadlines(
         if parsed.doc.state.is_final() || parsed.doc.state == MadState::Draft {
             continue;
         }
-        for d in service::deadlines_of(&parsed.doc) {
+        let host_is_collectivite = service::host_is_collectivite(state.federation(), &parsed).await;
+        for d in service::deadlines_of(&parsed.doc, host_is_collectivite) {
             out.push((
                 d.date,
                 MadDeadlineView {
