@@ -305,3 +305,187 @@ async fn console_mad_pages_on_postgres() {
         console_mad_pages(db).await;
     }
 }
+
+/// A request the host created names our agent by a reference only: at the origin, HR
+/// links it to the local agent record from the request's page (CSRF and role enforced,
+/// the agent's statut checked), and the page then links to the agent.
+async fn console_mad_link_agent(db: TestDb) {
+    use passerelle_node::store::{AgentFields, AuditRecord};
+    let n = node_on(db, true).await;
+    let (reader, reader_csrf) = sign_in(&n, "lea", Role::Lecteur).await;
+    let (rh, csrf) = sign_in(&n, "remi", Role::Rh).await;
+    let (lyon, _) = received_request(&n).await;
+    let mut agents = Vec::new();
+    for (name, statut) in [
+        ("Camille Martin", "fonctionnaire_titulaire"),
+        ("Noé Petit", "contractuel_cdd"),
+    ] {
+        let a = n
+            .store
+            .create_agent(
+                &AgentFields {
+                    display_name: name.into(),
+                    email: None,
+                    data: json!({"statut": statut, "grade": "Technicien"}),
+                },
+                &AuditRecord::new("test", "agent.create", "agent"),
+            )
+            .await
+            .unwrap();
+        agents.push(a.id);
+    }
+    // The host (Lyon) asked for our agent `agent-77`.
+    let object_id = format!("{}/mad/requests/{}", lyon.origin, Uuid::now_v7());
+    let doc = json!({
+        "id": object_id,
+        "type": "MadRequest",
+        "attributedTo": lyon.actor(),
+        "origin": format!("{BASE}/actor"),
+        "host": lyon.actor(),
+        "agent": {"ref": "agent-77", "statut": "fonctionnaire_titulaire"},
+        "terms": {
+            "activities": "Appui au service des espaces verts",
+            "quotitePct": 40,
+            "startDate": "2027-03-01",
+            "endDate": "2028-02-29",
+            "reimbursement": {"mode": "full", "monthlyCostEstimate": 1180, "invoicingPeriod": "quarterly"},
+            "noticeDays": 30
+        },
+        "state": "proposed",
+        "version": 1,
+        "published": "2026-11-22T10:15:00Z",
+        "history": [{"version": 1, "transition": "send", "party": "host_hr", "from": "draft",
+                     "to": "proposed", "at": "2026-11-22T10:15:00Z"}],
+        "to": [format!("{BASE}/actor")]
+    });
+    let id = Uuid::now_v7();
+    n.store
+        .insert_mad_request(
+            &NewMad {
+                id,
+                object_id,
+                creator: lyon.actor(),
+                our_side: "origin".into(),
+                partner: lyon.actor(),
+                agent_id: None,
+                state: "proposed".into(),
+                version: 1,
+                document: doc,
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let path = format!("/console/mad/{id}");
+    let linked = |n: &TestNode| {
+        let store = n.store.clone();
+        async move {
+            store
+                .mad_requests(&Default::default())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.id == id)
+                .unwrap()
+                .agent_id
+        }
+    };
+
+    // The reader sees no form; the officer sees the local agents to choose from.
+    let page = send(&n, "GET", &path, &reader, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        !page.body.contains("Rattacher l'agent"),
+        "{}",
+        page.body
+    );
+    let page = send(&n, "GET", &path, &rh, None).await;
+    assert!(
+        page.body.contains("Rattacher l'agent"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Camille Martin"), "{}", page.body);
+    let action = format!("{path}/agent");
+    // Refused without the CSRF token, for a reader, and for an agent of another statut.
+    let r = send(
+        &n,
+        "POST",
+        &action,
+        &rh,
+        Some(&format!("agent_id={}", agents[0])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = send(
+        &n,
+        "POST",
+        &action,
+        &reader,
+        Some(&format!("_csrf={reader_csrf}&agent_id={}", agents[0])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = send(
+        &n,
+        "POST",
+        &action,
+        &rh,
+        Some(&format!("_csrf={csrf}&agent_id={}", agents[1])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("situation statutaire"), "{}", r.body);
+    let r = send(
+        &n,
+        "POST",
+        &action,
+        &rh,
+        Some(&format!("_csrf={csrf}&agent_id=x")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(linked(&n).await, None, "nothing changed");
+    // Linked.
+    let r = send(
+        &n,
+        "POST",
+        &action,
+        &rh,
+        Some(&format!("_csrf={csrf}&agent_id={}", agents[0])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(linked(&n).await, Some(agents[0]));
+    let page = send(&n, "GET", &format!("{path}?ok=agent_lie"), &rh, None).await;
+    assert!(
+        page.body.contains("est rattaché à la demande"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("href=\"/console/agents/{}\"", agents[0])),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("Rattacher l'agent"),
+        "{}",
+        page.body
+    );
+    n.db.cleanup().await;
+}
+
+#[tokio::test]
+async fn console_mad_link_agent_on_sqlite() {
+    console_mad_link_agent(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn console_mad_link_agent_on_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        console_mad_link_agent(db).await;
+    }
+}

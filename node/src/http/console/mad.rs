@@ -41,6 +41,7 @@ fn mad_notice(code: Option<&str>) -> Option<&'static str> {
         }
         "signee" => "Votre signature a été apposée sur la convention.",
         "accord_avenant" => "L'accord écrit de l'agent sur l'avenant a été enregistré.",
+        "agent_lie" => "L'agent de notre collectivité est rattaché à la demande.",
         _ => return None,
     })
 }
@@ -418,6 +419,23 @@ async fn detail_page(
         ),
         None => (None, Vec::new()),
     };
+    // At the origin, a request the host created names the agent by a reference only:
+    // HR links it to the local agent record.
+    let link_agents: Vec<_> = if v.our_side == "origin"
+        && v.agent.local_id.is_none()
+        && !v.is_final
+        && user.principal.role >= Role::Rh
+    {
+        state
+            .store()
+            .agents()
+            .await?
+            .into_iter()
+            .map(|a| context! { id => a.id.to_string(), name => a.display_name })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let base = page_ctx(state, user, "mad").await;
     render_status(
         status,
@@ -462,6 +480,7 @@ async fn detail_page(
             error => error,
             errors => errors,
             terms_form => terms_form_values(&v.terms),
+            link_agents => link_agents,
             notice => mad_notice(notice_code),
         }},
     )
@@ -619,6 +638,34 @@ pub async fn post_sign(
         .await
         .map(|_| "signee")
         .map_err(shown);
+    after(&state, &user, id, result).await
+}
+
+/// # `POST /console/mad/{id}/agent` (rh, origin)
+/// Links the local agent (`agent_id`) to a request the host created.
+pub async fn post_link_agent(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ConsoleError> {
+    user.require(Role::Rh)?;
+    let f = form(&user, &body)?;
+    let id = request_id(&id)?;
+    let result = match Uuid::parse_str(&f.text("agent_id")) {
+        Ok(agent) => service::link_agent(state.federation(), &user.principal, id, agent)
+            .await
+            .map(|_| "agent_lie")
+            .map_err(shown),
+        Err(_) => Err(Shown::Page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choisissez l'agent concerné dans la liste.".to_owned(),
+            vec![(
+                "agent_id".to_owned(),
+                "Choisissez l'agent concerné dans la liste.".to_owned(),
+            )],
+        )),
+    };
     after(&state, &user, id, result).await
 }
 

@@ -161,6 +161,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/mad/{id}", get(mad::get_one))
         .route("/console/mad/{id}/etape", post(mad::post_step))
         .route("/console/mad/{id}/signer", post(mad::post_sign))
+        .route("/console/mad/{id}/agent", post(mad::post_link_agent))
         .route(
             "/console/mad/{id}/accord-avenant",
             post(mad::post_amendment_agreement),
