@@ -1177,16 +1177,18 @@ mod tests {
     fn secret_from_file_and_conflict() {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("db_url");
-        std::fs::write(&secret, "postgres://u:pw@127.0.0.1/db\n").unwrap();
+        std::fs::write(&secret, "postgres://u:Zq9-secret-Zq9@127.0.0.1/db\n").unwrap();
         let e = env(&[("PASSERELLE_DATABASE_URL_FILE", secret.to_str().unwrap())]);
         let c = Config::load(None, &e, &CliOverrides::default())
             .unwrap()
             .config;
         assert_eq!(
             c.database.url.as_deref(),
-            Some("postgres://u:pw@127.0.0.1/db")
+            Some("postgres://u:Zq9-secret-Zq9@127.0.0.1/db")
         );
-        assert!(!format!("{c:?}").contains("pw"));
+        // The password is not in the Debug form (a word that a random temporary path
+        // cannot contain: "pw" once matched the temporary directory's name).
+        assert!(!format!("{c:?}").contains("Zq9-secret-Zq9"));
         let mut both = e.clone();
         both.insert("PASSERELLE_DATABASE_URL".into(), "sqlite://x.db".into());
         let err = Config::load(None, &both, &CliOverrides::default()).unwrap_err();
