@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use super::partners;
 use super::{Federation, FederationError, sleep_or_stop};
 use crate::store::{
-    InboxEntry, MAX_PROJECTION_ATTEMPTS, PartnershipChange, PartnershipState, PostingApply,
-    PostingVersion, StoreError, origin_of,
+    BatchedVersion, InboxEntry, MAX_PROJECTION_ATTEMPTS, PartnershipChange, PartnershipState,
+    PostingApply, PostingVersion, StoreError, origin_of,
 };
 
 /// Items claimed per batch.
@@ -58,15 +58,86 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
             }
             continue;
         }
-        for entry in batch {
-            project_one(&fed, &entry).await;
+        project_batch(&fed, &batch).await;
+    }
+}
+
+/// Projects a claimed batch in order. Runs of consecutive items that only store a posting
+/// version (the bulk of federation traffic: `Create`/`Update` of a posting and their
+/// relays) are stored and recorded in one write transaction
+/// ([`crate::store::Store::apply_posting_versions`]); every other item, and every item of a
+/// run whose transaction failed, is projected on its own by [`project_one`].
+pub async fn project_batch(fed: &Federation, batch: &[InboxEntry]) {
+    let mut run: Vec<(&InboxEntry, PostingVersion)> = Vec::new();
+    for entry in batch {
+        match posting_version_of(fed, entry) {
+            Some(version) => run.push((entry, version)),
+            None => {
+                project_run(fed, std::mem::take(&mut run)).await;
+                project_one(fed, entry).await;
+            }
         }
+    }
+    project_run(fed, run).await;
+}
+
+/// Stores a run of posting versions in one transaction, then relays the new versions of
+/// postings we relayed (§10) and records them.
+async fn project_run(fed: &Federation, run: Vec<(&InboxEntry, PostingVersion)>) {
+    if run.is_empty() {
+        return;
+    }
+    let items: Vec<BatchedVersion<'_>> = run
+        .iter()
+        .map(|(entry, version)| BatchedVersion {
+            inbox_seq: Some(entry.seq),
+            version,
+        })
+        .collect();
+    let applied = match fed.store().apply_posting_versions(&items).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            tracing::warn!(error = %e, items = run.len(), "cannot store a batch of postings; projecting them one by one");
+            for (entry, _) in &run {
+                project_one(fed, entry).await;
+            }
+            return;
+        }
+    };
+    for ((entry, version), applied) in run.iter().zip(applied) {
+        if applied.apply == PostingApply::VersionConflict {
+            tracing::warn!(
+                posting = %version.object_id,
+                "same version with other content; the stored one is kept"
+            );
+        }
+        if let Some(outcome) = applied.outcome() {
+            fed.metrics()
+                .projected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(activity = %entry.activity_id, outcome, "projected");
+            continue;
+        }
+        // Stored, and we relayed an earlier version: relay this one too.
+        let result = partners::relay_activity(fed, &version.document, &version.object_id)
+            .await
+            .map(|()| "posting stored and relayed again");
+        record(fed, entry, result).await;
     }
 }
 
 /// Projects one item and records the outcome (or schedules a retry).
 pub async fn project_one(fed: &Federation, entry: &InboxEntry) {
     let result = project(fed, entry).await;
+    record(fed, entry, result).await;
+}
+
+/// Records the outcome of projecting `entry`, or schedules a retry.
+async fn record(
+    fed: &Federation,
+    entry: &InboxEntry,
+    result: Result<&'static str, FederationError>,
+) {
     let store = fed.store();
     let record = match result {
         Ok(outcome) => {
@@ -183,25 +254,52 @@ async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
     }
 }
 
-/// Stores a verified posting version (§8.5), its author proof's key recorded.
-async fn apply_posting(
+/// The posting version an item only has to store, for the batched path of
+/// [`project_batch`]: a `Create`/`Update` of a posting (not an immersion swap, which the
+/// mobility projection takes) or a relay of one, with an id and an author other than us.
+/// `None` sends the item through [`project`], which decides exactly the same for it.
+fn posting_version_of(fed: &Federation, entry: &InboxEntry) -> Option<PostingVersion> {
+    let object = entry.document.get("object").filter(|o| o.is_object())?;
+    let is_posting = |o: &Value| str_of(o, "type") == Some("Posting");
+    let (posting, relayed_by) = match entry.activity_type.as_str() {
+        "Create" | "Update" if is_posting(object) => {
+            let swap = object.get("swapProfiles").is_some()
+                && str_of(object, "postingKind") == Some("immersion_swap");
+            (!swap).then_some((object, None))?
+        }
+        "Announce" => match str_of(object, "type") {
+            Some("Posting") => (object, Some(entry.actor_id.as_str())),
+            Some("Create" | "Update") => (
+                object.get("object").filter(|o| is_posting(o))?,
+                Some(entry.actor_id.as_str()),
+            ),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    version_of(fed, posting, relayed_by, &entry.signers).ok()
+}
+
+/// The version to store of a verified posting, its author proof's key recorded; `Err`
+/// is the outcome of a posting not to store.
+fn version_of(
     fed: &Federation,
     posting: &Value,
     relayed_by: Option<&str>,
     signers: &[String],
-) -> Result<&'static str, FederationError> {
+) -> Result<PostingVersion, &'static str> {
     let (Some(id), Some(author)) = (str_of(posting, "id"), str_of(posting, "attributedTo")) else {
-        return Ok("ignored: posting without id or author");
+        return Err("ignored: posting without id or author");
     };
     if author == fed.actor_id() {
-        return Ok("ignored: our own posting");
+        return Err("ignored: our own posting");
     }
     let verified_key = signers
         .iter()
         .find(|s| s.split('#').next() == Some(author))
         .cloned()
         .unwrap_or_default();
-    let version = PostingVersion {
+    Ok(PostingVersion {
         object_id: id.to_owned(),
         author: author.to_owned(),
         relayed_by: relayed_by.map(str::to_owned),
@@ -209,24 +307,44 @@ async fn apply_posting(
         version: posting.get("version").and_then(Value::as_i64).unwrap_or(1),
         document: posting.clone(),
         verified_key,
-    };
-    Ok(match fed.store().apply_posting_version(&version).await? {
-        PostingApply::Stored if relayed_by.is_none() && fed.store().has_relayed(id).await? => {
-            // We relayed an earlier version: relay this one too (§10).
-            partners::relay_activity(fed, posting, id).await?;
-            "posting stored and relayed again"
-        }
-        PostingApply::Stored => "posting stored",
-        PostingApply::Stale => "posting already known (same or newer version)",
-        PostingApply::Tombstoned => "posting deleted earlier (tombstone wins)",
-        PostingApply::VersionConflict => {
-            tracing::warn!(
-                posting = id,
-                "same version with other content; the stored one is kept"
-            );
-            "version conflict: stored version kept"
-        }
     })
+}
+
+/// Stores a verified posting version (§8.5), its author proof's key recorded.
+async fn apply_posting(
+    fed: &Federation,
+    posting: &Value,
+    relayed_by: Option<&str>,
+    signers: &[String],
+) -> Result<&'static str, FederationError> {
+    let version = match version_of(fed, posting, relayed_by, signers) {
+        Ok(v) => v,
+        Err(outcome) => return Ok(outcome),
+    };
+    let applied = fed
+        .store()
+        .apply_posting_versions(&[BatchedVersion {
+            inbox_seq: None,
+            version: &version,
+        }])
+        .await?;
+    let Some(applied) = applied.first().copied() else {
+        return Ok("posting already known (same or newer version)");
+    };
+    if applied.apply == PostingApply::VersionConflict {
+        tracing::warn!(
+            posting = %version.object_id,
+            "same version with other content; the stored one is kept"
+        );
+    }
+    match applied.outcome() {
+        Some(outcome) => Ok(outcome),
+        None => {
+            // We relayed an earlier version: relay this one too (§10).
+            partners::relay_activity(fed, posting, &version.object_id).await?;
+            Ok("posting stored and relayed again")
+        }
+    }
 }
 
 /// `Accept` or `Reject` of our `Follow`: the partnership in our direction starts (and we

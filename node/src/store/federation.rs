@@ -291,6 +291,40 @@ pub enum PostingApply {
     VersionConflict,
 }
 
+/// One posting version of a batch ([`Store::apply_posting_versions`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchedVersion<'a> {
+    /// The inbox item it was received in, recorded as projected in the same transaction;
+    /// `None` for a version that does not come from the inbox.
+    pub inbox_seq: Option<i64>,
+    /// The verified version.
+    pub version: &'a PostingVersion,
+}
+
+/// What storing one version of a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedVersion {
+    /// The §8.5 outcome.
+    pub apply: PostingApply,
+    /// Stored, from its author, and we relayed the posting earlier: the new version must
+    /// be relayed too (§10).
+    pub relayed: bool,
+}
+
+impl AppliedVersion {
+    /// The projection outcome recorded for the inbox item; `None` while the new version
+    /// still has to be relayed.
+    pub fn outcome(self) -> Option<&'static str> {
+        match self.apply {
+            PostingApply::Stored if self.relayed => None,
+            PostingApply::Stored => Some("posting stored"),
+            PostingApply::Stale => Some("posting already known (same or newer version)"),
+            PostingApply::Tombstoned => Some("posting deleted earlier (tombstone wins)"),
+            PostingApply::VersionConflict => Some("version conflict: stored version kept"),
+        }
+    }
+}
+
 const PARTNER_COLUMNS: &str = "id, actor_id, name, inbox, shared_inbox, outbox, siren, outgoing, \
      outgoing_follow_id, incoming, incoming_follow, created_at, updated_at";
 
@@ -873,76 +907,123 @@ impl Store {
     /// is stale, an equal one with other content is a conflict (the stored one is kept),
     /// and a tombstone wins over everything.
     pub async fn apply_posting_version(&self, v: &PostingVersion) -> Result<PostingApply> {
+        let applied = self
+            .apply_posting_versions(&[BatchedVersion {
+                inbox_seq: None,
+                version: v,
+            }])
+            .await?;
+        Ok(applied.first().map_or(PostingApply::Stale, |a| a.apply))
+    }
+
+    /// Stores several verified posting versions in **one** write transaction, in order, by
+    /// the rules of [`Store::apply_posting_version`]. An item that comes from the inbox
+    /// (`inbox_seq`) is recorded as projected in the same transaction, with the outcome
+    /// text of [`AppliedVersion::outcome`], unless it was stored and we relayed the
+    /// posting earlier ([`AppliedVersion::relayed`]): the caller relays the new version
+    /// (§10) and then records the item. Nothing is written when an error is returned.
+    pub async fn apply_posting_versions(
+        &self,
+        items: &[BatchedVersion<'_>],
+    ) -> Result<Vec<AppliedVersion>> {
         let t = to_ms(now());
-        let text = json_text(&v.document);
+        let mut out = Vec::with_capacity(items.len());
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            let current = sqlx::query(
-                "SELECT version, document, deleted_at FROM remote_postings WHERE object_id = $1",
-            )
-            .bind(&v.object_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err("read a remote posting"))?;
-            let outcome = match current {
-                Some(r) => {
-                    let version: i64 = col!(r, "version");
-                    let deleted: Option<i64> = col!(r, "deleted_at");
-                    let stored: Option<String> = col!(r, "document");
-                    if deleted.is_some() {
-                        PostingApply::Tombstoned
-                    } else if v.version < version {
-                        PostingApply::Stale
-                    } else if v.version == version {
-                        let same = stored
-                            .as_deref()
-                            .map(parse_json)
-                            .transpose()?
-                            .is_some_and(|s| same_content(&s, &v.document));
-                        if same { PostingApply::Stale } else { PostingApply::VersionConflict }
-                    } else {
+            for item in items {
+                let v = item.version;
+                let current = sqlx::query(
+                    "SELECT version, document, deleted_at FROM remote_postings WHERE object_id = $1",
+                )
+                .bind(&v.object_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err("read a remote posting"))?;
+                let apply = match current {
+                    Some(r) => {
+                        let version: i64 = col!(r, "version");
+                        let deleted: Option<i64> = col!(r, "deleted_at");
+                        let stored: Option<String> = col!(r, "document");
+                        if deleted.is_some() {
+                            PostingApply::Tombstoned
+                        } else if v.version < version {
+                            PostingApply::Stale
+                        } else if v.version == version {
+                            let same = stored
+                                .as_deref()
+                                .map(parse_json)
+                                .transpose()?
+                                .is_some_and(|s| same_content(&s, &v.document));
+                            if same { PostingApply::Stale } else { PostingApply::VersionConflict }
+                        } else {
+                            sqlx::query(
+                                "UPDATE remote_postings SET author = $1, relayed_by = $2, kind = $3, version = $4, \
+                                 document = $5, verified_key = $6, verified_at = $7, updated_at = $7 WHERE object_id = $8",
+                            )
+                            .bind(&v.author)
+                            .bind(&v.relayed_by)
+                            .bind(&v.kind)
+                            .bind(v.version)
+                            .bind(json_text(&v.document))
+                            .bind(&v.verified_key)
+                            .bind(t)
+                            .bind(&v.object_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err("store a remote posting"))?;
+                            super::feed::index_remote(&mut *tx, v, t).await?;
+                            PostingApply::Stored
+                        }
+                    }
+                    None => {
                         sqlx::query(
-                            "UPDATE remote_postings SET author = $1, relayed_by = $2, kind = $3, version = $4, \
-                             document = $5, verified_key = $6, verified_at = $7, updated_at = $7 WHERE object_id = $8",
+                            "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
+                             verified_key, verified_at, first_seen_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
                         )
+                        .bind(&v.object_id)
                         .bind(&v.author)
                         .bind(&v.relayed_by)
                         .bind(&v.kind)
                         .bind(v.version)
-                        .bind(&text)
+                        .bind(json_text(&v.document))
                         .bind(&v.verified_key)
                         .bind(t)
-                        .bind(&v.object_id)
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err("store a remote posting"))?;
                         super::feed::index_remote(&mut *tx, v, t).await?;
                         PostingApply::Stored
                     }
-                }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
-                         verified_key, verified_at, first_seen_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
+                };
+                // A new version of a posting we relayed is relayed again (§10): only its
+                // author's own versions, not another relay's.
+                let relayed = apply == PostingApply::Stored
+                    && v.relayed_by.is_none()
+                    && sqlx::query(
+                        "SELECT 1 AS x FROM outbox WHERE activity_type = 'Announce' AND object_id = $1 LIMIT 1",
                     )
                     .bind(&v.object_id)
-                    .bind(&v.author)
-                    .bind(&v.relayed_by)
-                    .bind(&v.kind)
-                    .bind(v.version)
-                    .bind(&text)
-                    .bind(&v.verified_key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err("read the outbox"))?
+                    .is_some();
+                let applied = AppliedVersion { apply, relayed };
+                if let (Some(seq), Some(outcome)) = (item.inbox_seq, applied.outcome()) {
+                    sqlx::query(
+                        "UPDATE inbox SET processed_at = $1, outcome = $2, lease_until = NULL, lease_owner = NULL WHERE seq = $3",
+                    )
                     .bind(t)
+                    .bind(outcome)
+                    .bind(seq)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("store a remote posting"))?;
-                    super::feed::index_remote(&mut *tx, v, t).await?;
-                    PostingApply::Stored
+                    .map_err(map_err("record a projection"))?;
                 }
-            };
+                out.push(applied);
+            }
             tx.commit().await.map_err(map_err("commit"))?;
-            Ok(outcome)
+            Ok(out)
         })
     }
 

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use passerelle_node::store::{
-    AuditRecord, BlockKind, DeliveryOutcome, InboxAccept, IncomingActivity, NewActivity,
-    PartnerInfo, PartnershipChange, PartnershipState, Store, Via, Viewer,
+    AppliedVersion, AuditRecord, BatchedVersion, BlockKind, DeliveryOutcome, InboxAccept,
+    IncomingActivity, NewActivity, PartnerInfo, PartnershipChange, PartnershipState, PostingApply,
+    PostingVersion, Store, Via, Viewer,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -160,6 +161,129 @@ async fn inbox_dedup_and_leases(store: &Store) {
     let (entry, outcome) = store.inbox_entry(&a.activity_id).await.unwrap().unwrap();
     assert_eq!(entry.via, Via::Push);
     assert_eq!(outcome.as_deref(), Some("posting stored"));
+}
+
+/// A batch of received posting versions is stored and its inbox items recorded in one
+/// transaction, in order; a new version of a posting we relayed is stored but left for
+/// the caller to relay and record.
+async fn inbox_posting_batch(store: &Store) {
+    let posting = |n: u32| format!("https://a.example/postings/{n}");
+    let version = |n: u32, v: i64, name: &str| PostingVersion {
+        object_id: posting(n),
+        author: "https://a.example/actor".into(),
+        relayed_by: None,
+        kind: "vacancy".into(),
+        version: v,
+        document: json!({"id": posting(n), "type": "Posting", "version": v, "name": name,
+            "attributedTo": "https://a.example/actor", "postingKind": "vacancy"}),
+        verified_key: "https://a.example/actor#k1".into(),
+    };
+    // We relayed posting 3 earlier.
+    store
+        .append_activity(
+            &NewActivity {
+                activity_id: "https://rh.isere.example/activities/relay-3".into(),
+                activity_type: "Announce".into(),
+                object_id: posting(3),
+                public: false,
+                document: json!({"id": "https://rh.isere.example/activities/relay-3",
+                    "type": "Announce", "actor": ME, "to": [FOLLOWERS]}),
+            },
+            Some(&audit()),
+        )
+        .await
+        .unwrap();
+    let received: Vec<IncomingActivity> = (1..=6)
+        .map(|i| {
+            incoming(
+                &format!("https://a.example/activities/b{i}"),
+                json!({"n": i}),
+            )
+        })
+        .collect();
+    store.accept_activities(&received).await.unwrap();
+    let claimed = store
+        .claim_inbox("p1", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 6);
+    let mut relayed_copy = version(3, 1, "relayed");
+    relayed_copy.relayed_by = Some("https://c.example/actor".into());
+    let versions = [
+        version(1, 1, "first"),
+        version(1, 2, "second"), // a later version in the same batch replaces it
+        version(1, 2, "other"),  // same version, other content: conflict
+        version(2, 1, "two"),
+        version(1, 1, "first"), // an older version after a newer one is stale
+        version(3, 1, "three"), // stored, and we relayed posting 3: to relay again
+    ];
+    let items: Vec<BatchedVersion<'_>> = claimed
+        .iter()
+        .zip(&versions)
+        .map(|(e, v)| BatchedVersion {
+            inbox_seq: Some(e.seq),
+            version: v,
+        })
+        .collect();
+    let applied = store.apply_posting_versions(&items).await.unwrap();
+    let stored = |relayed| AppliedVersion {
+        apply: PostingApply::Stored,
+        relayed,
+    };
+    let other = |apply| AppliedVersion {
+        apply,
+        relayed: false,
+    };
+    assert_eq!(
+        applied,
+        [
+            stored(false),
+            stored(false),
+            other(PostingApply::VersionConflict),
+            stored(false),
+            other(PostingApply::Stale),
+            stored(true),
+        ]
+    );
+    let outcomes = [
+        Some("posting stored"),
+        Some("posting stored"),
+        Some("version conflict: stored version kept"),
+        Some("posting stored"),
+        Some("posting already known (same or newer version)"),
+        None,
+    ];
+    for (a, want) in received.iter().zip(outcomes) {
+        let (_, outcome) = store.inbox_entry(&a.activity_id).await.unwrap().unwrap();
+        assert_eq!(outcome.as_deref(), want, "{}", a.activity_id);
+    }
+    // The one left to relay is still leased to us, not projected.
+    assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 1);
+    let one = store.remote_posting(&posting(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (one.version, one.document.unwrap()["name"].clone()),
+        (2, json!("second"))
+    );
+    for n in 1..=3 {
+        let item = store.feed_item(&posting(n)).await.unwrap();
+        assert!(item.is_some(), "posting {n} is in the feed");
+    }
+    assert_eq!(
+        store.feed_item(&posting(1)).await.unwrap().unwrap().name,
+        "second"
+    );
+    // A relay's copy of a posting we relayed is not relayed again (one hop).
+    let again = store
+        .apply_posting_versions(&[BatchedVersion {
+            inbox_seq: None,
+            version: &PostingVersion {
+                version: 2,
+                ..relayed_copy
+            },
+        }])
+        .await
+        .unwrap();
+    assert_eq!(again, [stored(false)]);
 }
 
 async fn deliveries_fan_out_limits_and_dead_letters(store: &Store) {
@@ -544,6 +668,11 @@ async fn outbox_visibility_for_signed_requesters(store: &Store) {
 #[tokio::test]
 async fn queue_inbox() {
     on_each_backend!(inbox_dedup_and_leases);
+}
+
+#[tokio::test]
+async fn queue_inbox_posting_batch() {
+    on_each_backend!(inbox_posting_batch);
 }
 
 #[tokio::test]
