@@ -240,7 +240,16 @@ async fn two_processes_on_one_postgres_deliver_each_job_once() {
         )
         .await;
     }
-    // Each job delivered, and no receiver got a delivery twice.
+    // Each job delivered (its record may follow the receiver's copy by a moment), and no
+    // receiver got a delivery twice.
+    wait_until("every job recorded", PATIENCE, || async {
+        let (_, h) = isere.get("/api/v1/deliveries").await;
+        h.as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["pending"] == 0 && t["dead"] == 0)
+    })
+    .await;
     let (_, health) = isere.get("/api/v1/deliveries").await;
     let delivered: i64 = health
         .as_array()

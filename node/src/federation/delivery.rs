@@ -29,6 +29,7 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
     let lease = Duration::from_secs(fed.config().request_timeout_secs.saturating_mul(2) + 5);
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let (recorder, recorder_task) = Recorder::spawn(fed.clone(), concurrency);
     loop {
         while tasks.try_join_next().is_some() {}
         if *shutdown.borrow() {
@@ -72,8 +73,9 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
                 break;
             };
             let fed = fed.clone();
+            let recorder = recorder.clone();
             tasks.spawn(async move {
-                deliver(&fed, job).await;
+                deliver(&fed, &recorder, job).await;
                 drop(permit);
             });
         }
@@ -81,6 +83,77 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
     // Let attempts in flight finish; what does not is taken again when its lease ends.
     let grace = Duration::from_secs(fed.config().request_timeout_secs.min(10));
     let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    // The recorder ends once every attempt's handle is gone and its queue is recorded.
+    drop(tasks);
+    drop(recorder);
+    let _ = tokio::time::timeout(grace, recorder_task).await;
+}
+
+/// An attempt's outcome waiting to be recorded, with where to send the result.
+type Attempt = (
+    DeliveryJob,
+    DeliveryOutcome,
+    tokio::sync::oneshot::Sender<Result<i64, String>>,
+);
+
+/// Group commit of delivery outcomes: attempts hand their outcome to one writer task,
+/// which records whatever has accumulated in one transaction
+/// ([`crate::store::Store::record_deliveries`]). A fan-out to a thousand partners then
+/// costs a few commits instead of a thousand (each an fsync on PostgreSQL, each a turn of
+/// the single writer on SQLite). An attempt waits for its record before it ends, so a job
+/// is never claimed again while its outcome is in flight.
+#[derive(Debug, Clone)]
+struct Recorder {
+    tx: tokio::sync::mpsc::Sender<Attempt>,
+}
+
+impl Recorder {
+    /// Starts the writer task; it ends when every sender is dropped and its queue is
+    /// recorded.
+    fn spawn(fed: Arc<Federation>, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
+        let max = capacity.clamp(1, 512);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Attempt>(max);
+        let task = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < max {
+                    match rx.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
+                    }
+                }
+                let items: Vec<(&DeliveryJob, &DeliveryOutcome)> =
+                    batch.iter().map(|(j, o, _)| (j, o)).collect();
+                let result = fed.store().record_deliveries(&items).await;
+                match result {
+                    Ok(previous) => {
+                        for ((_, _, reply), p) in batch.into_iter().zip(previous) {
+                            let _ = reply.send(Ok(p));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, _, reply) in batch {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        (Self { tx }, task)
+    }
+
+    /// Records one outcome (with the others waiting); the inbox's failures in a row
+    /// before this attempt.
+    async fn record(&self, job: DeliveryJob, outcome: DeliveryOutcome) -> Result<i64, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((job, outcome, reply))
+            .await
+            .map_err(|_| "the delivery recorder stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the delivery recorder stopped".to_owned())?
+    }
 }
 
 /// The problem `code` of an error answer, if it has one.
@@ -93,7 +166,7 @@ fn problem_code(body: &[u8]) -> Option<String> {
 }
 
 /// One attempt of one job, recorded.
-pub async fn deliver(fed: &Federation, job: DeliveryJob) {
+async fn deliver(fed: &Federation, recorder: &Recorder, job: DeliveryJob) {
     let signer = fed.signer();
     let attempt = fed
         .net()
@@ -214,20 +287,21 @@ pub async fn deliver(fed: &Federation, job: DeliveryJob) {
         }
     }
     let came_back = matches!(outcome, DeliveryOutcome::Delivered { .. });
-    match fed.store().record_delivery(&job, &outcome).await {
+    let (job_id, inbox_url) = (job.id, job.inbox_url.clone());
+    match recorder.record(job, outcome).await {
         Ok(previous_failures) => {
             if came_back && previous_failures > 0 {
-                partner_came_back(fed, &job.inbox_url).await;
+                partner_came_back(fed, &inbox_url).await;
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, job = job.id, "cannot record a delivery; the job will be tried again")
+            tracing::warn!(error = %e, job = job_id, "cannot record a delivery; the job will be tried again")
         }
     }
     if gone
         && let Err(e) = fed
             .store()
-            .dead_letter_inbox(&job.inbox_url, "the recipient is gone (410)")
+            .dead_letter_inbox(&inbox_url, "the recipient is gone (410)")
             .await
     {
         tracing::warn!(error = %e, "cannot dead-letter the jobs of a gone inbox");

@@ -607,107 +607,127 @@ impl Store {
         job: &DeliveryJob,
         outcome: &DeliveryOutcome,
     ) -> Result<i64> {
+        let previous = self.record_deliveries(&[(job, outcome)]).await?;
+        Ok(previous.first().copied().unwrap_or(0))
+    }
+
+    /// Records the outcomes of several attempts in **one** transaction (the delivery
+    /// workers' group commit), in order, as [`Store::record_delivery`] would one by one.
+    /// Returns, for each, the failures in a row its inbox had before that attempt.
+    pub async fn record_deliveries(
+        &self,
+        items: &[(&DeliveryJob, &DeliveryOutcome)],
+    ) -> Result<Vec<i64>> {
         let t = to_ms(now());
-        let first = job.first_attempt_at.map_or(t, to_ms);
+        let mut out = vec![0; items.len()];
+        // Rows are locked in one order (by inbox, then as given) in every process, so two
+        // processes recording batches at once cannot deadlock on PostgreSQL.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by(|&a, &b| items[a].0.inbox_url.cmp(&items[b].0.inbox_url));
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            sqlx::query(
-                "INSERT INTO delivery_targets (inbox_url, consecutive_failures) VALUES ($1, 0) \
-                 ON CONFLICT (inbox_url) DO NOTHING",
-            )
-            .bind(&job.inbox_url)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err("record an inbox"))?;
-            let row = sqlx::query("SELECT consecutive_failures FROM delivery_targets WHERE inbox_url = $1")
+            for &k in &order {
+                let (job, outcome) = items[k];
+                let first = job.first_attempt_at.map_or(t, to_ms);
+                sqlx::query(
+                    "INSERT INTO delivery_targets (inbox_url, consecutive_failures) VALUES ($1, 0) \
+                     ON CONFLICT (inbox_url) DO NOTHING",
+                )
                 .bind(&job.inbox_url)
-                .fetch_one(&mut *tx)
+                .execute(&mut *tx)
                 .await
-                .map_err(map_err("read an inbox's health"))?;
-            let previous: i64 = col!(row, "consecutive_failures");
-            match outcome {
-                DeliveryOutcome::Delivered { status } => {
-                    sqlx::query(
-                        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, \
-                         first_attempt_at = $1, last_attempt_at = $2, last_status = $3, last_code = NULL, \
-                         last_error = NULL, lease_until = NULL, lease_owner = NULL, finished_at = $2 WHERE id = $4",
-                    )
-                    .bind(first)
-                    .bind(t)
-                    .bind(i64::from(*status))
-                    .bind(job.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("record a delivery"))?;
-                    sqlx::query(
-                        "UPDATE delivery_targets SET consecutive_failures = 0, circuit_open_until = NULL, \
-                         last_success_at = $1 WHERE inbox_url = $2",
-                    )
-                    .bind(t)
+                .map_err(map_err("record an inbox"))?;
+                let row = sqlx::query("SELECT consecutive_failures FROM delivery_targets WHERE inbox_url = $1")
                     .bind(&job.inbox_url)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await
-                    .map_err(map_err("record an inbox's health"))?;
+                    .map_err(map_err("read an inbox's health"))?;
+                let previous: i64 = col!(row, "consecutive_failures");
+                match outcome {
+                    DeliveryOutcome::Delivered { status } => {
+                        sqlx::query(
+                            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, \
+                             first_attempt_at = $1, last_attempt_at = $2, last_status = $3, last_code = NULL, \
+                             last_error = NULL, lease_until = NULL, lease_owner = NULL, finished_at = $2 WHERE id = $4",
+                        )
+                        .bind(first)
+                        .bind(t)
+                        .bind(i64::from(*status))
+                        .bind(job.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("record a delivery"))?;
+                        sqlx::query(
+                            "UPDATE delivery_targets SET consecutive_failures = 0, circuit_open_until = NULL, \
+                             last_success_at = $1 WHERE inbox_url = $2",
+                        )
+                        .bind(t)
+                        .bind(&job.inbox_url)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("record an inbox's health"))?;
+                    }
+                    DeliveryOutcome::Retry { status, code, error, next_attempt_at, auth_retry } => {
+                        sqlx::query(
+                            "UPDATE deliveries SET attempts = attempts + 1, first_attempt_at = $1, last_attempt_at = $2, \
+                             last_status = $3, last_code = $4, last_error = $5, next_attempt_at = $6, \
+                             auth_retried = (auth_retried OR $7), lease_until = NULL, lease_owner = NULL WHERE id = $8",
+                        )
+                        .bind(first)
+                        .bind(t)
+                        .bind(status.map(i64::from))
+                        .bind(code)
+                        .bind(error)
+                        .bind(to_ms(*next_attempt_at))
+                        .bind(*auth_retry)
+                        .bind(job.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("record a failed delivery"))?;
+                        sqlx::query(
+                            "UPDATE delivery_targets SET consecutive_failures = consecutive_failures + 1, \
+                             circuit_open_until = CASE WHEN consecutive_failures + 1 >= $5 THEN $1 ELSE NULL END, \
+                             last_failure_at = $2, last_error = $3 WHERE inbox_url = $4",
+                        )
+                        .bind(to_ms(*next_attempt_at))
+                        .bind(t)
+                        .bind(error)
+                        .bind(&job.inbox_url)
+                        .bind(CIRCUIT_THRESHOLD)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("record an inbox's health"))?;
+                    }
+                    DeliveryOutcome::Dead { status, code, error } => {
+                        sqlx::query(
+                            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, first_attempt_at = $1, \
+                             last_attempt_at = $2, last_status = $3, last_code = $4, last_error = $5, \
+                             lease_until = NULL, lease_owner = NULL, finished_at = $2 WHERE id = $6",
+                        )
+                        .bind(first)
+                        .bind(t)
+                        .bind(status.map(i64::from))
+                        .bind(code)
+                        .bind(error)
+                        .bind(job.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("dead-letter a delivery"))?;
+                        sqlx::query(
+                            "UPDATE delivery_targets SET last_failure_at = $1, last_error = $2 WHERE inbox_url = $3",
+                        )
+                        .bind(t)
+                        .bind(error)
+                        .bind(&job.inbox_url)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("record an inbox's health"))?;
+                    }
                 }
-                DeliveryOutcome::Retry { status, code, error, next_attempt_at, auth_retry } => {
-                    sqlx::query(
-                        "UPDATE deliveries SET attempts = attempts + 1, first_attempt_at = $1, last_attempt_at = $2, \
-                         last_status = $3, last_code = $4, last_error = $5, next_attempt_at = $6, \
-                         auth_retried = (auth_retried OR $7), lease_until = NULL, lease_owner = NULL WHERE id = $8",
-                    )
-                    .bind(first)
-                    .bind(t)
-                    .bind(status.map(i64::from))
-                    .bind(code)
-                    .bind(error)
-                    .bind(to_ms(*next_attempt_at))
-                    .bind(*auth_retry)
-                    .bind(job.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("record a failed delivery"))?;
-                    sqlx::query(
-                        "UPDATE delivery_targets SET consecutive_failures = consecutive_failures + 1, \
-                         circuit_open_until = CASE WHEN consecutive_failures + 1 >= $5 THEN $1 ELSE NULL END, \
-                         last_failure_at = $2, last_error = $3 WHERE inbox_url = $4",
-                    )
-                    .bind(to_ms(*next_attempt_at))
-                    .bind(t)
-                    .bind(error)
-                    .bind(&job.inbox_url)
-                    .bind(CIRCUIT_THRESHOLD)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("record an inbox's health"))?;
-                }
-                DeliveryOutcome::Dead { status, code, error } => {
-                    sqlx::query(
-                        "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, first_attempt_at = $1, \
-                         last_attempt_at = $2, last_status = $3, last_code = $4, last_error = $5, \
-                         lease_until = NULL, lease_owner = NULL, finished_at = $2 WHERE id = $6",
-                    )
-                    .bind(first)
-                    .bind(t)
-                    .bind(status.map(i64::from))
-                    .bind(code)
-                    .bind(error)
-                    .bind(job.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("dead-letter a delivery"))?;
-                    sqlx::query(
-                        "UPDATE delivery_targets SET last_failure_at = $1, last_error = $2 WHERE inbox_url = $3",
-                    )
-                    .bind(t)
-                    .bind(error)
-                    .bind(&job.inbox_url)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("record an inbox's health"))?;
-                }
+                out[k] = previous;
             }
             tx.commit().await.map_err(map_err("commit"))?;
-            Ok(previous)
+            Ok(out)
         })
     }
 

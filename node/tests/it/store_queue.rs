@@ -333,27 +333,24 @@ async fn deliveries_fan_out_limits_and_dead_letters(store: &Store) {
     assert!(job_b.body.contains("\"Create\""));
 
     // b fails three times in a row: afterwards one probe at a time, and the circuit opens.
+    // Recorded together (the workers' group commit), in order: each sees the failures
+    // recorded before it in the same transaction.
     let now = OffsetDateTime::now_utc();
-    for (i, job) in claimed
+    let failure = DeliveryOutcome::Retry {
+        status: Some(503),
+        code: None,
+        error: "503".into(),
+        next_attempt_at: now - time::Duration::seconds(1),
+        auth_retry: false,
+    };
+    let b_jobs: Vec<_> = claimed
         .iter()
         .filter(|j| j.inbox_url.contains("b.example"))
-        .enumerate()
-    {
-        let previous = store
-            .record_delivery(
-                job,
-                &DeliveryOutcome::Retry {
-                    status: Some(503),
-                    code: None,
-                    error: "503".into(),
-                    next_attempt_at: now - time::Duration::seconds(1),
-                    auth_retry: false,
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(previous, i as i64);
-    }
+        .collect();
+    let items: Vec<_> = b_jobs.iter().map(|j| (*j, &failure)).collect();
+    let previous = store.record_deliveries(&items).await.unwrap();
+    assert_eq!(previous, (0..b_jobs.len() as i64).collect::<Vec<_>>());
+    assert_eq!(previous.len(), 2);
     let probe = store.claim_deliveries("p1", 100, 2, lease).await.unwrap();
     assert_eq!(
         probe
