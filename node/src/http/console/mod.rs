@@ -190,6 +190,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/journal", get(admin::get_audit))
         .route("/console/noeud", get(admin::get_node))
         .route("/console/noeud/identite", post(admin::post_identity))
+        .route("/console/noeud/appartenance", post(admin::post_membership))
         .route("/console/noeud/politique", post(admin::post_policy))
         .layer(middleware::map_response_with_state(state, security_headers))
 }
@@ -555,6 +556,9 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
             "Le profil a été retiré ; sa suppression a été envoyée à chaque collectivité qui l'avait reçu."
         }
         "identite" => "L'identité du nœud a été enregistrée.",
+        "appartenance" => {
+            "L'appartenance de la collectivité (EPCI, rattachement) a été enregistrée."
+        }
         "politique" => "La politique de partenariat a été enregistrée.",
         _ => return None,
     })
