@@ -249,13 +249,15 @@ pub async fn get_agent(
     let id = agent_id(&id)?;
     let agent = agent_row(state.store().agent(id).await?);
     let profiles = super::profiles::agent_profiles(&state, id).await?;
+    let circles = state.store().circles().await?;
     let base = page_ctx(&state, &user, "agents").await;
     render(
         "agent.html",
         context! { ..base, ..context! {
             agent => agent,
             profiles => profiles,
-            options => super::profiles::form_options(),
+            options => super::profiles::form_options(&circles),
+            new_profile => super::profiles::new_form(),
             notice => notice(ok_code(&raw).as_deref()),
         }},
     )

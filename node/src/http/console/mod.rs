@@ -62,6 +62,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "agents.html",
     "agent.html",
     "agent_form.html",
+    "profile_form.html",
     "partners.html",
     "audit.html",
     "node.html",
@@ -141,6 +142,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/console/agents/{id}", get(admin::get_agent))
         .route("/console/agents/{id}/profil", post(profiles::post_publish))
+        .route(
+            "/console/agents/{id}/profil/{profile}/modifier",
+            get(profiles::get_edit).post(profiles::post_edit),
+        )
         .route(
             "/console/agents/{id}/profil/{profile}/retirer",
             post(profiles::post_withdraw),
@@ -552,6 +557,9 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "agent_modifie" => "La fiche de l'agent a été modifiée.",
         "agent_supprime" => "L'agent a été supprimé.",
         "profil_publie" => "Le profil de l'agent a été publié.",
+        "profil_modifie" => {
+            "Le profil a été modifié ; sa nouvelle version a été envoyée aux collectivités de sa portée."
+        }
         "profil_retire" => {
             "Le profil a été retiré ; sa suppression a été envoyée à chaque collectivité qui l'avait reçu."
         }
