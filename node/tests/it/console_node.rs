@@ -79,7 +79,7 @@ async fn console_node_membership(db: TestDb) {
         );
         assert!(
             page.body.contains(&format!(
-                r#"<input id="{id}" name="{id}" type="text" inputmode="numeric" autocomplete="off" class="short" value="" aria-describedby="{id}-aide">"#
+                r#"<input id="{id}" name="{id}" type="text" inputmode="numeric" autocomplete="off" value="" aria-describedby="{id}-aide">"#
             )),
             "{id}: {}",
             page.body

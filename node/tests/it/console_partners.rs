@@ -601,7 +601,13 @@ async fn console_agent_profile_edit(db: TestDb) {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains("Champ obligatoire manquant"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("Choisissez au moins un cercle de partenaires"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(r##"<a href="#circles">"##), "{}", r.body);
     unchanged(&n, &token, &id, &object_id).await;
 
     // A form opened on an older version is refused, nothing changed.
@@ -678,7 +684,14 @@ async fn console_agent_profile_edit(db: TestDb) {
         "{}",
         page.body
     );
-    assert!(page.body.contains("50 % au plus"), "{}", page.body);
+    for expected in [
+        "à partir du 1er janvier 2027 ; 50 % au plus",
+        "communes 38185 ; 40 min de trajet au plus ; travail à distance possible",
+        "Immersion (Vis mon job) ; métiers : Jardinier, Espaces verts, ",
+        "thèmes : jardins partagés ; dans les 6 mois",
+    ] {
+        assert!(page.body.contains(expected), "{expected}: {}", page.body);
+    }
     assert!(!page.body.contains("\"x\" onmouseover"), "{}", page.body);
 
     // Narrowed to our HR only: Lyon receives the profile's deletion.

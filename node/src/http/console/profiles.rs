@@ -725,7 +725,15 @@ fn shown(e: MobilityError, what: &str) -> Result<Shown, ConsoleError> {
             message: format!("Le profil n'a pas été {what} : {detail}."),
             errors: errors
                 .into_iter()
-                .map(|(path, m)| (form_field(&path).to_owned(), m))
+                .map(|(path, m)| {
+                    // The protocol names the missing circles in English.
+                    let m = if path == "/circles" {
+                        "Choisissez au moins un cercle de partenaires : la portée « cercles choisis par l'agent » en demande un.".to_owned()
+                    } else {
+                        m
+                    };
+                    (form_field(&path).to_owned(), m)
+                })
                 .collect(),
         }),
         MobilityError::Conflict(m) => Ok(Shown {
