@@ -151,6 +151,27 @@ async fn console_node_membership(db: TestDb) {
     assert_eq!(membership(&n).await, none);
     assert_eq!(membership_audits(&n).await, 0);
 
+    // The API refuses it with the same message (one check for both).
+    let (s, body) = n
+        .call(
+            "PUT",
+            "/api/v1/node/membership",
+            Some(&n.admin),
+            Some(json!({"epci_siren": "123456789"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "epci_siren", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("« 123456789 » n'est pas un SIREN valide : 9 chiffres"),
+        "{body}"
+    );
+    assert_eq!(membership(&n).await, none);
+    assert_eq!(membership_audits(&n).await, 0);
+
     // Declared (spaces typed in the SIREN are ignored): the API and the actor document
     // carry it, and the audit log says who did it.
     let r = send(
