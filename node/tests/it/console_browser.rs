@@ -1,8 +1,9 @@
 //! The console in a real headless Chromium (Debian's `chromium` driven through
 //! `chromedriver` with `fantoccini`), against a real node (`passerelle_node::run` on a
 //! port-0 loopback socket): sign in, search, filter, open a posting, publish one with a
-//! validation error first, find it in the feed, keyboard navigation. Screenshots of the
-//! main pages are written to `target/console-screenshots/`.
+//! validation error first, find it in the feed, keyboard navigation, the collectivité's
+//! membership on the node page, an agent's profile published then edited. Screenshots of
+//! the main pages are written to `target/console-screenshots/`.
 //!
 //! Outside CI a missing `chromium` or `chromedriver` skips with one line; under `CI` it
 //! fails (`.ci/run` installs both).
@@ -267,5 +268,72 @@ async fn scenario(c: &Client, base: &str) -> Result<(), fantoccini::error::CmdEr
         assert!(page.contains(expect), "{path}: {page}");
         shot(c, name).await;
     }
+
+    // The collectivité's membership on the node page: an invalid SIREN is refused in
+    // French next to its field, then a valid one (typed with spaces) is recorded.
+    let membership = "form[action='/console/noeud/appartenance'] button[type=submit]";
+    c.goto(&format!("{base}/console/noeud")).await?;
+    fill(c, "#epci_siren", "123456789").await;
+    click_away(c, Locator::Css(membership)).await?;
+    c.wait().for_element(Locator::Css(".error-summary")).await?;
+    let page = text(c).await;
+    assert!(
+        page.contains("« 123456789 » n'est pas un SIREN valide"),
+        "{page}"
+    );
+    let field = c.find(Locator::Css("#epci_siren")).await?;
+    assert_eq!(field.attr("aria-invalid").await?.as_deref(), Some("true"));
+    shot(c, "15-noeud-appartenance-erreur").await;
+    fill(c, "#epci_siren", "200 040 715").await;
+    click_away(c, Locator::Css(membership)).await?;
+    let page = text(c).await;
+    assert!(page.contains("SIREN 200040715"), "{page}");
+    assert!(page.contains("a été enregistrée"), "{page}");
+
+    // An agent's opt-in profile: published, then edited — a quotité out of range is
+    // refused in French, then the corrected form is sent with the keyboard (Enter).
+    c.goto(&format!("{base}/console/agents/nouveau")).await?;
+    fill(c, "#name", "Camille Martin").await;
+    click_away(c, Locator::Css("main form button[type=submit]")).await?;
+    c.find(Locator::Css("details.step summary"))
+        .await?
+        .click()
+        .await?;
+    fill(c, "#themes", "jardins partagés").await;
+    fill(c, "#quotite_max", "40").await;
+    click_away(
+        c,
+        Locator::Css("form[action$='/profil'] button[type=submit]"),
+    )
+    .await?;
+    let page = text(c).await;
+    assert!(
+        page.contains("Le profil de l'agent a été publié."),
+        "{page}"
+    );
+    assert!(page.contains("40 % au plus"), "{page}");
+    click_away(c, Locator::Css("a[href*='/profil/'][href$='/modifier']")).await?;
+    let field = c.find(Locator::Css("#quotite_max")).await?;
+    assert_eq!(field.prop("value").await?.as_deref(), Some("40"));
+    fill(c, "#quotite_max", "150").await;
+    click_away(c, Locator::Css("main form button[type=submit]")).await?;
+    c.wait().for_element(Locator::Css(".error-summary")).await?;
+    let page = text(c).await;
+    assert!(
+        page.contains("Le pourcentage doit être compris entre 1 et 100"),
+        "{page}"
+    );
+    assert!(page.contains("jardins partagés") || page.contains("Modifier le profil"));
+    shot(c, "16-profil-erreur").await;
+    fill(c, "#quotite_max", "50").await;
+    c.find(Locator::Css("#quotite_max"))
+        .await?
+        .send_keys("\u{E007}")
+        .await?;
+    c.wait().for_element(Locator::Css(".notice")).await?;
+    let page = text(c).await;
+    assert!(page.contains("Le profil a été modifié"), "{page}");
+    assert!(page.contains("50 % au plus"), "{page}");
+    shot(c, "17-profil-modifie").await;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod binary;
 mod console;
 mod console_browser;
 mod console_mad;
+mod console_node;
 mod console_partners;
 mod feed_api;
 mod feed_store;

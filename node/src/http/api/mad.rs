@@ -884,6 +884,78 @@ pub struct MembershipBody {
     pub attached_to_siren: Option<String>,
 }
 
+/// The membership this node declares (absent or empty settings are `None`).
+///
+/// # Errors
+/// A store failure.
+pub async fn read_membership(store: &crate::store::Store) -> Result<MembershipBody, AppError> {
+    Ok(MembershipBody {
+        epci_siren: store.setting(EPCI_SETTING).await?.filter(|s| !s.is_empty()),
+        attached_to_siren: store
+            .setting(ATTACHED_SETTING)
+            .await?
+            .filter(|s| !s.is_empty()),
+    })
+}
+
+/// Checks a declared membership: every SIREN given must be valid (9 digits, Luhn key).
+/// The API and the console's node page share it.
+///
+/// # Errors
+/// [`AppError::Validation`] with one French message per invalid field.
+pub fn check_membership(body: &MembershipBody) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    for (field, value) in [
+        ("epci_siren", &body.epci_siren),
+        ("attached_to_siren", &body.attached_to_siren),
+    ] {
+        if let Some(v) = value
+            && v.parse::<passerelle_protocol::ids::Siren>().is_err()
+        {
+            errors.push(FieldError {
+                field: field.into(),
+                message: format!(
+                    "« {v} » n'est pas un SIREN valide : 9 chiffres, dont le dernier est la clé de contrôle (formule de Luhn)"
+                ),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation {
+            detail: "appartenance invalide".into(),
+            errors,
+        })
+    }
+}
+
+/// Checks and records the membership (admin): each setting written with its audit
+/// record `node.membership`. The API and the console's node page share it.
+///
+/// # Errors
+/// As [`check_membership`]; a store failure.
+pub async fn save_membership(
+    store: &crate::store::Store,
+    who: &crate::auth::Principal,
+    body: &MembershipBody,
+) -> Result<MembershipBody, AppError> {
+    check_membership(body)?;
+    for (name, value) in [
+        (EPCI_SETTING, &body.epci_siren),
+        (ATTACHED_SETTING, &body.attached_to_siren),
+    ] {
+        store
+            .set_setting(
+                name,
+                value.as_deref().unwrap_or(""),
+                &who.audit("node.membership", "node"),
+            )
+            .await?;
+    }
+    read_membership(store).await
+}
+
 /// # `GET /api/v1/node/membership`
 /// The EPCI membership and attachment this node declares in its actor document.
 #[utoipa::path(get, path = "/api/v1/node/membership", tag = "node",
@@ -893,14 +965,7 @@ pub async fn get_membership(
     Caller(p): Caller,
 ) -> Result<Json<MembershipBody>, AppError> {
     p.require(Role::Lecteur)?;
-    let store = state.store();
-    Ok(Json(MembershipBody {
-        epci_siren: store.setting(EPCI_SETTING).await?.filter(|s| !s.is_empty()),
-        attached_to_siren: store
-            .setting(ATTACHED_SETTING)
-            .await?
-            .filter(|s| !s.is_empty()),
-    }))
+    Ok(Json(read_membership(state.store()).await?))
 }
 
 /// # `PUT /api/v1/node/membership`
@@ -914,44 +979,5 @@ pub async fn put_membership(
     AppJson(body): AppJson<MembershipBody>,
 ) -> Result<Json<MembershipBody>, AppError> {
     p.require(Role::Admin)?;
-    let mut errors = Vec::new();
-    for (field, value) in [
-        ("epci_siren", &body.epci_siren),
-        ("attached_to_siren", &body.attached_to_siren),
-    ] {
-        if let Some(v) = value
-            && v.parse::<passerelle_protocol::ids::Siren>().is_err()
-        {
-            errors.push(FieldError {
-                field: field.into(),
-                message: format!("{v:?} n'est pas un SIREN valide (9 chiffres, clé de Luhn)"),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(AppError::Validation {
-            detail: "appartenance invalide".into(),
-            errors,
-        });
-    }
-    let store = state.store();
-    for (name, value) in [
-        (EPCI_SETTING, &body.epci_siren),
-        (ATTACHED_SETTING, &body.attached_to_siren),
-    ] {
-        store
-            .set_setting(
-                name,
-                value.as_deref().unwrap_or(""),
-                &p.audit("node.membership", "node"),
-            )
-            .await?;
-    }
-    Ok(Json(MembershipBody {
-        epci_siren: store.setting(EPCI_SETTING).await?.filter(|s| !s.is_empty()),
-        attached_to_siren: store
-            .setting(ATTACHED_SETTING)
-            .await?
-            .filter(|s| !s.is_empty()),
-    }))
+    Ok(Json(save_membership(state.store(), &p, &body).await?))
 }

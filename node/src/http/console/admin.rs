@@ -1,5 +1,6 @@
 //! Console pages: sign-in and sign-out, agents, partners (read-only for now), the audit
-//! log, and the node's settings and keys.
+//! log, and the node's settings (identity, EPCI membership and attachment, partnership
+//! policy) and keys.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -18,6 +19,8 @@ use super::{
 use crate::auth::{self, AuthError};
 use crate::http::api::NodeIdentityBody;
 use crate::http::api::check_identity;
+use crate::http::api::mad::{MembershipBody, read_membership, save_membership};
+use crate::http::error::AppError;
 use crate::state::AppState;
 use crate::store::{AgentFields, PartnershipState, Role, StoreError};
 
@@ -246,13 +249,15 @@ pub async fn get_agent(
     let id = agent_id(&id)?;
     let agent = agent_row(state.store().agent(id).await?);
     let profiles = super::profiles::agent_profiles(&state, id).await?;
+    let circles = state.store().circles().await?;
     let base = page_ctx(&state, &user, "agents").await;
     render(
         "agent.html",
         context! { ..base, ..context! {
             agent => agent,
             profiles => profiles,
-            options => super::profiles::form_options(),
+            options => super::profiles::form_options(&circles),
+            new_profile => super::profiles::new_form(),
             notice => notice(ok_code(&raw).as_deref()),
         }},
     )
@@ -694,13 +699,24 @@ pub async fn get_audit(
 
 // ---- node ----
 
+/// A node settings form that was refused: the values sent and the problems, shown again
+/// in the form's section.
+enum Refused {
+    Identity(NodeIdentityBody, Vec<(String, String)>),
+    Membership(MembershipBody, Vec<(String, String)>),
+}
+
 async fn node_page(
     state: &AppState,
     user: &User,
-    values: Option<NodeIdentityBody>,
-    errors: &[(String, String)],
+    refused: Option<Refused>,
     notice_code: Option<&str>,
 ) -> Result<Response, ConsoleError> {
+    let (values, membership_values, form, errors) = match refused {
+        Some(Refused::Identity(v, e)) => (Some(v), None, "identite", e),
+        Some(Refused::Membership(v, e)) => (None, Some(v), "appartenance", e),
+        None => (None, None, "", Vec::new()),
+    };
     let identity = match values {
         Some(v) => Some(v),
         None => match state.store().identity().await {
@@ -714,6 +730,11 @@ async fn node_page(
             Err(e) => return Err(e.into()),
         },
     };
+    let membership = read_membership(state.store()).await?;
+    let membership_form = membership_values.unwrap_or(MembershipBody {
+        epci_siren: membership.epci_siren.clone(),
+        attached_to_siren: membership.attached_to_siren.clone(),
+    });
     let actor = state.actor_id();
     let keys: Vec<_> = state
         .store()
@@ -750,6 +771,9 @@ async fn node_page(
             actor => actor,
             base_url => state.base_url(),
             identity => identity.map(|i| context!{ name => i.name, siren => i.siren, kind => i.kind, username => i.username }),
+            membership => context!{ epci_siren => membership.epci_siren, attached_to_siren => membership.attached_to_siren },
+            membership_form => context!{ epci_siren => membership_form.epci_siren, attached_to_siren => membership_form.attached_to_siren },
+            refused_form => form,
             keys => keys,
             policies => POLICIES.iter().map(|(v, l)| context!{ value => v, label => l, selected => *v == policy }).collect::<Vec<_>>(),
             policy_label => policy_label(&policy),
@@ -769,7 +793,7 @@ pub async fn get_node(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ConsoleError> {
     user.require(Role::Lecteur)?;
-    node_page(&state, &user, None, &[], ok_code(&raw).as_deref()).await
+    node_page(&state, &user, None, ok_code(&raw).as_deref()).await
 }
 
 /// # `POST /console/noeud/identite` (admin)
@@ -794,10 +818,51 @@ pub async fn post_identity(
                 .await?;
             Ok(see_other("/console/noeud?ok=identite"))
         }
-        Err(crate::http::error::AppError::Validation { errors, .. }) => {
-            let errors: Vec<(String, String)> =
-                errors.into_iter().map(|e| (e.field, e.message)).collect();
-            node_page(&state, &user, Some(values), &errors, None).await
+        Err(AppError::Validation { errors, .. }) => {
+            let errors = errors.into_iter().map(|e| (e.field, e.message)).collect();
+            node_page(&state, &user, Some(Refused::Identity(values, errors)), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A SIREN typed in a form: spaces (`213 801 855`) removed; empty is `None`.
+fn siren_input(f: &Form, name: &str) -> Option<String> {
+    let v: String = f
+        .get(name)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+/// # `POST /console/noeud/appartenance` (admin)
+/// Declares the EPCI the collectivité is a member of and the collectivité it is attached
+/// to (empty: none), with the same check, writes and audit records as `PUT
+/// /api/v1/node/membership`.
+pub async fn post_membership(
+    State(state): State<AppState>,
+    user: User,
+    body: Bytes,
+) -> Result<Response, ConsoleError> {
+    user.require(Role::Admin)?;
+    let f = form(&user, &body)?;
+    let values = MembershipBody {
+        epci_siren: siren_input(&f, "epci_siren"),
+        attached_to_siren: siren_input(&f, "attached_to_siren"),
+    };
+    match save_membership(state.store(), &user.principal, &values).await {
+        Ok(_) => Ok(see_other("/console/noeud?ok=appartenance#appartenance")),
+        Err(AppError::Validation { errors, .. }) => {
+            let errors = errors.into_iter().map(|e| (e.field, e.message)).collect();
+            node_page(
+                &state,
+                &user,
+                Some(Refused::Membership(values, errors)),
+                None,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

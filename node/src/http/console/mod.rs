@@ -62,6 +62,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "agents.html",
     "agent.html",
     "agent_form.html",
+    "profile_form.html",
     "partners.html",
     "audit.html",
     "node.html",
@@ -142,6 +143,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/agents/{id}", get(admin::get_agent))
         .route("/console/agents/{id}/profil", post(profiles::post_publish))
         .route(
+            "/console/agents/{id}/profil/{profile}/modifier",
+            get(profiles::get_edit).post(profiles::post_edit),
+        )
+        .route(
             "/console/agents/{id}/profil/{profile}/retirer",
             post(profiles::post_withdraw),
         )
@@ -190,6 +195,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/journal", get(admin::get_audit))
         .route("/console/noeud", get(admin::get_node))
         .route("/console/noeud/identite", post(admin::post_identity))
+        .route("/console/noeud/appartenance", post(admin::post_membership))
         .route("/console/noeud/politique", post(admin::post_policy))
         .layer(middleware::map_response_with_state(state, security_headers))
 }
@@ -551,10 +557,16 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "agent_modifie" => "La fiche de l'agent a été modifiée.",
         "agent_supprime" => "L'agent a été supprimé.",
         "profil_publie" => "Le profil de l'agent a été publié.",
+        "profil_modifie" => {
+            "Le profil a été modifié ; sa nouvelle version a été envoyée aux collectivités de sa portée."
+        }
         "profil_retire" => {
             "Le profil a été retiré ; sa suppression a été envoyée à chaque collectivité qui l'avait reçu."
         }
         "identite" => "L'identité du nœud a été enregistrée.",
+        "appartenance" => {
+            "L'appartenance de la collectivité (EPCI, rattachement) a été enregistrée."
+        }
         "politique" => "La politique de partenariat a été enregistrée.",
         _ => return None,
     })
