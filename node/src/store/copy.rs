@@ -817,8 +817,8 @@ impl Reader {
 
 /// The target side of a copy: one write transaction.
 enum Writer {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(super::WriteTx<sqlx::Sqlite>),
+    Postgres(super::WriteTx<sqlx::Postgres>),
 }
 
 impl Writer {

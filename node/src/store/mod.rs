@@ -430,37 +430,65 @@ impl fmt::Debug for Store {
     }
 }
 
-/// Opens a transaction that will write. On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`), so concurrent writers wait for each other (busy timeout) instead
-/// of failing when a read-then-write transaction tries to upgrade.
+/// A write transaction ([`BeginWrite::begin_write`]): the `sqlx` transaction and, on
+/// SQLite, this process's turn at the database's single writer, held until it ends.
+/// Derefs to the connection, so statements run on `&mut *tx` as on a transaction.
+struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// Opens a transaction that will write. On SQLite, writers of this process first queue
+/// for their turn in memory ([`sqlite::write_turn`]), then take the write lock at once
+/// (`BEGIN IMMEDIATE`): they wait for each other in order instead of polling the lock
+/// through SQLite's busy handler (which sleeps up to 100 ms between tries and made a
+/// group commit wait behind the projection), and never fail when a read-then-write
+/// transaction tries to upgrade. The busy timeout still covers any other process.
 trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(
         &self,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
-    > + Send;
+    ) -> impl std::future::Future<Output = std::result::Result<WriteTx<Self::Db>, sqlx::Error>> + Send;
 }
 
 impl BeginWrite for sqlx::SqlitePool {
     type Db = sqlx::Sqlite;
-    fn begin_write(
-        &self,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
-    > + Send {
-        self.begin_with("BEGIN IMMEDIATE")
+    async fn begin_write(&self) -> std::result::Result<WriteTx<Self::Db>, sqlx::Error> {
+        let turn = sqlite::write_turn(self).await?;
+        let tx = self.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx {
+            tx,
+            _turn: Some(turn),
+        })
     }
 }
 
 impl BeginWrite for sqlx::PgPool {
     type Db = sqlx::Postgres;
-    fn begin_write(
-        &self,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
-    > + Send {
-        self.begin()
+    async fn begin_write(&self) -> std::result::Result<WriteTx<Self::Db>, sqlx::Error> {
+        Ok(WriteTx {
+            tx: self.begin().await?,
+            _turn: None,
+        })
     }
 }
 

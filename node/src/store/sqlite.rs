@@ -1,6 +1,9 @@
 //! SQLite backend: connection options and the few statements that differ from PostgreSQL.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -38,6 +41,29 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
         .connect_with(options)
         .await
         .map_err(|e| StoreError::other("open the SQLite database", e))
+}
+
+/// How long a writer waits for its turn in this process: the busy timeout's.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// This process's turn at the single writer of the SQLite database behind `pool` (one
+/// queue per database file, shared by every pool on it). Times out like the busy timeout,
+/// so a writer that would wait on itself fails instead of hanging.
+pub(super) async fn write_turn(
+    pool: &SqlitePool,
+) -> Result<tokio::sync::OwnedMutexGuard<()>, sqlx::Error> {
+    static TURNS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let turn = {
+        let mut turns = TURNS
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        turns.entry(file).or_default().clone()
+    };
+    tokio::time::timeout(WRITE_TURN_TIMEOUT, turn.lock_owned())
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)
 }
 
 /// `SELECT` returning the engine and its version.
