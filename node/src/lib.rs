@@ -62,6 +62,10 @@ pub async fn run(
     if indexed > 0 {
         tracing::info!(indexed, "postings added to the feed index");
     }
+    // Planner statistics (the feed's plans depend on them); then once an hour.
+    if let Err(e) = store.optimize(indexed > 0).await {
+        tracing::warn!(error = %e, "could not refresh the planner statistics");
+    }
     let state = AppState::new(&config, store.clone(), key)?;
     let base = config.base_url();
 
@@ -95,7 +99,11 @@ pub async fn run(
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (workers_tx, workers_rx) = tokio::sync::watch::channel(false);
-    let workers = federation::spawn(state.federation(), workers_rx);
+    let mut workers = federation::spawn(state.federation(), workers_rx.clone());
+    workers.push(tokio::spawn(optimize_periodically(
+        store.clone(),
+        workers_rx,
+    )));
     let signal = async move {
         shutdown.await;
         let _ = workers_tx.send(true);
@@ -124,4 +132,19 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Refreshes the planner statistics every hour ([`store::Store::optimize`]).
+async fn optimize_periodically(
+    store: store::Store,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if federation::sleep_or_stop(Duration::from_secs(3600), &mut shutdown).await {
+            return;
+        }
+        if let Err(e) = store.optimize(false).await {
+            tracing::warn!(error = %e, "could not refresh the planner statistics");
+        }
+    }
 }

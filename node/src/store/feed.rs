@@ -18,7 +18,7 @@ use super::{
     AuditRecord, BeginWrite as _, Inner, PostingStatus, Result, Store, StoreError, from_ms,
     json_text, map_err, now, parse_json, parse_uuid, postgres, sqlite, to_ms,
 };
-use crate::domain::search::{IndexEntry, NO_DATE, TextQuery, field};
+use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, field};
 
 /// Key of the PostgreSQL advisory lock taken by feed writers, so that `doc_id`s (handed
 /// out before commit) become visible in increasing order.
@@ -220,7 +220,11 @@ pub enum FeedSort {
     Deadline,
     /// Earliest start first (postings without one last).
     Start,
-    /// Best full-text match first (needs a text query).
+    /// Best full-text match first (needs a text query): SQLite FTS5 `bm25` (title
+    /// weighted 4, the rest 1), PostgreSQL `ts_rank_cd`; ties newest first. Only the
+    /// [`FeedBounds::rank_max`] matches most recently added to the feed are ranked (so
+    /// the cost does not grow with the matches); when more postings match, the older ones
+    /// follow the ranked ones, newest first.
     Relevance,
 }
 
@@ -276,6 +280,9 @@ pub const TOTAL_MAX: i64 = 1_000;
 /// sample of this many matches, and flagged as such.
 pub const FACET_SAMPLE: i64 = 1_000;
 
+/// Matches ranked by relevance by default (see [`FeedBounds::rank_max`]).
+pub const RANK_MAX: i64 = 1_000;
+
 /// Bounds on the work of one feed query, so that its cost does not grow with the feed:
 /// `total` counts at most `total_max` matches and facets are counted over at most
 /// `facet_sample` matches (whichever the database finds first).
@@ -289,6 +296,10 @@ pub struct FeedBounds {
     /// checked posting by posting rather than listed first (a plan choice: the results
     /// are the same).
     pub dense_terms: i64,
+    /// Most matches ranked by relevance: the `rank_max` matches most recently added to
+    /// the feed (highest `doc_id`) are ranked, and any older ones follow them, newest
+    /// first (see [`FeedSort::Relevance`]).
+    pub rank_max: i64,
 }
 
 impl Default for FeedBounds {
@@ -297,6 +308,7 @@ impl Default for FeedBounds {
             total_max: TOTAL_MAX,
             facet_sample: FACET_SAMPLE,
             dense_terms: DENSE_TERMS,
+            rank_max: RANK_MAX,
         }
     }
 }
@@ -460,8 +472,12 @@ fn conditions(
     pg: bool,
     skip_text_include: bool,
     dense: &[Facet],
+    walk: Option<&str>,
     sql: &mut Sql,
 ) -> String {
+    // When walking a sort index (SQLite, see `Store::walks_sort_index`), `+` keeps the
+    // planner from using any other index: every other condition is checked row by row.
+    let plus = if walk.is_some() { "+" } else { "" };
     let mut c: Vec<String> = Vec::new();
     for facet in [
         Facet::Kind,
@@ -473,7 +489,7 @@ fn conditions(
         if !values.is_empty()
             && let Some(col) = facet.column()
         {
-            c.push(format!("f.{col} IN ({})", sql.list(values)));
+            c.push(format!("{plus}f.{col} IN ({})", sql.list(values)));
         }
     }
     for facet in [
@@ -520,17 +536,24 @@ fn conditions(
             }
         }
         if !alts.is_empty() {
-            c.push(format!(
-                "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE {})",
-                alts.join(" OR ")
-            ));
+            c.push(if walk.is_some() || dense.contains(&Facet::Rome) {
+                format!(
+                    "EXISTS (SELECT 1 FROM feed_terms t WHERE t.doc_id = f.doc_id AND ({}))",
+                    alts.join(" OR ")
+                )
+            } else {
+                format!(
+                    "f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE {})",
+                    alts.join(" OR ")
+                )
+            });
         }
     }
     if !filter.circles.is_empty() {
         let ids = sql.list(&filter.circles);
         let urls = sql.list(&filter.circles);
         c.push(format!(
-            "f.author IN (SELECT m.actor_id FROM circle_members m JOIN circles ci ON ci.id = m.circle_id \
+            "{plus}f.author IN (SELECT m.actor_id FROM circle_members m JOIN circles ci ON ci.id = m.circle_id \
              WHERE ci.id IN ({ids}) OR ci.url IN ({urls}))"
         ));
     }
@@ -538,15 +561,17 @@ fn conditions(
         let b = sql.bind(Param::Bool(t));
         c.push(format!("f.telework = {b}"));
     }
-    for (value, cond) in [
-        (&filter.deadline_from, "f.apply_until >="),
-        (&filter.deadline_to, "f.apply_until <="),
-        (&filter.start_from, "f.start_date >="),
-        (&filter.start_to, "f.start_date <="),
+    for (value, col, op) in [
+        (&filter.deadline_from, "apply_until", ">="),
+        (&filter.deadline_to, "apply_until", "<="),
+        (&filter.start_from, "start_date", ">="),
+        (&filter.start_to, "start_date", "<="),
     ] {
         if let Some(v) = value {
             let p = sql.text(v);
-            c.push(format!("{cond} {p}"));
+            // A range on the walked sort column narrows the walk itself.
+            let plus = if walk == Some(col) { "" } else { plus };
+            c.push(format!("{plus}f.{col} {op} {p}"));
         }
     }
     if let Some(v) = filter.quotite_min {
@@ -568,7 +593,7 @@ fn conditions(
                 format!("f.tsv @@ to_tsquery('french', {p})")
             } else {
                 let p = sql.text(&TextQuery::fts5(&text.include, "AND"));
-                format!("f.doc_id IN (SELECT rowid FROM feed_fts WHERE feed_fts MATCH {p})")
+                format!("{plus}f.doc_id IN (SELECT rowid FROM feed_fts WHERE feed_fts MATCH {p})")
             });
         }
         if !text.exclude.is_empty() {
@@ -586,6 +611,36 @@ fn conditions(
     } else {
         c.join(" AND ")
     }
+}
+
+/// The `FROM` and `WHERE` of the matches of `filter` when no order is needed (counts and
+/// facet samples). On SQLite with words to find and no selective term filter, the
+/// full-text index drives (each match then checked against the other filters, the scan
+/// stopping at the `LIMIT`) instead of listing every text match first.
+fn matches_source(
+    filter: &FeedFilter,
+    pg: bool,
+    dense: &[Facet],
+    sql: &mut Sql,
+) -> (String, String) {
+    let include = filter
+        .text
+        .as_ref()
+        .map(|t| t.include.as_slice())
+        .unwrap_or_default();
+    let selective_terms = Facet::ALL
+        .into_iter()
+        .any(|f| f.term_field().is_some() && filter.restricts(f) && !dense.contains(&f));
+    if pg || include.is_empty() || selective_terms {
+        let where_ = conditions(filter, pg, false, dense, None, sql);
+        return ("feed_postings f".to_owned(), where_);
+    }
+    let p = sql.text(&TextQuery::fts5(include, "AND"));
+    let where_ = conditions(filter, false, true, dense, None, sql);
+    (
+        "feed_fts CROSS JOIN feed_postings f ON f.doc_id = feed_fts.rowid".to_owned(),
+        format!("feed_fts MATCH {p} AND {where_}"),
+    )
 }
 
 const ITEM_COLUMNS: &str = "f.doc_id, f.posting_id, f.local_id, f.author, f.relayed_by, f.kind, \
@@ -672,6 +727,21 @@ impl<'a> FeedRecord<'a> {
     }
 }
 
+impl<'a> FeedRecord<'a> {
+    /// A received posting version, verified at `verified_at`.
+    pub fn remote(v: &'a super::PostingVersion, verified_at: i64) -> Self {
+        Self {
+            posting_id: &v.object_id,
+            local_id: None,
+            author: &v.author,
+            relayed_by: v.relayed_by.as_deref(),
+            verified_key: Some(v.verified_key.clone()),
+            verified_at: Some(verified_at),
+            entry: IndexEntry::from_document(&v.document),
+        }
+    }
+}
+
 /// Writes of the feed index inside a transaction (one implementation per backend).
 pub(super) trait FeedIndex: Send {
     /// Indexes (or re-indexes) a posting.
@@ -679,6 +749,13 @@ pub(super) trait FeedIndex: Send {
         &mut self,
         rec: &FeedRecord<'_>,
     ) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// Indexes postings that are not in the feed yet, in a few multi-row statements
+    /// (what [`Store::reindex_feed`] does in bulk); one already there (indexed meanwhile
+    /// by another writer) is left as it is. Returns how many were added.
+    fn feed_insert_new(
+        &mut self,
+        recs: &[FeedRecord<'_>],
+    ) -> impl std::future::Future<Output = Result<u64>> + Send;
     /// Removes a posting by its id (`by_local` false) or by the local posting id.
     fn feed_remove(
         &mut self,
@@ -837,6 +914,130 @@ macro_rules! feed_index_impl {
                 Ok(())
             }
 
+            async fn feed_insert_new(&mut self, recs: &[FeedRecord<'_>]) -> Result<u64> {
+                let pg: bool = $pg;
+                if recs.is_empty() {
+                    return Ok(0);
+                }
+                if pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(FEED_LOCK_KEY)
+                        .execute(&mut *self)
+                        .await
+                        .map_err(map_err("lock the feed index"))?;
+                }
+                let t = to_ms(now());
+                let cols = if pg { 22 } else { 20 };
+                let rows_per_insert = if pg { BULK_ROWS.0 } else { BULK_ROWS.1 };
+                let mut added: Vec<(i64, &FeedRecord<'_>)> = Vec::with_capacity(recs.len());
+                for chunk in recs.chunks(rows_per_insert) {
+                    let mut sql = String::from(
+                        "INSERT INTO feed_postings (posting_id, local_id, author, relayed_by, kind, status, visibility, \
+                         name, summary, employer, apply_until, start_date, quotite_pct, working_time, telework, \
+                         published_at, updated_at, verified_key, verified_at, indexed_at",
+                    );
+                    sql.push_str(if pg { ", tsv) VALUES " } else { ") VALUES " });
+                    for i in 0..chunk.len() {
+                        let b = i * cols;
+                        sql.push_str(if i > 0 { ", (" } else { "(" });
+                        for j in 1..=20 {
+                            let _ = write!(sql, "{}${}", if j > 1 { ", " } else { "" }, b + j);
+                        }
+                        if pg {
+                            let _ = write!(
+                                sql,
+                                ", setweight(to_tsvector('french', ${}), 'A') || setweight(to_tsvector('french', ${}), 'B')",
+                                b + 21,
+                                b + 22
+                            );
+                        }
+                        sql.push(')');
+                    }
+                    sql.push_str(" ON CONFLICT (posting_id) DO NOTHING RETURNING posting_id, doc_id");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for rec in chunk {
+                        let e = &rec.entry;
+                        q = q
+                            .bind(rec.posting_id)
+                            .bind(rec.local_id.map(|u| u.to_string()))
+                            .bind(rec.author)
+                            .bind(rec.relayed_by)
+                            .bind(&e.kind)
+                            .bind(&e.status)
+                            .bind(&e.visibility)
+                            .bind(&e.name)
+                            .bind(&e.summary)
+                            .bind(&e.employer)
+                            .bind(&e.apply_until)
+                            .bind(&e.start)
+                            .bind(e.quotite_pct)
+                            .bind(&e.working_time)
+                            .bind(e.telework)
+                            .bind(e.published_ms)
+                            .bind(e.updated_ms)
+                            .bind(rec.verified_key.as_deref())
+                            .bind(rec.verified_at)
+                            .bind(t);
+                        if pg {
+                            q = q.bind(&e.folded_name).bind(&e.folded_body);
+                        }
+                    }
+                    let rows = q
+                        .fetch_all(&mut *self)
+                        .await
+                        .map_err(map_err("add to the feed index"))?;
+                    for r in rows {
+                        let id: String = col!(r, "posting_id");
+                        let doc_id: i64 = col!(r, "doc_id");
+                        if let Some(rec) = chunk.iter().find(|rec| rec.posting_id == id) {
+                            added.push((doc_id, rec));
+                        }
+                    }
+                }
+                let terms: Vec<(i64, &str, &str)> = added
+                    .iter()
+                    .flat_map(|(doc_id, rec)| {
+                        rec.entry.terms.iter().map(move |(f, v)| (*doc_id, *f, v.as_str()))
+                    })
+                    .collect();
+                for chunk in terms.chunks(rows_per_insert * 5) {
+                    let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        let _ = write!(sql, "(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
+                    }
+                    sql.push_str(" ON CONFLICT DO NOTHING");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (doc_id, f, v) in chunk {
+                        q = q.bind(*f).bind(*v).bind(*doc_id);
+                    }
+                    q.execute(&mut *self)
+                        .await
+                        .map_err(map_err("index the facets of a posting"))?;
+                }
+                if !pg {
+                    for chunk in added.chunks(rows_per_insert) {
+                        let mut sql = String::from("INSERT INTO feed_fts (rowid, name, body) VALUES ");
+                        for i in 0..chunk.len() {
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            let _ = write!(sql, "(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
+                        }
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for (doc_id, rec) in chunk {
+                            q = q.bind(*doc_id).bind(&rec.entry.stems_name).bind(&rec.entry.stems_body);
+                        }
+                        q.execute(&mut *self)
+                            .await
+                            .map_err(map_err("index the text of a posting"))?;
+                    }
+                }
+                Ok(u64::try_from(added.len()).unwrap_or(u64::MAX))
+            }
+
             async fn feed_remove(&mut self, key: &str, by_local: bool) -> Result<()> {
                 let pg: bool = $pg;
                 let sql = if by_local {
@@ -911,16 +1112,7 @@ pub(super) async fn index_remote<C: FeedIndex + ?Sized>(
     v: &super::PostingVersion,
     verified_at: i64,
 ) -> Result<()> {
-    let rec = FeedRecord {
-        posting_id: &v.object_id,
-        local_id: None,
-        author: &v.author,
-        relayed_by: v.relayed_by.as_deref(),
-        verified_key: Some(v.verified_key.clone()),
-        verified_at: Some(verified_at),
-        entry: IndexEntry::from_document(&v.document),
-    };
-    conn.feed_upsert(&rec).await
+    conn.feed_upsert(&FeedRecord::remote(v, verified_at)).await
 }
 
 /// Removes a received posting from the feed.
@@ -938,8 +1130,18 @@ pub const DENSE_TERMS: i64 = 5_000;
 /// `field` of the row of a facet count query that counts the sampled matches.
 const MATCHES_ROW: &str = "#matches";
 
+/// Rows of each index read by SQLite's `ANALYZE` in [`Store::optimize`] (approximate
+/// statistics are enough for the plan choices of the feed).
+pub const ANALYSIS_LIMIT: u32 = 2_000;
+
 /// Rows indexed per transaction by [`Store::reindex_feed`].
 const REINDEX_BATCH: i64 = 500;
+
+/// Rows per multi-row `INSERT` of [`FeedIndex::feed_insert_new`]: (PostgreSQL, SQLite).
+/// PostgreSQL saves round trips (22 parameters a row, well within its limits); SQLite has
+/// none to save, and binding costs grow with the square of a statement's parameters
+/// there (each is looked up by name), so its statements stay small.
+const BULK_ROWS: (usize, usize) = (200, 16);
 
 impl Store {
     /// Runs a feed query.
@@ -966,80 +1168,70 @@ impl Store {
         let dense = self
             .dense_term_facets(filter, query.bounds.dense_terms)
             .await?;
-        let where_ = conditions(filter, pg, relevance && !pg, &dense, &mut sql);
-        let mut from = String::from("feed_postings f");
-        let mut with = String::new();
-        let mut join_cond = String::new();
-        let mut keyset = String::new();
-        let order;
         let mut offset = 0i64;
-        match (query.sort, &query.cursor) {
-            (FeedSort::Relevance, cursor) => {
-                if let Some(c) = cursor {
-                    let FeedCursor::Offset(n) = c else {
-                        return Err(StoreError::conflict("this cursor belongs to another sort"));
-                    };
-                    offset = (*n).max(0);
-                }
-                if pg {
-                    let p = sql.text(&TextQuery::tsquery(&include, "&"));
-                    order =
-                        format!("ts_rank_cd(f.tsv, to_tsquery('french', {p})) DESC, f.doc_id DESC");
-                } else {
-                    // The text matches drive the query (materialized once, then each
-                    // looked up by `doc_id`).
-                    let p = sql.text(&TextQuery::fts5(&include, "AND"));
-                    with = format!(
-                        "WITH r AS MATERIALIZED (SELECT rowid AS rid, bm25(feed_fts, 4.0, 1.0) AS score \
-                         FROM feed_fts WHERE feed_fts MATCH {p}) "
-                    );
-                    from = "r CROSS JOIN feed_postings f".to_owned();
-                    join_cond = "f.doc_id = r.rid AND ".to_owned();
-                    order = "r.score ASC, f.doc_id DESC".to_owned();
-                }
-            }
-            (sort, cursor) => {
-                let (col, dir, cmp) = match sort {
-                    FeedSort::Deadline => ("apply_until", "ASC", ">"),
-                    FeedSort::Start => ("start_date", "ASC", ">"),
-                    _ => ("updated_at", "DESC", "<"),
+        let mut items: Vec<FeedItem>;
+        if relevance {
+            if let Some(c) = &query.cursor {
+                let FeedCursor::Offset(n) = c else {
+                    return Err(StoreError::conflict("this cursor belongs to another sort"));
                 };
-                order = format!("f.{col} {dir}, f.doc_id {dir}");
-                if let Some(c) = cursor {
-                    let FeedCursor::After { key, doc_id } = c else {
-                        return Err(StoreError::conflict("this cursor belongs to another sort"));
-                    };
-                    let k = if col == "updated_at" {
-                        let ms: i64 = key.parse().map_err(|_| {
-                            StoreError::conflict("this cursor belongs to another sort")
-                        })?;
-                        sql.bind(Param::Int(ms))
-                    } else {
-                        sql.text(key)
-                    };
-                    let d = sql.bind(Param::Int(*doc_id));
-                    keyset = format!(
-                        " AND (f.{col} {cmp} {k} OR (f.{col} = {k} AND f.doc_id {cmp} {d}))"
-                    );
+                offset = (*n).max(0);
+            }
+            items = self
+                .relevance_page(
+                    filter,
+                    &include,
+                    offset,
+                    limit + 1,
+                    query.bounds.rank_max,
+                    &dense,
+                )
+                .await?;
+        } else {
+            let mut keyset = String::new();
+            let (col, dir, cmp) = match query.sort {
+                FeedSort::Deadline => ("apply_until", "ASC", ">"),
+                FeedSort::Start => ("start_date", "ASC", ">"),
+                _ => ("updated_at", "DESC", "<"),
+            };
+            let walk = self
+                .walks_sort_index(filter, &dense, query.bounds.dense_terms)
+                .await?
+                .then_some(col);
+            let where_ = conditions(filter, pg, false, &dense, walk, &mut sql);
+            let order = format!("f.{col} {dir}, f.doc_id {dir}");
+            if let Some(c) = &query.cursor {
+                let FeedCursor::After { key, doc_id } = c else {
+                    return Err(StoreError::conflict("this cursor belongs to another sort"));
+                };
+                let k = if col == "updated_at" {
+                    let ms: i64 = key
+                        .parse()
+                        .map_err(|_| StoreError::conflict("this cursor belongs to another sort"))?;
+                    sql.bind(Param::Int(ms))
+                } else {
+                    sql.text(key)
+                };
+                let d = sql.bind(Param::Int(*doc_id));
+                keyset =
+                    format!(" AND (f.{col} {cmp} {k} OR (f.{col} = {k} AND f.doc_id {cmp} {d}))");
+            }
+            let lim = sql.bind(Param::Int(limit + 1));
+            let page_sql = format!(
+                "SELECT {ITEM_COLUMNS} FROM feed_postings f WHERE {where_}{keyset} ORDER BY {order} LIMIT {lim}"
+            );
+            items = both!(self, pool => {
+                let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(page_sql)), &sql.params)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(map_err("search the feed"))?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(item_from_row!(r));
                 }
-            }
+                out
+            });
         }
-        let lim = sql.bind(Param::Int(limit + 1));
-        let off = sql.bind(Param::Int(offset));
-        let page_sql = format!(
-            "{with}SELECT {ITEM_COLUMNS} FROM {from} WHERE {join_cond}{where_}{keyset} ORDER BY {order} LIMIT {lim} OFFSET {off}"
-        );
-        let mut items: Vec<FeedItem> = both!(self, pool => {
-            let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(page_sql)), &sql.params)
-                .fetch_all(pool)
-                .await
-                .map_err(map_err("search the feed"))?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push(item_from_row!(r));
-            }
-            out
-        });
         let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next = if more {
@@ -1090,6 +1282,136 @@ impl Store {
         })
     }
 
+    /// `want` results of the relevance order from `offset`. The candidates are the
+    /// `rank_max` newest matches (highest `doc_id`, found in index order, so the work is
+    /// bounded whatever the number of matches), ranked best first with ties newest first;
+    /// older matches follow them, newest first.
+    async fn relevance_page(
+        &self,
+        filter: &FeedFilter,
+        include: &[Term],
+        offset: i64,
+        want: i64,
+        rank_max: i64,
+        dense: &[Facet],
+    ) -> Result<Vec<FeedItem>> {
+        let pg = matches!(self.inner, Inner::Postgres(_));
+        let rank_max = rank_max.max(1);
+        let mut sql = Sql::default();
+        // Score: lower is better (bm25 is negative; ts_rank_cd is negated).
+        let text = if pg {
+            let where_ = conditions(filter, true, false, dense, None, &mut sql);
+            let lim = sql.bind(Param::Int(rank_max));
+            let p = sql.text(&TextQuery::tsquery(include, "&"));
+            format!(
+                "WITH c AS MATERIALIZED (SELECT f.doc_id, f.tsv FROM feed_postings f WHERE {where_} \
+                 ORDER BY f.doc_id DESC LIMIT {lim}) \
+                 SELECT c.doc_id, -CAST(ts_rank_cd(c.tsv, to_tsquery('french', {p})) AS DOUBLE PRECISION) AS score FROM c"
+            )
+        } else {
+            // The full-text index drives, newest first, and stops at `rank_max` matches.
+            let p = sql.text(&TextQuery::fts5(include, "AND"));
+            let where_ = conditions(filter, false, true, dense, None, &mut sql);
+            let lim = sql.bind(Param::Int(rank_max));
+            format!(
+                "SELECT feed_fts.rowid AS doc_id, bm25(feed_fts, 4.0, 1.0) AS score \
+                 FROM feed_fts CROSS JOIN feed_postings f ON f.doc_id = feed_fts.rowid \
+                 WHERE feed_fts MATCH {p} AND {where_} ORDER BY feed_fts.rowid DESC LIMIT {lim}"
+            )
+        };
+        let mut ranked: Vec<(i64, f64)> = both!(self, pool => {
+            let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("rank the feed"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((col!(r, "doc_id"), col!(r, "score")));
+            }
+            out
+        });
+        let all_ranked = i64::try_from(ranked.len()).unwrap_or(i64::MAX) < rank_max;
+        let oldest = ranked.iter().map(|(d, _)| *d).min();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let ids: Vec<i64> = ranked
+            .iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(want).unwrap_or(0))
+            .map(|(d, _)| *d)
+            .collect();
+        let mut items = self.feed_items_by_doc_id(&ids).await?;
+        let missing = want - i64::try_from(ids.len()).unwrap_or(0);
+        if !all_ranked
+            && missing > 0
+            && let Some(oldest) = oldest
+        {
+            // Past the ranked matches: the older ones, newest first.
+            let skip = (offset - rank_max).max(0);
+            let mut sql = Sql::default();
+            let text = if pg {
+                let where_ = conditions(filter, true, false, dense, None, &mut sql);
+                let o = sql.bind(Param::Int(oldest));
+                let lim = sql.bind(Param::Int(missing));
+                let off = sql.bind(Param::Int(skip));
+                format!(
+                    "SELECT {ITEM_COLUMNS} FROM feed_postings f WHERE {where_} AND f.doc_id < {o} \
+                     ORDER BY f.doc_id DESC LIMIT {lim} OFFSET {off}"
+                )
+            } else {
+                let p = sql.text(&TextQuery::fts5(include, "AND"));
+                let where_ = conditions(filter, false, true, dense, None, &mut sql);
+                let o = sql.bind(Param::Int(oldest));
+                let lim = sql.bind(Param::Int(missing));
+                let off = sql.bind(Param::Int(skip));
+                format!(
+                    "SELECT {ITEM_COLUMNS} FROM feed_fts CROSS JOIN feed_postings f ON f.doc_id = feed_fts.rowid \
+                     WHERE feed_fts MATCH {p} AND feed_fts.rowid < {o} AND {where_} \
+                     ORDER BY feed_fts.rowid DESC LIMIT {lim} OFFSET {off}"
+                )
+            };
+            let older: Vec<FeedItem> = both!(self, pool => {
+                let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(map_err("search the feed"))?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(item_from_row!(r));
+                }
+                out
+            });
+            items.extend(older);
+        }
+        Ok(items)
+    }
+
+    /// The feed rows of `ids`, in that order (rows deleted meanwhile are left out).
+    async fn feed_items_by_doc_id(&self, ids: &[i64]) -> Result<Vec<FeedItem>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        let list = ids
+            .iter()
+            .map(|d| sql.bind(Param::Int(*d)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!("SELECT {ITEM_COLUMNS} FROM feed_postings f WHERE f.doc_id IN ({list})");
+        let mut found: Vec<FeedItem> = both!(self, pool => {
+            let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                .fetch_all(pool)
+                .await
+                .map_err(map_err("read the feed index"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(item_from_row!(r));
+            }
+            out
+        });
+        found.sort_by_key(|item| ids.iter().position(|d| *d == item.doc_id));
+        Ok(found)
+    }
+
     /// The multi-valued facets of `filter` whose selected values hold more than `above`
     /// postings (SQLite only; PostgreSQL's planner knows value frequencies
     /// itself). Listing such postings first costs more than checking each candidate.
@@ -1126,6 +1448,85 @@ impl Store {
         Ok(dense)
     }
 
+    /// Whether a sorted page should walk the index of its sort order, checking every
+    /// filter row by row (SQLite only: its planner, without statistics on how values are
+    /// spread, tends to list every posting of a frequent value, then sort them all). True
+    /// when no filter is selective: each restricted dimension that an index could list
+    /// (kind, origin, multi-valued facets, métier, words) holds more than `above` postings,
+    /// so the first page is found after a few hundred rows of the sort order.
+    async fn walks_sort_index(
+        &self,
+        filter: &FeedFilter,
+        dense: &[Facet],
+        above: i64,
+    ) -> Result<bool> {
+        let Inner::Sqlite(pool) = &self.inner else {
+            return Ok(false);
+        };
+        // (Métiers are probed below.)
+        if Facet::ALL.into_iter().any(|f| {
+            f != Facet::Rome
+                && f.term_field().is_some()
+                && filter.restricts(f)
+                && !dense.contains(&f)
+        }) {
+            return Ok(false);
+        }
+        let mut probes: Vec<(String, Sql)> = Vec::new();
+        for facet in [Facet::Kind, Facet::Origin] {
+            let values = filter.values(facet);
+            if !values.is_empty()
+                && let Some(col) = facet.column()
+            {
+                let mut sql = Sql::default();
+                let list = sql.list(values);
+                probes.push((
+                    format!("SELECT 1 AS one FROM feed_postings f WHERE f.{col} IN ({list})"),
+                    sql,
+                ));
+            }
+        }
+        if !filter.metiers.is_empty() {
+            // The term rows of the métiers (one per posting and value), from their index.
+            let mut sql = Sql::default();
+            let only_metier = FeedFilter {
+                metiers: filter.metiers.clone(),
+                ..FeedFilter::default()
+            };
+            let where_ = conditions(&only_metier, false, false, &[], None, &mut sql);
+            let inner = where_
+                .strip_prefix("f.doc_id IN (SELECT t.doc_id FROM feed_terms t WHERE ")
+                .and_then(|w| w.strip_suffix(')'))
+                .unwrap_or("1 = 0")
+                .to_owned();
+            probes.push((
+                format!("SELECT 1 AS one FROM feed_terms t WHERE {inner}"),
+                sql,
+            ));
+        }
+        if let Some(text) = filter.text.as_ref().filter(|t| !t.include.is_empty()) {
+            let mut sql = Sql::default();
+            let p = sql.text(&TextQuery::fts5(&text.include, "AND"));
+            probes.push((
+                format!("SELECT 1 AS one FROM feed_fts WHERE feed_fts MATCH {p}"),
+                sql,
+            ));
+        }
+        for (inner, mut sql) in probes {
+            let lim = sql.bind(Param::Int(above.max(0).saturating_add(1)));
+            let text = format!("SELECT COUNT(*) AS n FROM ({inner} LIMIT {lim}) s");
+            let row = bind_all!(sqlx::query(sqlx::AssertSqlSafe(text)), &sql.params)
+                .fetch_one(pool)
+                .await
+                .map_err(map_err("count feed matches"))?;
+            let n: i64 = col!(row, "n");
+            if n <= above {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Number of postings matching `filter` (exact, whatever their number: for small
     /// sets such as a saved search's new matches).
     pub async fn feed_count(&self, filter: &FeedFilter) -> Result<i64> {
@@ -1136,13 +1537,13 @@ impl Store {
     async fn feed_count_upto(&self, filter: &FeedFilter, max: i64, dense: &[Facet]) -> Result<i64> {
         let pg = matches!(self.inner, Inner::Postgres(_));
         let mut sql = Sql::default();
-        let where_ = conditions(filter, pg, false, dense, &mut sql);
+        let (from, where_) = matches_source(filter, pg, dense, &mut sql);
         let text = if max == i64::MAX {
-            format!("SELECT COUNT(*) AS n FROM feed_postings f WHERE {where_}")
+            format!("SELECT COUNT(*) AS n FROM {from} WHERE {where_}")
         } else {
             let lim = sql.bind(Param::Int(max));
             format!(
-                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM feed_postings f WHERE {where_} LIMIT {lim}) s"
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {from} WHERE {where_} LIMIT {lim}) s"
             )
         };
         both!(self, pool => {
@@ -1211,7 +1612,7 @@ impl Store {
         }
         let pg = matches!(self.inner, Inner::Postgres(_));
         let mut sql = Sql::default();
-        let where_ = conditions(filter, pg, false, dense, &mut sql);
+        let (from, where_) = matches_source(filter, pg, dense, &mut sql);
         // The first row counts the sample plus one more match, if there is one (so that
         // a sample short of all the matches is told apart).
         let mut parts: Vec<String> = vec![format!(
@@ -1257,7 +1658,7 @@ impl Store {
         };
         let text = format!(
             "WITH m0 AS MATERIALIZED (SELECT f.doc_id, f.kind, f.status, f.author, f.working_time, f.telework \
-             FROM feed_postings f WHERE {where_}{limit0}), \
+             FROM {from} WHERE {where_}{limit0}), \
              m AS MATERIALIZED (SELECT doc_id, kind, status, author, working_time, telework FROM m0{limit}) {}",
             parts.join(" UNION ALL ")
         );
@@ -1383,7 +1784,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(map_err("list received postings to index"))?;
-                let mut n = 0u64;
+                let mut versions = Vec::with_capacity(rows.len());
                 for r in &rows {
                     let doc: String = col!(r, "document");
                     let kind: Option<String> = col!(r, "kind");
@@ -1400,9 +1801,10 @@ impl Store {
                         verified_key: key.unwrap_or_default(),
                     };
                     let at: i64 = col!(r, "verified_at");
-                    index_remote(&mut *tx, &v, at).await?;
-                    n += 1;
+                    versions.push((v, at));
                 }
+                let recs: Vec<FeedRecord<'_>> = versions.iter().map(|(v, at)| FeedRecord::remote(v, *at)).collect();
+                let n = tx.feed_insert_new(&recs).await?;
                 tx.commit().await.map_err(map_err("commit"))?;
                 (n, rows.len())
             });
@@ -1414,7 +1816,39 @@ impl Store {
         Ok(done)
     }
 
-    // ---- saved searches ----
+    /// Refreshes the planner's statistics where they are stale: SQLite `PRAGMA optimize`
+    /// (which runs `ANALYZE` only on tables never analyzed or whose size changed much
+    /// since, over at most [`ANALYSIS_LIMIT`] rows of each index, so it stays short); on
+    /// PostgreSQL, `VACUUM (ANALYZE)` of the feed tables when `bulk` (postings were just
+    /// indexed in bulk; autovacuum keeps them current otherwise). Run at start and every
+    /// hour.
+    pub async fn optimize(&self, bulk: bool) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(map_err("open a connection"))?;
+                // 0x10002: every table, not only those this connection used.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; PRAGMA optimize = 0x10002"
+                )))
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err("refresh the planner statistics"))?;
+            }
+            Inner::Postgres(pool) => {
+                if bulk {
+                    // VACUUM also marks the new rows all-visible, so that checks of
+                    // `feed_terms` are answered from its index alone (seconds at 1M).
+                    sqlx::raw_sql("VACUUM (ANALYZE) feed_postings, feed_terms")
+                        .execute(pool)
+                        .await
+                        .map_err(map_err("refresh the planner statistics"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- saved searches ----    // ---- saved searches ----
 
     /// Saves a search for `owner`; what is in the feed now counts as seen.
     ///

@@ -539,6 +539,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_mobility.sql"),
         include_str!("../../migrations/postgres/0004_mobility.sql"),
     ),
+    (
+        5,
+        "feed plans",
+        include_str!("../../migrations/sqlite/0005_feed_plans.sql"),
+        include_str!("../../migrations/postgres/0005_feed_plans.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
@@ -547,6 +553,7 @@ pub const MIGRATION_FILES: &[&str] = &[
     "0002_federation.sql",
     "0003_feed.sql",
     "0004_mobility.sql",
+    "0005_feed_plans.sql",
 ];
 
 fn migrator(kind: DatabaseKind) -> Migrator {

@@ -5,7 +5,7 @@
 use passerelle_node::domain::search::TextQuery;
 use passerelle_node::store::{
     AuditRecord, Facet, FeedBounds, FeedCursor, FeedFilter, FeedPage, FeedQuery, FeedSort,
-    PostingStatus, PostingVersion, Store,
+    PostingStatus, PostingVersion, RANK_MAX, Store,
 };
 use passerelle_protocol::keys::SigningKey;
 use passerelle_protocol::proof::{self, ProofOptions};
@@ -873,6 +873,77 @@ async fn bounded_counts(store: &Store, _db: &TestDb) {
     assert!(page.facets.is_empty() && page.facets_exact);
 }
 
+async fn relevance_ranks_the_newest_matches(store: &Store, _db: &TestDb) {
+    // « médiathèque »: doc 2 by its title (the best match), doc 3 (newer) by its summary.
+    seed(store).await;
+    let media = "Responsable de la médiathèque";
+    let anim = "Animatrice périscolaire";
+    let search = |filter: FeedFilter, rank_max: i64, limit: u32, cursor: Option<FeedCursor>| {
+        let query = FeedQuery {
+            filter,
+            sort: FeedSort::Relevance,
+            cursor,
+            limit,
+            total: true,
+            facets: true,
+            bounds: FeedBounds {
+                rank_max,
+                ..FeedBounds::default()
+            },
+        };
+        async move { store.feed_search(&query).await.unwrap() }
+    };
+    let titles =
+        |page: &FeedPage| -> Vec<String> { page.items.iter().map(|i| i.name.clone()).collect() };
+
+    // All matches ranked (the default bound, or exactly as many as match): best first.
+    for rank_max in [RANK_MAX, 2] {
+        let page = search(q("médiathèque"), rank_max, 10, None).await;
+        assert_eq!(titles(&page), [media, anim]);
+        assert_eq!((page.total, page.total_exact), (Some(2), true));
+    }
+    // Only the newest match ranked: the older one follows it, whatever its score.
+    let page = search(q("médiathèque"), 1, 10, None).await;
+    assert_eq!(titles(&page), [anim, media]);
+    assert_eq!((page.total, page.total_exact), (Some(2), true));
+    // Paging by offset crosses from the ranked matches to the older ones.
+    let first = search(q("médiathèque"), 1, 1, None).await;
+    assert_eq!(titles(&first), [anim]);
+    assert_eq!(first.next, Some(FeedCursor::Offset(1)));
+    let second = search(q("médiathèque"), 1, 1, first.next.clone()).await;
+    assert_eq!(titles(&second), [media]);
+    assert_eq!(second.next, None);
+    let beyond = search(q("médiathèque"), 1, 1, Some(FeedCursor::Offset(5))).await;
+    assert!(beyond.items.is_empty());
+
+    // Filters and exclusions with text stay exact, ranked or not.
+    for rank_max in [RANK_MAX, 1] {
+        let mut f = q("médiathèque");
+        f.categories = vec!["B".into()];
+        let page = search(f, rank_max, 10, None).await;
+        assert_eq!(titles(&page), [media]);
+        assert_eq!(page.total, Some(1));
+        let page = search(q("médiathèque -responsable"), rank_max, 10, None).await;
+        assert_eq!(titles(&page), [anim]);
+        let mut f = q("médiathèque");
+        f.kinds = vec!["vacancy".into()];
+        f.regions = vec!["84".into()];
+        let page = search(f, rank_max, 10, None).await;
+        let mut got = titles(&page);
+        got.sort();
+        assert_eq!(got, [anim, media]);
+        assert_eq!(page.total, Some(2));
+        assert!(
+            page.facets
+                .iter()
+                .any(|c| c.facet == Facet::Departement && c.value == "69" && c.count == 1)
+        );
+        let mut f = q("ingénieur");
+        f.departements = vec!["69".into()];
+        assert!(search(f, rank_max, 10, None).await.items.is_empty());
+    }
+}
+
 async fn raw(db: &TestDb, stmts: &[&str]) {
     use sqlx::Connection as _;
     if db.name == "sqlite" {
@@ -927,6 +998,11 @@ async fn feed_saved_searches() {
 #[tokio::test]
 async fn feed_bounded_counts() {
     on_each_backend!(bounded_counts);
+}
+
+#[tokio::test]
+async fn feed_relevance_is_bounded() {
+    on_each_backend!(relevance_ranks_the_newest_matches);
 }
 
 #[tokio::test]

@@ -84,6 +84,9 @@ pub struct FeedQueryDoc {
     /// Quotité at most.
     quotite_max: Option<i64>,
     /// `recent` (default without `q`), `relevance` (default with `q`), `deadline`, `start`.
+    /// `relevance` ranks the 1,000 matches most recently added to the feed, best first
+    /// (ties: newest first); when more postings match, the older ones follow them,
+    /// newest first.
     sort: Option<String>,
     /// Cursor of the next page (`next_cursor` of the previous page).
     cursor: Option<String>,
