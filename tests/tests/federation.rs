@@ -400,8 +400,22 @@ fn signed_posting(
 /// stored activity once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn catch_up_over_several_pages_keeps_order_and_refusals() {
-    let mut isere = Node::start(&ISERE, Backend::Sqlite).await;
-    let mut grenoble = Node::start(&GRENOBLE, Backend::Sqlite).await;
+    catch_up_over_several_pages(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL (its own paging query and transactions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn catch_up_over_several_pages_keeps_order_and_refusals_postgres() {
+    if !postgres_available().await {
+        eprintln!("PostgreSQL not available: skipped");
+        return;
+    }
+    catch_up_over_several_pages(Backend::Postgres).await;
+}
+
+async fn catch_up_over_several_pages(backend: Backend) {
+    let mut isere = Node::start(&ISERE, backend).await;
+    let mut grenoble = Node::start(&GRENOBLE, backend).await;
     isere.set_policy("open").await;
     grenoble.set_policy("open").await;
     partners_both_ways(&isere, &grenoble).await;
@@ -462,14 +476,23 @@ async fn catch_up_over_several_pages_keeps_order_and_refusals() {
             .unwrap();
     }
     let url = isere.config.database.url.clone().unwrap();
-    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::raw_sql("DELETE FROM deliveries")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    drop(db);
+    if backend == Backend::Postgres {
+        let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("DELETE FROM deliveries")
+            .execute(&mut db)
+            .await
+            .unwrap();
+    } else {
+        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("DELETE FROM deliveries")
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
     isere.start_again().await;
     grenoble.start_again().await;
 
