@@ -28,7 +28,7 @@ def series(scenario, pattern):
 
 panels = [
     ("fan-out: publish → all partners verified (s)", "partners", series("fan-out", r"(\d+) partners: publish")),
-    ("idle RSS of the node (MB)", "partners", series("memory", r"idle RSS with (\d+) partners$")),
+    ("idle RSS of the node (MB)", "partners", series("memory", r"idle RSS with (\d+) partners(?: \(\d+ s after the set-up\))?$")),
     ("catch-up: B start → all stored (s)", "activities missed", series("catch-up", r"(\d+) missed: B start → all stored")),
     ("feed: landing page p50 (ms)", "postings", series("feed", r"(\d+) postings: landing page \([^…]*\) — p50$")),
 ]

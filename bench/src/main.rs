@@ -61,9 +61,15 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub fanout: Option<Vec<usize>>,
     /// Fan-out: seconds to wait after the deliveries before reading the node's RSS and
-    /// open descriptors again (beyond the HTTP client's 90 s idle timeout: 95).
+    /// open descriptors again.
     #[arg(long, default_value_t = 0)]
     pub fanout_linger: u64,
+    /// Fan-out: seconds the node is left alone after the partners' set-up before its idle
+    /// RSS is read (the RSS right after the set-up is reported too): beyond the outgoing
+    /// connections' idle timeout (10 s, closed within 20 s) and the allocator's return of
+    /// freed pages. `--quick` reads it at once.
+    #[arg(long, default_value_t = 30)]
+    pub idle_settle: u64,
     /// Catch-up: activities missed by the returning partner.
     #[arg(long, value_delimiter = ',')]
     pub catchup: Option<Vec<usize>>,

@@ -422,7 +422,11 @@ async fn fanout(args: &Args, backend: Backend, cpu: &Cpu, r: &mut Report) -> any
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let setup = t.elapsed().as_secs_f64();
+        let after_setup = rss_mb(pid).0;
+        let settle = if args.quick { 0 } else { args.idle_settle };
+        tokio::time::sleep(Duration::from_secs(settle)).await;
         let idle = rss_mb(pid).0;
+        let idle_fds = load::open_fds(pid);
         let (stop, sampler) = load::sample_rss(pid);
         let mut times = Vec::new();
         for _ in 0..rounds {
@@ -506,11 +510,29 @@ async fn fanout(args: &Args, backend: Backend, cpu: &Cpu, r: &mut Report) -> any
         r.add(
             "memory",
             be,
-            &format!("idle RSS with {k} partners"),
+            &format!("RSS right after the set-up of {k} partners"),
+            after_setup,
+            "MB",
+            None,
+            None,
+        );
+        r.add(
+            "memory",
+            be,
+            &format!("idle RSS with {k} partners ({settle} s after the set-up)"),
             idle,
             "MB",
             None,
             Some("< 30 MB"),
+        );
+        r.add(
+            "memory",
+            be,
+            &format!("open file descriptors of the node, idle with {k} partners"),
+            idle_fds as f64,
+            "",
+            None,
+            None,
         );
         r.add(
             "memory",

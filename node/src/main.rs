@@ -5,6 +5,13 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use passerelle_node::cli::{self, Cli, exit};
 
+/// jemalloc rather than glibc's malloc: measured with 1,000 partners, glibc kept every
+/// byte of the ~1,000 closed outgoing connections (RSS unchanged after they closed, the
+/// freed memory fragmented over its per-thread arenas), while jemalloc returned about
+/// 27 MB to the system within seconds (BENCHMARKS.md, memory).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     passerelle_node::telemetry::install_panic_hook();
     let cli = match Cli::try_parse() {

@@ -364,6 +364,192 @@ async fn stopped_node_converges_exactly_after_restart() {
     grenoble.shutdown().await;
 }
 
+/// A posting of `actor` numbered `n`, signed with `key` (the specification's vacancy
+/// example), as a node stores it in its outbox.
+fn signed_posting(
+    actor: &str,
+    key: &passerelle_protocol::keys::SigningKey,
+    key_id: &str,
+    n: usize,
+) -> Value {
+    let base = actor.trim_end_matches("/actor");
+    let mut p = example_posting("vacancy");
+    let map = p.as_object_mut().unwrap();
+    map.insert("@context".into(), passerelle_protocol::vocab::context());
+    map.insert(
+        "id".into(),
+        json!(format!("{base}/postings/{}", uuid::Uuid::now_v7())),
+    );
+    map.insert("type".into(), json!("Posting"));
+    map.insert("attributedTo".into(), json!(actor));
+    map.insert("version".into(), json!(1));
+    map.insert("published".into(), json!("2026-11-23T08:00:00Z"));
+    map.insert("status".into(), json!("published"));
+    map.insert("visibility".into(), json!("federation"));
+    map.insert("to".into(), json!([format!("{base}/followers")]));
+    map.insert("title".into(), json!(format!("Poste n° {n}")));
+    let options =
+        passerelle_protocol::proof::ProofOptions::new(key_id, time::OffsetDateTime::now_utc());
+    passerelle_protocol::proof::sign(p, key, &options).unwrap()
+}
+
+/// A catch-up over several outbox pages (pages are fetched ahead and their activities
+/// verified on several threads): every valid activity is stored once, by pull, in the
+/// order of the partner's outbox; an activity with a broken proof and one by another
+/// actor are refused and counted once each; the pulled-activities counter counts each
+/// stored activity once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn catch_up_over_several_pages_keeps_order_and_refusals() {
+    catch_up_over_several_pages(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL (its own paging query and transactions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn catch_up_over_several_pages_keeps_order_and_refusals_postgres() {
+    if !postgres_available().await {
+        eprintln!("PostgreSQL not available: skipped");
+        return;
+    }
+    catch_up_over_several_pages(Backend::Postgres).await;
+}
+
+async fn catch_up_over_several_pages(backend: Backend) {
+    let mut isere = Node::start(&ISERE, backend).await;
+    let mut grenoble = Node::start(&GRENOBLE, backend).await;
+    isere.set_policy("open").await;
+    grenoble.set_policy("open").await;
+    partners_both_ways(&isere, &grenoble).await;
+    let known: std::collections::BTreeSet<String> = grenoble
+        .store
+        .inbox_entries(None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e.activity_id)
+        .collect();
+    grenoble.stop().await;
+    isere.stop().await;
+
+    // 230 valid activities (three pages of at most 100 with the two refused ones) while
+    // Grenoble is away; the pushes are dropped so that it can only pull.
+    let (key, key_id) = passerelle_tests::node_key(&isere).await;
+    let actor = isere.actor();
+    let stranger_key = passerelle_protocol::keys::SigningKey::generate().unwrap();
+    let mut valid = Vec::new();
+    for i in 0..232 {
+        let mut doc = passerelle_tests::signed_activity(
+            &actor,
+            &key,
+            &key_id,
+            json!({"type": "Create", "object": signed_posting(&actor, &key, &key_id, i),
+                   "to": [format!("{}/followers", actor.trim_end_matches("/actor"))]}),
+        );
+        match i {
+            // Changed after signing: its proof does not verify.
+            60 => doc["object"]["title"] = json!("Poste modifié après signature"),
+            // Another node's activity in Isère's outbox: not Isère's to serve.
+            170 => {
+                doc = passerelle_tests::signed_activity(
+                    "http://127.0.0.1:9/actor",
+                    &stranger_key,
+                    "http://127.0.0.1:9/actor#k",
+                    json!({"type": "Create",
+                           "object": signed_posting("http://127.0.0.1:9/actor", &stranger_key, "http://127.0.0.1:9/actor#k", i),
+                           "to": [format!("{}/followers", actor.trim_end_matches("/actor"))]}),
+                );
+            }
+            _ => valid.push(doc["id"].as_str().unwrap().to_owned()),
+        }
+        isere
+            .store
+            .append_activity(
+                &passerelle_node::store::NewActivity {
+                    activity_id: doc["id"].as_str().unwrap().to_owned(),
+                    activity_type: "Create".into(),
+                    object_id: doc["object"]["id"].as_str().unwrap().to_owned(),
+                    public: false,
+                    document: doc,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let url = isere.config.database.url.clone().unwrap();
+    if backend == Backend::Postgres {
+        let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("DELETE FROM deliveries")
+            .execute(&mut db)
+            .await
+            .unwrap();
+    } else {
+        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("DELETE FROM deliveries")
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    isere.start_again().await;
+    grenoble.start_again().await;
+
+    let new_from_isere = || async {
+        let mut got: Vec<_> = grenoble
+            .store
+            .inbox_entries(Some(&isere.actor()), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(e, _)| e)
+            .filter(|e| !known.contains(&e.activity_id))
+            .collect();
+        got.reverse();
+        got
+    };
+    wait_until("Grenoble pulls the 230 activities", PATIENCE, || async {
+        new_from_isere().await.len() >= valid.len()
+    })
+    .await;
+    let got = new_from_isere().await;
+    let seeded: Vec<&String> = got
+        .iter()
+        .map(|e| &e.activity_id)
+        .filter(|id| valid.contains(id))
+        .collect();
+    assert_eq!(
+        seeded,
+        valid.iter().collect::<Vec<_>>(),
+        "stored once each, in the order of the outbox"
+    );
+    assert!(
+        got.iter()
+            .all(|e| e.via == passerelle_node::store::Via::Pull),
+        "by pull only"
+    );
+    let refused = |code: &'static str| {
+        let grenoble = &grenoble;
+        async move {
+            grenoble
+                .metric(&format!(
+                    "passerelle_inbox_activities_total{{via=\"pull\",outcome=\"{code}\"}}"
+                ))
+                .await
+        }
+    };
+    assert_eq!(refused("proof_invalid").await, 1.0);
+    assert_eq!(refused("key_actor_mismatch").await, 1.0);
+    assert_eq!(
+        grenoble.metric("passerelle_pulled_activities_total").await,
+        got.len() as f64,
+        "each stored activity counted once"
+    );
+    isere.shutdown().await;
+    grenoble.shutdown().await;
+}
+
 /// `passerelle keys rotate` while the node runs: the node signs with the new key within
 /// seconds, its partner learns it (from the `Update` of the actor, or by refetching on
 /// the unknown key id) and accepts what follows, and the posting proved with the old
