@@ -764,6 +764,43 @@ pub(super) trait FeedIndex: Send {
     ) -> impl std::future::Future<Output = Result<()>> + Send;
 }
 
+/// Binds the columns of a feed row from `local_id` to `verified_at`, in the order of the
+/// `INSERT` and `UPDATE` statements of [`FeedIndex`] and of the bulk indexing.
+trait BindFeedFields {
+    fn bind_feed_fields(self, rec: &FeedRecord<'_>) -> Self;
+}
+
+macro_rules! bind_feed_fields_impl {
+    ($db:ty) => {
+        impl BindFeedFields for sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments> {
+            fn bind_feed_fields(self, rec: &FeedRecord<'_>) -> Self {
+                let e = &rec.entry;
+                self.bind(rec.local_id.map(|u| u.to_string()))
+                    .bind(rec.author)
+                    .bind(rec.relayed_by)
+                    .bind(&e.kind)
+                    .bind(&e.status)
+                    .bind(&e.visibility)
+                    .bind(&e.name)
+                    .bind(&e.summary)
+                    .bind(&e.employer)
+                    .bind(&e.apply_until)
+                    .bind(&e.start)
+                    .bind(e.quotite_pct)
+                    .bind(&e.working_time)
+                    .bind(e.telework)
+                    .bind(e.published_ms)
+                    .bind(e.updated_ms)
+                    .bind(rec.verified_key.as_deref())
+                    .bind(rec.verified_at)
+            }
+        }
+    };
+}
+
+bind_feed_fields_impl!(sqlx::Sqlite);
+bind_feed_fields_impl!(sqlx::Postgres);
+
 macro_rules! feed_index_impl {
     ($conn:ty, $pg:expr) => {
         impl FeedIndex for $conn {
@@ -798,24 +835,7 @@ macro_rules! feed_index_impl {
                              verified_key = $17, verified_at = $18{tsv} WHERE doc_id = $19"
                         );
                         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(rec.local_id.map(|u| u.to_string()))
-                            .bind(rec.author)
-                            .bind(rec.relayed_by)
-                            .bind(&e.kind)
-                            .bind(&e.status)
-                            .bind(&e.visibility)
-                            .bind(&e.name)
-                            .bind(&e.summary)
-                            .bind(&e.employer)
-                            .bind(&e.apply_until)
-                            .bind(&e.start)
-                            .bind(e.quotite_pct)
-                            .bind(&e.working_time)
-                            .bind(e.telework)
-                            .bind(e.published_ms)
-                            .bind(e.updated_ms)
-                            .bind(rec.verified_key.as_deref())
-                            .bind(rec.verified_at)
+                            .bind_feed_fields(rec)
                             .bind(doc_id);
                         let q = if pg {
                             q.bind(&e.folded_name).bind(&e.folded_body)
@@ -854,24 +874,7 @@ macro_rules! feed_index_impl {
                         );
                         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
                             .bind(rec.posting_id)
-                            .bind(rec.local_id.map(|u| u.to_string()))
-                            .bind(rec.author)
-                            .bind(rec.relayed_by)
-                            .bind(&e.kind)
-                            .bind(&e.status)
-                            .bind(&e.visibility)
-                            .bind(&e.name)
-                            .bind(&e.summary)
-                            .bind(&e.employer)
-                            .bind(&e.apply_until)
-                            .bind(&e.start)
-                            .bind(e.quotite_pct)
-                            .bind(&e.working_time)
-                            .bind(e.telework)
-                            .bind(e.published_ms)
-                            .bind(e.updated_ms)
-                            .bind(rec.verified_key.as_deref())
-                            .bind(rec.verified_at)
+                            .bind_feed_fields(rec)
                             .bind(t);
                         let q = if pg {
                             q.bind(&e.folded_name).bind(&e.folded_body)
@@ -959,24 +962,7 @@ macro_rules! feed_index_impl {
                         let e = &rec.entry;
                         q = q
                             .bind(rec.posting_id)
-                            .bind(rec.local_id.map(|u| u.to_string()))
-                            .bind(rec.author)
-                            .bind(rec.relayed_by)
-                            .bind(&e.kind)
-                            .bind(&e.status)
-                            .bind(&e.visibility)
-                            .bind(&e.name)
-                            .bind(&e.summary)
-                            .bind(&e.employer)
-                            .bind(&e.apply_until)
-                            .bind(&e.start)
-                            .bind(e.quotite_pct)
-                            .bind(&e.working_time)
-                            .bind(e.telework)
-                            .bind(e.published_ms)
-                            .bind(e.updated_ms)
-                            .bind(rec.verified_key.as_deref())
-                            .bind(rec.verified_at)
+                            .bind_feed_fields(rec)
                             .bind(t);
                         if pg {
                             q = q.bind(&e.folded_name).bind(&e.folded_body);
