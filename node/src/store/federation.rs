@@ -928,9 +928,21 @@ impl Store {
     ) -> Result<Vec<AppliedVersion>> {
         let t = to_ms(now());
         let mut out = Vec::with_capacity(items.len());
+        // What is computed from the documents alone (their text, their feed rows with the
+        // French stemming) is computed before the write transaction, not while holding
+        // the database's writer.
+        let prepared: Vec<(String, super::feed::FeedRecord<'_>)> = items
+            .iter()
+            .map(|i| {
+                (
+                    json_text(&i.version.document),
+                    super::feed::FeedRecord::remote(i.version, t),
+                )
+            })
+            .collect();
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            for item in items {
+            for (item, (text, record)) in items.iter().zip(&prepared) {
                 let v = item.version;
                 let current = sqlx::query(
                     "SELECT version, document, deleted_at FROM remote_postings WHERE object_id = $1",
@@ -964,14 +976,14 @@ impl Store {
                             .bind(&v.relayed_by)
                             .bind(&v.kind)
                             .bind(v.version)
-                            .bind(json_text(&v.document))
+                            .bind(text)
                             .bind(&v.verified_key)
                             .bind(t)
                             .bind(&v.object_id)
                             .execute(&mut *tx)
                             .await
                             .map_err(map_err("store a remote posting"))?;
-                            super::feed::index_remote(&mut *tx, v, t).await?;
+                            super::feed::FeedIndex::feed_upsert(&mut *tx, record).await?;
                             PostingApply::Stored
                         }
                     }
@@ -986,13 +998,13 @@ impl Store {
                         .bind(&v.relayed_by)
                         .bind(&v.kind)
                         .bind(v.version)
-                        .bind(json_text(&v.document))
+                        .bind(text)
                         .bind(&v.verified_key)
                         .bind(t)
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err("store a remote posting"))?;
-                        super::feed::index_remote(&mut *tx, v, t).await?;
+                        super::feed::FeedIndex::feed_upsert(&mut *tx, record).await?;
                         PostingApply::Stored
                     }
                 };

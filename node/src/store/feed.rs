@@ -1092,15 +1092,6 @@ pub(super) async fn unindex_local<C: FeedIndex + ?Sized>(conn: &mut C, id: Uuid)
     conn.feed_remove(&id.to_string(), true).await
 }
 
-/// Indexes a received posting version just stored.
-pub(super) async fn index_remote<C: FeedIndex + ?Sized>(
-    conn: &mut C,
-    v: &super::PostingVersion,
-    verified_at: i64,
-) -> Result<()> {
-    conn.feed_upsert(&FeedRecord::remote(v, verified_at)).await
-}
-
 /// Removes a received posting from the feed.
 pub(super) async fn unindex_remote<C: FeedIndex + ?Sized>(
     conn: &mut C,
