@@ -477,8 +477,25 @@ pub fn verify_with(
     keys: &[(String, PublicKey)],
     options: &VerifyOptions,
 ) -> Result<Verified<Value>, ProofError> {
+    let signers = verify_ref(&doc, keys, options)?;
+    Ok(Verified {
+        inner: doc,
+        signers,
+    })
+}
+
+/// [`verify_with`] on a borrowed document, for a caller that keeps it (no copy is made):
+/// returns the signers' verification methods, in proof order.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_ref(
+    doc: &Value,
+    keys: &[(String, PublicKey)],
+    options: &VerifyOptions,
+) -> Result<Vec<String>, ProofError> {
     let map = doc.as_object().ok_or(ProofError::NotAnObject {
-        found: json_type(&doc),
+        found: json_type(doc),
     })?;
     let proof_objects = proof_objects(map)?;
     let mut infos = Vec::with_capacity(proof_objects.len());
@@ -532,10 +549,7 @@ pub fn verify_with(
             verification_method: missing.clone(),
         });
     }
-    Ok(Verified {
-        inner: doc,
-        signers,
-    })
+    Ok(signers)
 }
 
 /// The proof objects of a document, in order.

@@ -295,9 +295,9 @@ pub enum Message {
     OrderedCollectionPage(Box<OrderedCollectionPage>),
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
+fn decode<'de, T: serde::Deserialize<'de>>(
     type_name: &'static str,
-    value: Value,
+    value: impl serde::Deserializer<'de, Error = serde_json::Error>,
 ) -> Result<T, ParseError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -307,6 +307,25 @@ fn decode<T: serde::de::DeserializeOwned>(
             message: e.into_inner().to_string(),
         }
     })
+}
+
+/// The `type` member of a message.
+fn message_type(value: &Value) -> Result<&str, ParseError> {
+    let obj = match value {
+        Value::Object(m) => m,
+        other => {
+            return Err(ParseError::NotAnObject {
+                found: json_kind(other),
+            });
+        }
+    };
+    match obj.get("type") {
+        None => Err(ParseError::MissingType),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(ParseError::TypeNotString {
+            found: other.to_string(),
+        }),
+    }
 }
 
 impl Message {
@@ -347,24 +366,24 @@ impl Message {
     /// # Ok::<(), ParseError>(())
     /// ```
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
-        let obj = match &value {
-            Value::Object(m) => m,
-            other => {
-                return Err(ParseError::NotAnObject {
-                    found: json_kind(other),
-                });
-            }
-        };
-        let name = match obj.get("type") {
-            None => return Err(ParseError::MissingType),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => {
-                return Err(ParseError::TypeNotString {
-                    found: other.to_string(),
-                });
-            }
-        };
-        Ok(match MessageType::from_name(&name) {
+        let name = message_type(&value)?.to_owned();
+        Self::decode_as(&name, value)
+    }
+
+    /// [`Message::from_value`] on a borrowed value, for a caller that keeps it: the typed
+    /// message is decoded from the tree without copying the tree first.
+    ///
+    /// # Errors
+    /// As [`Message::from_value`].
+    pub fn from_value_ref(value: &Value) -> Result<Self, ParseError> {
+        Self::decode_as(message_type(value)?, value)
+    }
+
+    fn decode_as<'de>(
+        name: &str,
+        value: impl serde::Deserializer<'de, Error = serde_json::Error>,
+    ) -> Result<Self, ParseError> {
+        Ok(match MessageType::from_name(name) {
             MessageType::Activity(_) => Message::Activity(decode("activity", value)?),
             MessageType::Organization => Message::Organization(decode("Organization", value)?),
             MessageType::Posting => Message::Posting(decode("Posting", value)?),

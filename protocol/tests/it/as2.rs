@@ -33,7 +33,18 @@ enum Outcome {
     Valid,
 }
 
+/// `from_value_ref` (borrowed, what the inbox uses) decodes exactly as `from_value`.
+fn assert_borrowed_decoding_agrees(bytes: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        return;
+    };
+    let borrowed = Message::from_value_ref(&value).map_err(|e| e.to_string());
+    let owned = Message::from_value(value).map_err(|e| e.to_string());
+    assert_eq!(borrowed, owned);
+}
+
 fn classify(bytes: &[u8]) -> (Outcome, String) {
+    assert_borrowed_decoding_agrees(bytes);
     match Message::from_slice(bytes) {
         Err(e) => {
             let kind = match &e {

@@ -824,3 +824,29 @@ fn constructors_build_valid_messages() {
     msg.validate(&prod()).unwrap();
     assert_eq!(msg.to_value().unwrap()["object"]["type"], "Organization");
 }
+
+/// Every example message of the spec decodes the same borrowed (`from_value_ref`, what
+/// the inbox uses) and owned (`from_value`), and the same when broken.
+#[test]
+fn borrowed_and_owned_decoding_agree_on_the_spec_examples() {
+    let dir = crate::workspace_root().join("spec/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mut broken = value.clone();
+        if let Some(o) = broken.as_object_mut() {
+            o.insert("id".into(), json!(42));
+        }
+        for v in [value, broken] {
+            let borrowed = Message::from_value_ref(&v).map_err(|e| e.to_string());
+            let owned = Message::from_value(v).map_err(|e| e.to_string());
+            assert_eq!(borrowed, owned, "{}", path.display());
+        }
+        seen += 1;
+    }
+    assert!(seen > 20, "only {seen} examples in {}", dir.display());
+}
