@@ -832,6 +832,7 @@ impl Store {
     /// Caches an actor document just fetched from its origin.
     pub async fn put_remote_actor(&self, actor_id: &str, document: &Value) -> Result<()> {
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "INSERT INTO remote_actors (actor_id, document, fetched_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (actor_id) DO UPDATE SET document = excluded.document, fetched_at = excluded.fetched_at",

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use super::{
     AuditRecord, BeginWrite as _, Inner, PostingStatus, Result, Store, StoreError, from_ms,
-    json_text, map_err, now, parse_json, parse_uuid, postgres, sqlite, to_ms,
+    json_text, map_err, now, parse_json, parse_uuid, postgres, push_values, push_values_with,
+    sqlite, to_ms,
 };
 use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, field};
 
@@ -890,12 +891,7 @@ macro_rules! feed_index_impl {
                 };
                 if !e.terms.is_empty() {
                     let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
-                    for i in 0..e.terms.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        let _ = write!(sql, "(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
-                    }
+                    push_values(&mut sql, e.terms.len(), 3);
                     sql.push_str(" ON CONFLICT DO NOTHING");
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (f, v) in &e.terms {
@@ -930,7 +926,6 @@ macro_rules! feed_index_impl {
                         .map_err(map_err("lock the feed index"))?;
                 }
                 let t = to_ms(now());
-                let cols = if pg { 22 } else { 20 };
                 let rows_per_insert = if pg { BULK_ROWS.0 } else { BULK_ROWS.1 };
                 let mut added: Vec<(i64, &FeedRecord<'_>)> = Vec::with_capacity(recs.len());
                 for chunk in recs.chunks(rows_per_insert) {
@@ -940,12 +935,7 @@ macro_rules! feed_index_impl {
                          published_at, updated_at, verified_key, verified_at, indexed_at",
                     );
                     sql.push_str(if pg { ", tsv) VALUES " } else { ") VALUES " });
-                    for i in 0..chunk.len() {
-                        let b = i * cols;
-                        sql.push_str(if i > 0 { ", (" } else { "(" });
-                        for j in 1..=20 {
-                            let _ = write!(sql, "{}${}", if j > 1 { ", " } else { "" }, b + j);
-                        }
+                    push_values_with(&mut sql, chunk.len(), 20, if pg { 2 } else { 0 }, |sql, b| {
                         if pg {
                             let _ = write!(
                                 sql,
@@ -954,8 +944,7 @@ macro_rules! feed_index_impl {
                                 b + 22
                             );
                         }
-                        sql.push(')');
-                    }
+                    });
                     sql.push_str(" ON CONFLICT (posting_id) DO NOTHING RETURNING posting_id, doc_id");
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for rec in chunk {
@@ -988,12 +977,7 @@ macro_rules! feed_index_impl {
                     .collect();
                 for chunk in terms.chunks(rows_per_insert * 5) {
                     let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        let _ = write!(sql, "(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
-                    }
+                    push_values(&mut sql, chunk.len(), 3);
                     sql.push_str(" ON CONFLICT DO NOTHING");
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (doc_id, f, v) in chunk {
@@ -1006,12 +990,7 @@ macro_rules! feed_index_impl {
                 if !pg {
                     for chunk in added.chunks(rows_per_insert) {
                         let mut sql = String::from("INSERT INTO feed_fts (rowid, name, body) VALUES ");
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push_str(", ");
-                            }
-                            let _ = write!(sql, "(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
-                        }
+                        push_values(&mut sql, chunk.len(), 3);
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for (doc_id, rec) in chunk {
                             q = q.bind(*doc_id).bind(&rec.entry.stems_name).bind(&rec.entry.stems_body);
@@ -1802,6 +1781,10 @@ impl Store {
     pub async fn optimize(&self, bulk: bool) -> Result<()> {
         match &self.inner {
             Inner::Sqlite(pool) => {
+                let _turn = pool
+                    .write_turn()
+                    .await
+                    .map_err(map_err("wait for the writer"))?;
                 let mut conn = pool.acquire().await.map_err(map_err("open a connection"))?;
                 // 0x10002: every table, not only those this connection used.
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -1914,6 +1897,7 @@ impl Store {
     /// Marks the results of a saved search seen up to `doc_id`.
     pub async fn mark_saved_search_seen(&self, owner: &str, id: Uuid, doc_id: i64) -> Result<()> {
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             let n = sqlx::query(
                 "UPDATE saved_searches SET seen_doc_id = CASE WHEN seen_doc_id > $1 THEN seen_doc_id ELSE $1 END, \
                  seen_at = $2 WHERE owner = $3 AND id = $4",

@@ -85,6 +85,35 @@ fn map_err(action: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     }
 }
 
+/// Appends the rows of a multi-row `VALUES` list to `sql`: `rows` parenthesised lists of
+/// `cols` numbered placeholders each, numbered on from `$1` (`($1, $2), ($3, $4)` for two
+/// rows of two).
+fn push_values(sql: &mut String, rows: usize, cols: usize) {
+    push_values_with(sql, rows, cols, 0, |_, _| {});
+}
+
+/// [`push_values`] where each row also takes `extra` more parameters, numbered after its
+/// `cols` plain ones, that `tail` writes into the row as expressions (given `sql` and the
+/// row's first parameter number minus one).
+fn push_values_with(
+    sql: &mut String,
+    rows: usize,
+    cols: usize,
+    extra: usize,
+    tail: impl Fn(&mut String, usize),
+) {
+    use std::fmt::Write as _;
+    for row in 0..rows {
+        let base = row * (cols + extra);
+        sql.push_str(if row > 0 { ", (" } else { "(" });
+        for col in 1..=cols {
+            let _ = write!(sql, "{}${}", if col > 1 { ", " } else { "" }, base + col);
+        }
+        tail(sql, base);
+        sql.push(')');
+    }
+}
+
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -463,11 +492,24 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
 /// through SQLite's busy handler (which sleeps up to 100 ms between tries and made a
 /// group commit wait behind the projection), and never fail when a read-then-write
 /// transaction tries to upgrade. The busy timeout still covers any other process.
+///
+/// A single statement that writes outside a transaction (an autocommit `UPDATE`) takes
+/// the same turn first ([`BeginWrite::write_turn`]), or it would wait for the lock
+/// through the busy handler behind every queued transaction (a pull's `sync_state`
+/// update took over a second during a catch-up).
 trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(
         &self,
     ) -> impl std::future::Future<Output = std::result::Result<WriteTx<Self::Db>, sqlx::Error>> + Send;
+
+    /// This process's turn at the writer, held while one autocommit statement runs:
+    /// `Some` on SQLite, `None` on PostgreSQL (row locks, no single writer).
+    fn write_turn(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error>,
+    > + Send;
 }
 
 impl BeginWrite for sqlx::SqlitePool {
@@ -480,6 +522,12 @@ impl BeginWrite for sqlx::SqlitePool {
             _turn: Some(turn),
         })
     }
+
+    async fn write_turn(
+        &self,
+    ) -> std::result::Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error> {
+        sqlite::write_turn(self).await.map(Some)
+    }
 }
 
 impl BeginWrite for sqlx::PgPool {
@@ -489,6 +537,12 @@ impl BeginWrite for sqlx::PgPool {
             tx: self.begin().await?,
             _turn: None,
         })
+    }
+
+    async fn write_turn(
+        &self,
+    ) -> std::result::Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error> {
+        Ok(None)
     }
 }
 
@@ -1243,6 +1297,7 @@ impl Store {
     /// Records that a token was used.
     pub async fn touch_token(&self, id: Uuid) -> Result<()> {
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(to_ms(now()))
                 .bind(id.to_string())

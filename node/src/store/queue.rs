@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::{
     BeginWrite as _, Inner, Result, Store, from_ms, json_text, map_err, now, parse_json, postgres,
-    sqlite, to_ms,
+    push_values, sqlite, to_ms,
 };
 use crate::store::federation::same_content;
 
@@ -325,16 +325,7 @@ impl Store {
                     "INSERT INTO inbox (activity_id, actor_id, activity_type, object_id, document, via, \
                      received_at, signers) VALUES ",
                 );
-                for k in 0..chunk.len() {
-                    let b = k * 8;
-                    if k > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
-                    ));
-                }
+                push_values(&mut sql, chunk.len(), 8);
                 sql.push_str(" ON CONFLICT (activity_id) DO NOTHING RETURNING seq, activity_id");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for item in chunk {
@@ -431,6 +422,7 @@ impl Store {
     /// Records that a received activity was projected, with what outcome.
     pub async fn finish_inbox(&self, seq: i64, outcome: &str) -> Result<()> {
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "UPDATE inbox SET processed_at = $1, outcome = $2, lease_until = NULL, lease_owner = NULL WHERE seq = $3",
             )
@@ -448,6 +440,7 @@ impl Store {
     /// `retry_in`.
     pub async fn retry_inbox(&self, seq: i64, error: &str, retry_in: Duration) -> Result<()> {
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE inbox SET lease_until = $1, lease_owner = NULL, outcome = $2 WHERE seq = $3")
                 .bind(to_ms(now()).saturating_add(dur_ms(retry_in)))
                 .bind(format!("retrying: {error}"))
@@ -735,6 +728,7 @@ impl Store {
     pub async fn dead_letter_inbox(&self, inbox_url: &str, error: &str) -> Result<u64> {
         let t = to_ms(now());
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             let n = sqlx::query(
                 "UPDATE deliveries SET state = 'dead', last_code = 'gone', last_error = $1, finished_at = $2, \
                  lease_until = NULL, lease_owner = NULL WHERE inbox_url = $3 AND state = 'pending'",
@@ -932,6 +926,7 @@ impl Store {
 
     async fn ensure_sync_rows(&self) -> Result<()> {
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "INSERT INTO sync_state (actor_id) SELECT actor_id FROM partners \
                  WHERE outgoing = 'accepted' AND outbox IS NOT NULL AND outbox <> '' ON CONFLICT (actor_id) DO NOTHING",
@@ -996,6 +991,7 @@ impl Store {
     ) -> Result<()> {
         let t = to_ms(now());
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "UPDATE sync_state SET next_url = $1, items_pulled = items_pulled + $2, last_pull_at = $3, \
                  lease_until = $4 WHERE actor_id = $5",
@@ -1023,6 +1019,7 @@ impl Store {
     ) -> Result<()> {
         let t = to_ms(now());
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "UPDATE sync_state SET lease_until = NULL, lease_owner = NULL, last_pull_at = $1, \
                  last_success_at = CASE WHEN $2 IS NULL THEN $1 ELSE last_success_at END, last_error = $2, \
@@ -1045,6 +1042,7 @@ impl Store {
     pub async fn request_pull(&self, actor_id: Option<&str>) -> Result<()> {
         self.ensure_sync_rows().await?;
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE sync_state SET requested_at = $1 WHERE $2 IS NULL OR actor_id = $2")
                 .bind(to_ms(now()))
                 .bind(actor_id)
@@ -1059,6 +1057,7 @@ impl Store {
     /// restarts): the next pull starts from its outbox's first page.
     pub async fn reset_cursor(&self, actor_id: &str) -> Result<()> {
         both!(self, pool => {
+            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE sync_state SET next_url = NULL WHERE actor_id = $1")
                 .bind(actor_id)
                 .execute(pool)
