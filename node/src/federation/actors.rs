@@ -32,10 +32,28 @@ pub const REFETCH_INTERVAL: Duration = Duration::from_secs(300);
 pub struct ResolvedActor {
     /// The parsed document.
     pub doc: Organization,
-    /// The document as received.
-    pub raw: Value,
     /// When it was fetched.
     pub fetched_at: OffsetDateTime,
+    /// `doc.assertion_method`'s keys, decoded once (a multibase decoding and a point
+    /// decompression per key, not per verified signature); `Err` for a key that is not
+    /// an Ed25519 Multikey.
+    keys: Vec<Result<PublicKey, String>>,
+}
+
+impl ResolvedActor {
+    /// The actor `doc`, fetched at `fetched_at`, with its keys decoded.
+    pub fn new(doc: Organization, fetched_at: OffsetDateTime) -> Self {
+        let keys = doc
+            .assertion_method
+            .iter()
+            .map(|k| k.public_key().map_err(|e| e.to_string()))
+            .collect();
+        Self {
+            doc,
+            fetched_at,
+            keys,
+        }
+    }
 }
 
 /// Why an actor could not be resolved.
@@ -194,11 +212,7 @@ impl ActorDirectory {
                     < time::Duration::try_from(CACHE_TTL).unwrap_or(time::Duration::DAY) =>
             {
                 if let Ok(doc) = self.parse(actor_id, &raw) {
-                    let actor = Arc::new(ResolvedActor {
-                        doc,
-                        raw,
-                        fetched_at,
-                    });
+                    let actor = Arc::new(ResolvedActor::new(doc, fetched_at));
                     lock(&self.memory).insert(actor_id.to_owned(), (actor.clone(), Instant::now()));
                     return Ok(actor);
                 }
@@ -312,11 +326,7 @@ impl ActorDirectory {
         if let Err(e) = self.store.put_remote_actor(actor_id, &raw).await {
             tracing::warn!(error = %e, actor = actor_id, "cannot cache an actor");
         }
-        let actor = Arc::new(ResolvedActor {
-            doc,
-            raw,
-            fetched_at: OffsetDateTime::now_utc(),
-        });
+        let actor = Arc::new(ResolvedActor::new(doc, OffsetDateTime::now_utc()));
         lock(&self.memory).insert(actor_id.to_owned(), (actor.clone(), Instant::now()));
         Ok(actor)
     }
@@ -470,24 +480,30 @@ pub fn check_media_type(content_type: Option<&str>) -> Result<(), String> {
     }
 }
 
-fn find_key<'a>(
-    actor: &'a ResolvedActor,
-    id: &KeyId,
-    actor_id: &ActorId,
-) -> Option<&'a passerelle_protocol::vocab::Multikey> {
+/// The position of key `id` in the actor's `assertionMethod`, with the actor as its
+/// controller.
+fn find_key(actor: &ResolvedActor, id: &KeyId, actor_id: &ActorId) -> Option<usize> {
     actor
         .doc
         .assertion_method
         .iter()
-        .find(|k| &k.id == id && &k.controller == actor_id && k.id.controller() == *actor_id)
+        .position(|k| &k.id == id && &k.controller == actor_id && k.id.controller() == *actor_id)
 }
 
 fn check_key(
     key_id: &str,
     actor: &Arc<ResolvedActor>,
-    k: &passerelle_protocol::vocab::Multikey,
+    index: usize,
     usage: KeyUse,
 ) -> Result<ResolvedKey, KeyLookupError> {
+    let unknown = |reason: String| KeyLookupError::Unknown {
+        key_id: key_id.to_owned(),
+        reason,
+    };
+    let (Some(k), Some(decoded)) = (actor.doc.assertion_method.get(index), actor.keys.get(index))
+    else {
+        return Err(unknown("not listed in assertionMethod".to_owned()));
+    };
     if let Some(revoked) = k.extra.get("revoked").and_then(Value::as_str) {
         return Err(KeyLookupError::Revoked {
             key_id: key_id.to_owned(),
@@ -508,10 +524,7 @@ fn check_key(
             });
         }
     }
-    let key = k.public_key().map_err(|e| KeyLookupError::Unknown {
-        key_id: key_id.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let key = decoded.clone().map_err(unknown)?;
     Ok(ResolvedKey {
         actor: actor.clone(),
         key,

@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::backoff::{self, Outcome};
+use super::group_commit::{GroupCommit, Refused};
 use super::net::NetError;
 use super::{Federation, jitter, sleep_or_stop};
 use crate::store::{DeliveryJob, DeliveryOutcome};
@@ -89,70 +90,49 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
     let _ = tokio::time::timeout(grace, recorder_task).await;
 }
 
-/// An attempt's outcome waiting to be recorded, with where to send the result.
-type Attempt = (
-    DeliveryJob,
-    DeliveryOutcome,
-    tokio::sync::oneshot::Sender<Result<i64, String>>,
-);
-
-/// Group commit of delivery outcomes: attempts hand their outcome to one writer task,
-/// which records whatever has accumulated in one transaction
+/// Group commit of delivery outcomes ([`GroupCommit`]): attempts hand their outcome to
+/// one writer task, which records whatever has accumulated in one transaction
 /// ([`crate::store::Store::record_deliveries`]). A fan-out to a thousand partners then
 /// costs a few commits instead of a thousand (each an fsync on PostgreSQL, each a turn of
 /// the single writer on SQLite). An attempt waits for its record before it ends, so a job
 /// is never claimed again while its outcome is in flight.
 #[derive(Debug, Clone)]
 struct Recorder {
-    tx: tokio::sync::mpsc::Sender<Attempt>,
+    commit: GroupCommit<(DeliveryJob, DeliveryOutcome), i64>,
 }
 
 impl Recorder {
-    /// Starts the writer task; it ends when every sender is dropped and its queue is
+    /// Starts the writer task; it ends when every handle is dropped and its queue is
     /// recorded.
     fn spawn(fed: Arc<Federation>, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
-        let max = capacity.clamp(1, 512);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Attempt>(max);
-        let task = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < max {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
-                }
-                let items: Vec<(&DeliveryJob, &DeliveryOutcome)> =
-                    batch.iter().map(|(j, o, _)| (j, o)).collect();
-                let result = fed.store().record_deliveries(&items).await;
-                match result {
-                    Ok(previous) => {
-                        for ((_, _, reply), p) in batch.into_iter().zip(previous) {
-                            let _ = reply.send(Ok(p));
-                        }
-                    }
-                    Err(e) => {
-                        for (_, _, reply) in batch {
-                            let _ = reply.send(Err(e.to_string()));
-                        }
-                    }
-                }
-            }
-        });
-        (Self { tx }, task)
+        let (commit, task) = GroupCommit::spawn(
+            capacity.clamp(1, 512),
+            None,
+            Box::new(move |batch: Vec<(DeliveryJob, DeliveryOutcome)>| {
+                let fed = fed.clone();
+                Box::pin(async move {
+                    let items: Vec<(&DeliveryJob, &DeliveryOutcome)> =
+                        batch.iter().map(|(j, o)| (j, o)).collect();
+                    fed.store()
+                        .record_deliveries(&items)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        );
+        (Self { commit }, task)
     }
 
     /// Records one outcome (with the others waiting); the inbox's failures in a row
     /// before this attempt.
     async fn record(&self, job: DeliveryJob, outcome: DeliveryOutcome) -> Result<i64, String> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((job, outcome, reply))
+        self.commit
+            .submit((job, outcome))
             .await
-            .map_err(|_| "the delivery recorder stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the delivery recorder stopped".to_owned())?
+            .map_err(|e| match e {
+                Refused::Stopped(_) => "the delivery recorder stopped".to_owned(),
+                Refused::Failed(e) => e,
+            })
     }
 }
 

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 use super::Federation;
 use super::actors::{KeyUse, ResolvedKey};
 use super::error::ProtocolError;
+use super::group_commit::{GroupCommit, Refused};
 use crate::store::{InboxAccept, IncomingActivity, PartnershipState, Via};
 
 /// Largest inbox body (protocol §11); an operator may raise it, never lower it.
@@ -130,47 +131,43 @@ async fn receive_inner(fed: &Federation, req: &InboxRequest<'_>) -> Result<Recei
         Some(&signer.actor.doc.id.to_string()),
     )
     .await?;
-    let accepted = store(fed, &incoming).await?;
+    let activity_id = incoming.activity_id.clone();
+    let actor_id = incoming.actor_id.clone();
+    let accepted = store(fed, incoming).await?;
     if accepted == InboxAccept::IdReused {
         return Err(ProtocolError::new(
             409,
             "activity_id_reused",
             format!(
-                "activity {} was already accepted with other content; ids must never be reused",
-                incoming.activity_id
+                "activity {activity_id} was already accepted with other content; ids must never be reused"
             ),
         ));
     }
     if accepted != InboxAccept::Duplicate
         && fed.last_seen().touch(
-            &incoming.actor_id,
+            &actor_id,
             Duration::from_secs(fed.config().pull_interval_secs),
         )
     {
         // A partner heard from after a silence: catch up with its outbox (§9.3).
-        if let Err(e) = fed.store().request_pull(Some(&incoming.actor_id)).await {
+        if let Err(e) = fed.store().request_pull(Some(&actor_id)).await {
             tracing::warn!(error = %e, "cannot request a pull");
         }
     }
     Ok(Receipt {
-        activity_id: incoming.activity_id,
-        actor_id: incoming.actor_id,
+        activity_id,
+        actor_id,
         duplicate: accepted == InboxAccept::Duplicate,
     })
 }
 
-/// A received activity waiting for the group commit, with where to send the result.
-type Pending = (
-    IncomingActivity,
-    tokio::sync::oneshot::Sender<Result<InboxAccept, String>>,
-);
-
-/// Group commit of the inbox: requests hand their verified activity to one writer task,
-/// which stores whatever has accumulated in one transaction (one multi-row statement) and
-/// answers each. A request still answers `202` only once its activity is committed.
+/// Group commit of the inbox ([`GroupCommit`]): requests hand their verified activity to
+/// one writer task, which stores whatever has accumulated in one transaction (one
+/// multi-row statement) and answers each. A request still answers `202` only once its
+/// activity is committed.
 #[derive(Debug)]
 pub struct Batcher {
-    tx: tokio::sync::mpsc::Sender<Pending>,
+    commit: GroupCommit<IncomingActivity, InboxAccept>,
 }
 
 /// Most activities committed together.
@@ -180,43 +177,22 @@ impl Batcher {
     /// Starts the writer task; it stops once `shutdown` fires and the queue is empty.
     pub fn spawn(
         store: crate::store::Store,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * BATCH_MAX);
-        let task = tokio::spawn(async move {
-            loop {
-                let first = tokio::select! {
-                    item = rx.recv() => item,
-                    _ = shutdown.changed() => {
-                        rx.close();
-                        rx.recv().await
-                    }
-                };
-                let Some(first) = first else { return };
-                let mut batch = vec![first];
-                while batch.len() < BATCH_MAX {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
-                }
-                let (items, replies): (Vec<IncomingActivity>, Vec<_>) = batch.into_iter().unzip();
-                match store.accept_activities(&items).await {
-                    Ok(results) => {
-                        for (reply, result) in replies.into_iter().zip(results) {
-                            let _ = reply.send(Ok(result));
-                        }
-                    }
-                    Err(e) => {
+        let (commit, task) = GroupCommit::spawn(
+            BATCH_MAX,
+            Some(shutdown),
+            Box::new(move |items: Vec<IncomingActivity>| {
+                let store = store.clone();
+                Box::pin(async move {
+                    store.accept_activities(&items).await.map_err(|e| {
                         tracing::error!(error = %e, n = items.len(), "cannot store received activities");
-                        for reply in replies {
-                            let _ = reply.send(Err(e.to_string()));
-                        }
-                    }
-                }
-            }
-        });
-        (Self { tx }, task)
+                        e.to_string()
+                    })
+                })
+            }),
+        );
+        (Self { commit }, task)
     }
 }
 
@@ -227,31 +203,32 @@ impl Batcher {
 /// `500 internal_error` when the database fails (the sender retries).
 pub async fn store(
     fed: &Federation,
-    incoming: &IncomingActivity,
+    incoming: IncomingActivity,
 ) -> Result<InboxAccept, ProtocolError> {
-    let failed = |e: String| {
-        tracing::error!(error = %e, "cannot store a received activity");
+    let unavailable = || {
         ProtocolError::new(
             500,
             "internal_error",
             "the activity could not be stored; retry later",
         )
     };
-    if let Some(batcher) = fed.batcher() {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if batcher.tx.send((incoming.clone(), reply)).await.is_ok() {
-            return match answer.await {
-                Ok(Ok(accepted)) => Ok(accepted),
-                Ok(Err(e)) => Err(failed(e)),
-                Err(_) => Err(failed("the writer stopped".to_owned())),
-            };
-        }
-    }
+    let incoming = match fed.batcher() {
+        Some(batcher) => match batcher.commit.submit(incoming).await {
+            Ok(accepted) => return Ok(accepted),
+            // Logged once, by the writer.
+            Err(Refused::Failed(_)) => return Err(unavailable()),
+            Err(Refused::Stopped(incoming)) => incoming,
+        },
+        None => incoming,
+    };
     let accepted = fed
         .store()
-        .accept_activities(std::slice::from_ref(incoming))
+        .accept_activities(std::slice::from_ref(&incoming))
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot store a received activity");
+            unavailable()
+        })?;
     Ok(accepted.first().copied().unwrap_or(InboxAccept::Duplicate))
 }
 
@@ -347,8 +324,8 @@ pub async fn verify_activity(
     via: Via,
     transport_actor: Option<&str>,
 ) -> Result<IncomingActivity, ProtocolError> {
-    let message = Message::from_value(value.clone())?;
-    let Message::Activity(activity) = message else {
+    let message = Message::from_value_ref(&value)?;
+    let Message::Activity(activity) = &message else {
         return Err(ProtocolError::new(
             400,
             "unknown_type",
@@ -366,7 +343,7 @@ pub async fn verify_activity(
             format!("{recipients} addresses in to and cc; at most {MAX_RECIPIENTS} (protocol §11)"),
         ));
     }
-    Message::Activity(activity.clone()).validate(fed.validation())?;
+    message.validate(fed.validation())?;
     let actor = activity.actor.to_string();
     if let Some(signer) = transport_actor
         && signer != actor
@@ -584,8 +561,11 @@ async fn verify_proofs(
         let resolved = fed.actors().key(vm, KeyUse::Proof { created }).await?;
         keys.push((vm.clone(), resolved.key));
     }
-    let verified = proof::verify(doc.clone(), &keys)?;
-    Ok(verified.signers().to_vec())
+    Ok(proof::verify_ref(
+        doc,
+        &keys,
+        &proof::VerifyOptions::default(),
+    )?)
 }
 
 #[cfg(test)]

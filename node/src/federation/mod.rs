@@ -22,6 +22,7 @@ pub mod actors;
 pub mod backoff;
 pub mod delivery;
 pub mod error;
+pub mod group_commit;
 pub mod inbox;
 pub mod mobility;
 pub mod net;

@@ -183,14 +183,14 @@ async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
     if let Some(outcome) = super::mobility::project(fed, entry).await? {
         return Ok(outcome);
     }
+    if let Some((posting, relayed_by)) = posting_of(entry) {
+        return apply_posting(fed, posting, relayed_by, &entry.signers).await;
+    }
     match entry.activity_type.as_str() {
         "Follow" => partners::on_follow(fed, actor, doc).await,
         "Accept" | "Reject" => on_answer(fed, entry).await,
         "Undo" => on_undo(fed, entry).await,
         "Create" | "Update" => match object.and_then(|o| str_of(o, "type")) {
-            Some("Posting") => {
-                apply_posting(fed, object.unwrap_or(&Value::Null), None, &entry.signers).await
-            }
             Some("Organization") => {
                 fed.actors().forget(actor);
                 let fresh = fed.actors().refetch(actor).await?;
@@ -226,14 +226,8 @@ async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
                 return Ok("ignored: relay without an embedded object");
             };
             match str_of(inner, "type") {
-                Some("Posting") => apply_posting(fed, inner, Some(actor), &entry.signers).await,
-                Some("Create" | "Update") => match inner
-                    .get("object")
-                    .filter(|o| str_of(o, "type") == Some("Posting"))
-                {
-                    Some(posting) => apply_posting(fed, posting, Some(actor), &entry.signers).await,
-                    None => Ok("ignored: relayed activity without a posting"),
-                },
+                // A relayed posting, or its Create/Update, was applied above.
+                Some("Create" | "Update") => Ok("ignored: relayed activity without a posting"),
                 Some("Delete") => {
                     let (Some(id), Some(author)) = (object_id(inner), str_of(inner, "actor"))
                     else {
@@ -254,29 +248,37 @@ async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
     }
 }
 
-/// The posting version an item only has to store, for the batched path of
-/// [`project_batch`]: a `Create`/`Update` of a posting (not an immersion swap, which the
-/// mobility projection takes) or a relay of one, with an id and an author other than us.
-/// `None` sends the item through [`project`], which decides exactly the same for it.
-fn posting_version_of(fed: &Federation, entry: &InboxEntry) -> Option<PostingVersion> {
+/// The posting an item carries, and the relaying node: a `Create`/`Update` of a posting
+/// (`None`), or an `Announce` of a posting or of its `Create`/`Update` (the announcer).
+/// Both [`project`] and the batched path ([`posting_version_of`]) dispatch on it.
+fn posting_of(entry: &InboxEntry) -> Option<(&Value, Option<&str>)> {
     let object = entry.document.get("object").filter(|o| o.is_object())?;
     let is_posting = |o: &Value| str_of(o, "type") == Some("Posting");
-    let (posting, relayed_by) = match entry.activity_type.as_str() {
-        "Create" | "Update" if is_posting(object) => {
-            let swap = object.get("swapProfiles").is_some()
-                && str_of(object, "postingKind") == Some("immersion_swap");
-            (!swap).then_some((object, None))?
-        }
+    match entry.activity_type.as_str() {
+        "Create" | "Update" if is_posting(object) => Some((object, None)),
         "Announce" => match str_of(object, "type") {
-            Some("Posting") => (object, Some(entry.actor_id.as_str())),
-            Some("Create" | "Update") => (
+            Some("Posting") => Some((object, Some(entry.actor_id.as_str()))),
+            Some("Create" | "Update") => Some((
                 object.get("object").filter(|o| is_posting(o))?,
                 Some(entry.actor_id.as_str()),
-            ),
-            _ => return None,
+            )),
+            _ => None,
         },
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+/// The posting version an item only has to store, for the batched path of
+/// [`project_batch`]: [`posting_of`] an item, unless it is an immersion swap of the author
+/// (the mobility projection takes it), with an id and an author other than us. `None`
+/// sends the item through [`project`].
+fn posting_version_of(fed: &Federation, entry: &InboxEntry) -> Option<PostingVersion> {
+    let (posting, relayed_by) = posting_of(entry)?;
+    let swap = posting.get("swapProfiles").is_some()
+        && str_of(posting, "postingKind") == Some("immersion_swap");
+    if relayed_by.is_none() && swap {
+        return None;
+    }
     version_of(fed, posting, relayed_by, &entry.signers).ok()
 }
 
