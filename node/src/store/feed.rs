@@ -1090,6 +1090,9 @@ const MATCHES_ROW: &str = "#matches";
 /// statistics are enough for the plan choices of the feed).
 pub const ANALYSIS_LIMIT: u32 = 2_000;
 
+/// Fewest rows for a SQLite table to keep planner statistics ([`Store::optimize`]).
+pub const MIN_ANALYZED_ROWS: u32 = 10_000;
+
 /// Rows indexed per transaction by [`Store::reindex_feed`].
 const REINDEX_BATCH: i64 = 500;
 
@@ -1786,9 +1789,32 @@ impl Store {
                     .await
                     .map_err(map_err("wait for the writer"))?;
                 let mut conn = pool.acquire().await.map_err(map_err("open a connection"))?;
-                // 0x10002: every table, not only those this connection used.
+                // 0x10002: every table, not only those this connection used. Then the
+                // statistics of small tables are dropped, in the same transaction: taken
+                // while a table is small (the inbox of a node that just started), they
+                // make the planner scan it once it has grown — the claim of the
+                // projection read the whole inbox, 50–150 ms per claim, during a
+                // 100,000-activity catch-up, until the next hourly pass. Without
+                // statistics SQLite assumes a large table and uses the indexes. A
+                // connection loads the statistics when it opens (after `ANALYZE
+                // sqlite_schema` for this one).
+                let has_stat4: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat4')",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(map_err("refresh the planner statistics"))?;
+                let stat4 = if has_stat4 {
+                    "DELETE FROM sqlite_stat4 WHERE tbl NOT IN (SELECT tbl FROM sqlite_stat1);"
+                } else {
+                    ""
+                };
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; PRAGMA optimize = 0x10002"
+                    "BEGIN IMMEDIATE; \
+                     PRAGMA analysis_limit = {ANALYSIS_LIMIT}; PRAGMA optimize = 0x10002; \
+                     DELETE FROM sqlite_stat1 WHERE tbl IN (SELECT tbl FROM sqlite_stat1 \
+                       GROUP BY tbl HAVING max(CAST(stat AS INTEGER)) < {MIN_ANALYZED_ROWS}); \
+                     {stat4} COMMIT; ANALYZE sqlite_schema"
                 )))
                 .execute(&mut *conn)
                 .await
@@ -1940,5 +1966,66 @@ impl Store {
             tx.commit().await.map_err(map_err("commit"))?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::store::{IncomingActivity, Via};
+
+    /// The projection's claim, as `Store::claim_inbox` runs it, for `EXPLAIN QUERY PLAN`.
+    const CLAIM: &str = "EXPLAIN QUERY PLAN UPDATE inbox SET lease_until = 1, lease_owner = 'x' \
+        WHERE seq IN (SELECT seq FROM inbox WHERE processed_at IS NULL \
+        AND (lease_until IS NULL OR lease_until < 2) ORDER BY seq LIMIT 32) RETURNING seq";
+
+    /// Regression: `optimize` at the start of a node whose inbox held one activity stored
+    /// statistics saying so, and the claim then scanned the whole inbox once it had grown
+    /// (50–150 ms per claim at 50,000 activities). Statistics of small tables are now
+    /// dropped, and the claim walks its partial index.
+    #[tokio::test]
+    async fn optimize_keeps_no_statistics_of_small_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let item = IncomingActivity {
+            activity_id: "https://a.example/activities/1".into(),
+            actor_id: "https://a.example/actor".into(),
+            activity_type: "Follow".into(),
+            object_id: None,
+            document: serde_json::json!({"type": "Follow"}),
+            via: Via::Push,
+            signers: Vec::new(),
+        };
+        store.accept_activities(&[item]).await.unwrap();
+        store.optimize(false).await.unwrap();
+        let Inner::Sqlite(pool) = &store.inner else {
+            unreachable!()
+        };
+        let small: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl IN ('inbox', 'deliveries', 'feed_postings')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(small, 0, "statistics of small tables were kept");
+        // A connection opened after the pass plans the claim on the partial index.
+        let mut fresh = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query(CLAIM)
+            .fetch_all(&mut fresh)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("inbox_unprocessed")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|d| d == "SCAN inbox"), "{plan:?}");
     }
 }

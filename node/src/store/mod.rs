@@ -599,6 +599,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_feed_plans.sql"),
         include_str!("../../migrations/postgres/0005_feed_plans.sql"),
     ),
+    (
+        6,
+        "inbox counts",
+        include_str!("../../migrations/sqlite/0006_inbox_counts.sql"),
+        include_str!("../../migrations/postgres/0006_inbox_counts.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
@@ -608,6 +614,7 @@ pub const MIGRATION_FILES: &[&str] = &[
     "0003_feed.sql",
     "0004_mobility.sql",
     "0005_feed_plans.sql",
+    "0006_inbox_counts.sql",
 ];
 
 fn migrator(kind: DatabaseKind) -> Migrator {
