@@ -17,6 +17,10 @@ use super::StoreError;
 /// (`perf-limits.md` §4).
 const PAGE_SIZE: u32 = 8192;
 
+/// How long an unused connection stays open (the pool's reaper closes it within twice
+/// that).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens (creating if needed) the SQLite database at `url`.
 ///
 /// WAL journal, `synchronous=NORMAL` (no fsync per commit in WAL mode, durable across
@@ -33,6 +37,11 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
         .foreign_keys(true);
     SqlitePoolOptions::new()
         .max_connections(max_connections)
+        // An idle node keeps no connection open: each holds a page cache (up to 2 MiB)
+        // and up to 100 prepared statements, and reopening one costs well under a
+        // millisecond (BENCHMARKS.md, memory).
+        .min_connections(0)
+        .idle_timeout(IDLE_TIMEOUT)
         // A connection whose COMMIT failed (a full disk, a lost server) is still inside its
         // transaction and would refuse every later BEGIN: close it instead of reusing it.
         .after_release(|conn, _| {
