@@ -280,9 +280,13 @@ async fn hostile_activities_are_refused_and_change_nothing() {
         let client = client.clone();
         let inbox = inbox.clone();
         async move {
+            // `Connection: close`: the node closes a connection whose body it refused
+            // unread (413), and a pooled client may otherwise send the next request on it
+            // before it sees the close (an `IncompleteMessage` error, seen under load).
             let r = client
                 .post(&inbox)
                 .header("content-type", ct)
+                .header("connection", "close")
                 .body(body)
                 .send()
                 .await
