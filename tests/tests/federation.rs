@@ -546,6 +546,32 @@ async fn catch_up_over_several_pages(backend: Backend) {
         got.len() as f64,
         "each stored activity counted once"
     );
+    // The cursor was saved with the pages: it points into Isère's outbox, past the
+    // pulled items, which it counts (the refused ones are not).
+    wait_until("Grenoble's pull ends", PATIENCE, || async {
+        let targets = grenoble.store.sync_targets().await.unwrap();
+        targets
+            .iter()
+            .any(|t| t.actor_id == isere.actor() && t.items_pulled >= valid.len() as i64)
+    })
+    .await;
+    let target = grenoble
+        .store
+        .sync_targets()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.actor_id == isere.actor())
+        .unwrap();
+    let origin = isere.actor().trim_end_matches("/actor").to_owned();
+    assert!(
+        target
+            .next_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with(&format!("{origin}/outbox"))),
+        "cursor {:?}",
+        target.next_url
+    );
     isere.shutdown().await;
     grenoble.shutdown().await;
 }

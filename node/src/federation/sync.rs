@@ -3,8 +3,8 @@
 //! follows the partner's outbox from the stored cursor with signed `GET`s until an empty
 //! page. Every pulled activity goes through the checks of the inbox (but the transport
 //! signature: it comes from the partner's own outbox) and is stored with the page's
-//! activities in one transaction; the cursor moves only after the page is stored, so a
-//! crash re-reads at most one page, and de-duplication makes that harmless.
+//! activities in one transaction, which also moves the cursor past the page; a crash
+//! re-reads at most the pages in flight, and de-duplication makes that harmless.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use super::error::ProtocolError;
 use super::inbox::verify_activity;
 use super::net::ACTIVITY_JSON;
 use super::{Federation, jitter, sleep_or_stop};
-use crate::store::{IncomingActivity, SyncTarget, Via, origin_of};
+use crate::store::{InboxAccept, IncomingActivity, PageCursor, SyncTarget, Via, origin_of};
 
 /// Pulls claimed at once by a process.
 const BATCH: u32 = 4;
@@ -156,12 +156,21 @@ async fn first_page(fed: &Federation, outbox: &str) -> Result<String, String> {
 /// A fetched outbox page: its status and document, or why it could not be fetched.
 type Page = Result<(u16, Value), String>;
 
+/// A verified page waiting to be stored: its accepted activities and the cursor to save
+/// with them.
+struct Verified {
+    items: Vec<IncomingActivity>,
+    cursor: String,
+}
+
 /// Pulls one partner's outbox from its cursor until an empty page.
 ///
-/// Pages are pipelined: while the activities of page *n* are verified (on every core, see
-/// [`verify_page`]), page *n + 1* is fetched. Page *n* is still stored, and the cursor
-/// moved past it, before anything of page *n + 1* is looked at, so a failure of the
-/// prefetch (or any later error) leaves the cursor after the last stored page.
+/// Pages go through a three-stage pipeline: while the activities of page *n* are verified
+/// (on every core, see [`verify_page`]), page *n + 1* is fetched and page *n − 1* is
+/// stored, with the cursor past it, in one transaction ([`crate::store::Store::accept_page`]).
+/// The cursor therefore never passes a page that is not stored; when the pull stops (an
+/// error, the end of the outbox, shutdown), the page already verified is stored first, so
+/// the cursor stays after the last page that was fully checked.
 ///
 /// # Errors
 /// What failed, for the operator (the cursor stays at the last stored page).
@@ -171,6 +180,30 @@ pub async fn pull(
     shutdown: &watch::Receiver<bool>,
 ) -> Result<PullReport, String> {
     let mut report = PullReport::default();
+    let mut unstored = None;
+    let outcome = pull_pages(fed, target, shutdown, &mut report, &mut unstored).await;
+    let flushed = match unstored {
+        Some(page) => store_page(fed, target, page, &mut report).await,
+        None => Ok(()),
+    };
+    match (outcome, flushed) {
+        (Ok(()), flushed) => flushed.map(|()| report),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(f)) => {
+            tracing::warn!(partner = %target.actor_id, error = %f, "cannot store the last verified page");
+            Err(e)
+        }
+    }
+}
+
+/// The page loop of [`pull`]; leaves in `unstored` the last verified page, not yet stored.
+async fn pull_pages(
+    fed: &Arc<Federation>,
+    target: &SyncTarget,
+    shutdown: &watch::Receiver<bool>,
+    report: &mut PullReport,
+    unstored: &mut Option<Verified>,
+) -> Result<(), String> {
     let mut url = match &target.next_url {
         Some(u) => u.clone(),
         None => first_page(fed, &target.outbox).await?,
@@ -190,9 +223,13 @@ pub async fn pull(
             && !restarted
         {
             // The partner does not know our cursor any more: restart from the beginning
-            // (de-duplication and versions make re-reading harmless, §9.3).
+            // (de-duplication and versions make re-reading harmless, §9.3). The page
+            // verified before is stored first, so its cursor cannot land after the reset.
             restarted = true;
             tracing::warn!(partner = %target.actor_id, "cursor refused; restarting from the first page");
+            if let Some(page) = unstored.take() {
+                store_page(fed, target, page, report).await?;
+            }
             fed.store()
                 .reset_cursor(&target.actor_id)
                 .await
@@ -220,20 +257,37 @@ pub async fn pull(
         {
             return Err(format!("{url}: its next page {n} is on another origin"));
         }
-        // The page after this one, if there is one to follow, is fetched while this one
-        // is verified.
+        // The page after this one, if there is one to follow, is fetched, and the page
+        // before it stored, while this one is verified.
         let follow = match &next {
             Some(n) if !items.is_empty() && *n != url && report.pages < MAX_PAGES => {
                 Some(n.clone())
             }
             _ => None,
         };
-        let (checked, ahead) = tokio::join!(verify_page(fed, items, &target.actor_id), async {
-            match &follow {
-                Some(n) => Some(fetch(fed, n).await),
-                None => None,
+        let before = unstored.take();
+        let (checked, ahead, stored) = tokio::join!(
+            verify_page(fed, items, &target.actor_id),
+            async {
+                match &follow {
+                    Some(n) => Some(fetch(fed, n).await),
+                    None => None,
+                }
+            },
+            async {
+                let mut counted = PullReport::default();
+                match before {
+                    Some(page) => store_page(fed, target, page, &mut counted)
+                        .await
+                        .map(|()| counted),
+                    None => Ok(counted),
+                }
             }
-        });
+        );
+        let stored = stored?;
+        report.stored += stored.stored;
+        report.duplicates += stored.duplicates;
+        report.refused += stored.refused;
         let checked = checked?;
         let mut verified = Vec::with_capacity(checked.len());
         for (id, result) in checked {
@@ -247,41 +301,10 @@ pub async fn pull(
                 }
             }
         }
-        let outcomes = fed
-            .store()
-            .accept_activities(&verified)
-            .await
-            .map_err(|e| e.to_string())?;
-        for o in &outcomes {
-            match o {
-                crate::store::InboxAccept::Stored { .. } => {
-                    report.stored += 1;
-                    fed.metrics().inbox("pull", "accepted");
-                }
-                crate::store::InboxAccept::Duplicate => {
-                    report.duplicates += 1;
-                    fed.metrics().inbox("pull", "duplicate");
-                }
-                crate::store::InboxAccept::IdReused => {
-                    report.refused += 1;
-                    fed.metrics().inbox("pull", "activity_id_reused");
-                }
-            }
-        }
-        let stored_now = outcomes
-            .iter()
-            .filter(|o| matches!(o, crate::store::InboxAccept::Stored { .. }))
-            .count();
-        fed.metrics().pulled.fetch_add(
-            u64::try_from(stored_now).unwrap_or(0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let stored_here = i64::try_from(outcomes.len()).unwrap_or(0);
-        let cursor = next.clone().unwrap_or_else(|| url.clone());
-        fed.store()
-            .save_cursor(&target.actor_id, Some(&cursor), stored_here, lease(fed))
-            .await
-            .map_err(|e| e.to_string())?;
+        *unstored = Some(Verified {
+            items: verified,
+            cursor: next.clone().unwrap_or_else(|| url.clone()),
+        });
         match follow {
             Some(n) => {
                 url = n;
@@ -290,7 +313,51 @@ pub async fn pull(
             None => break,
         }
     }
-    Ok(report)
+    Ok(())
+}
+
+/// Stores a verified page and moves the cursor past it, in one transaction; counts what
+/// was stored in `report`.
+async fn store_page(
+    fed: &Federation,
+    target: &SyncTarget,
+    page: Verified,
+    report: &mut PullReport,
+) -> Result<(), String> {
+    let outcomes = fed
+        .store()
+        .accept_page(
+            &page.items,
+            &PageCursor {
+                actor_id: &target.actor_id,
+                next_url: Some(&page.cursor),
+                lease: lease(fed),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stored_now = 0u64;
+    for o in &outcomes {
+        match o {
+            InboxAccept::Stored { .. } => {
+                report.stored += 1;
+                stored_now += 1;
+                fed.metrics().inbox("pull", "accepted");
+            }
+            InboxAccept::Duplicate => {
+                report.duplicates += 1;
+                fed.metrics().inbox("pull", "duplicate");
+            }
+            InboxAccept::IdReused => {
+                report.refused += 1;
+                fed.metrics().inbox("pull", "activity_id_reused");
+            }
+        }
+    }
+    fed.metrics()
+        .pulled
+        .fetch_add(stored_now, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
 }
 
 /// Verifies the activities of one page as the inbox does ([`verify_activity`]), spread

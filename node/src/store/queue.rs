@@ -213,6 +213,19 @@ pub struct DeadLetter {
     pub finished_ms: Option<i64>,
 }
 
+/// Where a pull stands after a page: saved with the page's activities
+/// ([`Store::accept_page`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PageCursor<'a> {
+    /// The partner pulled.
+    pub actor_id: &'a str,
+    /// The page to read next (the page's `next`, or the page itself at the end of the
+    /// outbox, so the next pull re-reads it for anything added since).
+    pub next_url: Option<&'a str>,
+    /// The pull's lease, extended from now.
+    pub lease: Duration,
+}
+
 /// Pull state of one followed partner (protocol §9.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SyncTarget {
@@ -311,11 +324,32 @@ impl Store {
     /// the same content (RFC 8785 form) is a duplicate, with other content a reuse (also
     /// within one batch). Wakes this process's projection worker.
     pub async fn accept_activities(&self, items: &[IncomingActivity]) -> Result<Vec<InboxAccept>> {
-        /// Rows per statement (8 parameters each; well under both engines' limits).
-        const CHUNK: usize = 200;
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        self.accept_with_cursor(items, None).await
+    }
+
+    /// Stores the verified activities of one pulled outbox page as
+    /// [`Store::accept_activities`] does and, in the same transaction, moves the partner's
+    /// pull cursor past the page (counting the page's items) and extends the pull's lease.
+    /// The cursor thus never passes a page that is not stored, and a page costs one write
+    /// transaction. `items` may be empty (a page whose items were all refused).
+    pub async fn accept_page(
+        &self,
+        items: &[IncomingActivity],
+        cursor: &PageCursor<'_>,
+    ) -> Result<Vec<InboxAccept>> {
+        self.accept_with_cursor(items, Some(cursor)).await
+    }
+
+    async fn accept_with_cursor(
+        &self,
+        items: &[IncomingActivity],
+        cursor: Option<&PageCursor<'_>>,
+    ) -> Result<Vec<InboxAccept>> {
+        /// Rows per statement (8 parameters each; well under both engines' limits).
+        const CHUNK: usize = 200;
         let t = to_ms(now());
         let mut out: Vec<Option<InboxAccept>> = vec![None; items.len()];
         both!(self, pool => {
@@ -369,6 +403,20 @@ impl Store {
                 } else {
                     InboxAccept::IdReused
                 });
+            }
+            if let Some(c) = cursor {
+                sqlx::query(
+                    "UPDATE sync_state SET next_url = $1, items_pulled = items_pulled + $2, last_pull_at = $3, \
+                     lease_until = $4 WHERE actor_id = $5",
+                )
+                .bind(c.next_url)
+                .bind(i64::try_from(items.len()).unwrap_or(i64::MAX))
+                .bind(t)
+                .bind(t.saturating_add(dur_ms(c.lease)))
+                .bind(c.actor_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("save a pull cursor"))?;
             }
             tx.commit().await.map_err(map_err("commit"))?;
         });
@@ -981,33 +1029,6 @@ impl Store {
             .into_iter()
             .filter(|s| claimed.contains(&s.actor_id))
             .collect())
-    }
-
-    /// Saves the cursor after a page was stored, and extends the lease.
-    pub async fn save_cursor(
-        &self,
-        actor_id: &str,
-        next_url: Option<&str>,
-        items: i64,
-        lease: Duration,
-    ) -> Result<()> {
-        let t = to_ms(now());
-        both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
-            sqlx::query(
-                "UPDATE sync_state SET next_url = $1, items_pulled = items_pulled + $2, last_pull_at = $3, \
-                 lease_until = $4 WHERE actor_id = $5",
-            )
-            .bind(next_url)
-            .bind(items)
-            .bind(t)
-            .bind(t.saturating_add(dur_ms(lease)))
-            .bind(actor_id)
-            .execute(pool)
-            .await
-            .map_err(map_err("save a pull cursor"))?;
-            Ok(())
-        })
     }
 
     /// Ends a pull: releases the lease, records success or the error, and schedules the

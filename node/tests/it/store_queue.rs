@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use passerelle_node::store::{
     AppliedVersion, AuditRecord, BatchedVersion, BlockKind, DeliveryOutcome, InboxAccept,
-    IncomingActivity, NewActivity, PartnerInfo, PartnershipChange, PartnershipState, PostingApply,
-    PostingVersion, Store, Via, Viewer,
+    IncomingActivity, NewActivity, PageCursor, PartnerInfo, PartnershipChange, PartnershipState,
+    PostingApply, PostingVersion, Store, Via, Viewer,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -488,15 +488,62 @@ async fn pulls_due_claimed_and_cursors(store: &Store) {
         store.claim_pulls("p2", 10, lease).await.unwrap().is_empty(),
         "leased"
     );
-    store
-        .save_cursor(
-            &b,
-            Some("https://b.example/outbox?after=AAAAAAAAAAE"),
-            50,
-            lease,
+    // A page and its cursor are saved together: its activities are stored, the cursor
+    // moves past it, and its items count (a duplicate too).
+    let page = [
+        incoming("https://b.example/activities/1", json!({"n": 1})),
+        incoming("https://b.example/activities/2", json!({"n": 2})),
+    ];
+    let before = store.inbox_stats().await.unwrap().total;
+    let out = store
+        .accept_page(
+            &page,
+            &PageCursor {
+                actor_id: &b,
+                next_url: Some("https://b.example/outbox?after=AAAAAAAAAAA"),
+                lease,
+            },
         )
         .await
         .unwrap();
+    assert!(matches!(
+        out[..],
+        [InboxAccept::Stored { .. }, InboxAccept::Stored { .. }]
+    ));
+    assert_eq!(store.inbox_stats().await.unwrap().total, before + 2);
+    let t = store.sync_targets().await.unwrap();
+    assert_eq!(
+        t[0].next_url.as_deref(),
+        Some("https://b.example/outbox?after=AAAAAAAAAAA")
+    );
+    assert_eq!(t[0].items_pulled, 2);
+    // A page whose items were all refused still moves the cursor.
+    let out = store
+        .accept_page(
+            &[],
+            &PageCursor {
+                actor_id: &b,
+                next_url: Some("https://b.example/outbox?after=AAAAAAAAAAE"),
+                lease,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+    // The same page again: duplicates, counted as pulled items.
+    let out = store
+        .accept_page(
+            &page,
+            &PageCursor {
+                actor_id: &b,
+                next_url: Some("https://b.example/outbox?after=AAAAAAAAAAE"),
+                lease,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, [InboxAccept::Duplicate, InboxAccept::Duplicate]);
+    assert_eq!(store.inbox_stats().await.unwrap().total, before + 2);
     let started = OffsetDateTime::now_utc();
     store
         .finish_pull(&b, started, None, started + time::Duration::hours(1))
@@ -511,7 +558,7 @@ async fn pulls_due_claimed_and_cursors(store: &Store) {
         due[0].next_url.as_deref(),
         Some("https://b.example/outbox?after=AAAAAAAAAAE")
     );
-    assert_eq!(due[0].items_pulled, 50);
+    assert_eq!(due[0].items_pulled, 4);
     assert!(due[0].last_success_ms.is_some());
     store
         .finish_pull(
