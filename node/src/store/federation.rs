@@ -8,6 +8,8 @@
 //! of us (it is then one of our partners: a member of our `followers` collection and a
 //! recipient of what we address to it).
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row as _;
@@ -16,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     AuditRecord, BeginWrite as _, Inner, NewActivity, OutboxItem, Result, Store, StoreError,
-    from_ms, json_text, map_err, now, parse_json, parse_uuid, postgres, sqlite, to_ms,
+    from_ms, json_text, map_err, now, parse_json, parse_uuid, postgres, push_values, sqlite, to_ms,
 };
 
 /// Every `to` and `cc` entry of an activity, once each, in order.
@@ -894,6 +896,12 @@ impl Store {
     }
 }
 
+/// Rows per multi-row `INSERT` of new remote postings (10 parameters each):
+/// (PostgreSQL, SQLite), as the feed's bulk inserts and for the same reasons.
+const BULK_POSTINGS: (usize, usize) = (200, 16);
+/// Values per `IN (…)` list of the batched projection.
+const BULK_SEQS: usize = 500;
+
 /// The origin (`scheme://host[:port]`) of a URL, or the input when it is not one.
 pub fn origin_of(url: &str) -> String {
     match url::Url::parse(url) {
@@ -928,22 +936,142 @@ impl Store {
         items: &[BatchedVersion<'_>],
     ) -> Result<Vec<AppliedVersion>> {
         let t = to_ms(now());
-        let mut out = Vec::with_capacity(items.len());
+        let mut out: Vec<Option<AppliedVersion>> = vec![None; items.len()];
         // What is computed from the documents alone (their text, their feed rows with the
         // French stemming) is computed before the write transaction, not while holding
         // the database's writer.
-        let prepared: Vec<(String, super::feed::FeedRecord<'_>)> = items
+        let texts: Vec<String> = items
             .iter()
-            .map(|i| {
-                (
-                    json_text(&i.version.document),
-                    super::feed::FeedRecord::remote(i.version, t),
-                )
-            })
+            .map(|i| json_text(&i.version.document))
             .collect();
+        let mut records: Vec<Option<super::feed::FeedRecord<'_>>> = items
+            .iter()
+            .map(|i| Some(super::feed::FeedRecord::remote(i.version, t)))
+            .collect();
+        // How often each posting occurs in the batch: one that occurs once and is not
+        // stored yet takes the bulk path.
+        let mut occurrences: HashMap<&str, usize> = HashMap::new();
+        for i in items {
+            *occurrences.entry(i.version.object_id.as_str()).or_default() += 1;
+        }
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            for (item, (text, record)) in items.iter().zip(&prepared) {
+            // Postings seen for the first time, each once in the batch (the bulk of a
+            // catch-up or of a partner's publication burst), are stored with a few
+            // multi-row statements: each statement is a hand-off to the database, which
+            // costs more than the row itself (perf-limits.md §4).
+            let mut known: HashSet<String> = HashSet::new();
+            let ids: Vec<&str> = occurrences.keys().copied().collect();
+            for chunk in ids.chunks(BULK_SEQS) {
+                let mut sql = String::from("SELECT object_id FROM remote_postings WHERE object_id IN ");
+                push_values(&mut sql, 1, chunk.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for r in q.fetch_all(&mut *tx).await.map_err(map_err("read remote postings"))? {
+                    known.insert(col!(r, "object_id"));
+                }
+            }
+            let fresh: Vec<usize> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| {
+                    let id = i.version.object_id.as_str();
+                    occurrences.get(id) == Some(&1) && !known.contains(id)
+                })
+                .map(|(k, _)| k)
+                .collect();
+            if !fresh.is_empty() {
+                let rows = if matches!(self.inner, Inner::Postgres(_)) { BULK_POSTINGS.0 } else { BULK_POSTINGS.1 };
+                for chunk in fresh.chunks(rows) {
+                    let mut sql = String::from(
+                        "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
+                         verified_key, verified_at, first_seen_at, updated_at) VALUES ",
+                    );
+                    push_values(&mut sql, chunk.len(), 10);
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for &k in chunk {
+                        let v = items[k].version;
+                        q = q
+                            .bind(&v.object_id)
+                            .bind(&v.author)
+                            .bind(&v.relayed_by)
+                            .bind(&v.kind)
+                            .bind(v.version)
+                            .bind(&texts[k])
+                            .bind(&v.verified_key)
+                            .bind(t)
+                            .bind(t)
+                            .bind(t);
+                    }
+                    q.execute(&mut *tx)
+                        .await
+                        .map_err(map_err("store remote postings"))?;
+                }
+                let recs: Vec<super::feed::FeedRecord<'_>> =
+                    fresh.iter().filter_map(|&k| records[k].take()).collect();
+                super::feed::FeedIndex::feed_insert_new(&mut *tx, &recs).await?;
+                // A posting new to us may still have been relayed by us (its row purged
+                // since): its new version is relayed again, as below.
+                let authored: Vec<&str> = fresh
+                    .iter()
+                    .map(|&k| items[k].version)
+                    .filter(|v| v.relayed_by.is_none())
+                    .map(|v| v.object_id.as_str())
+                    .collect();
+                let mut relayed: HashSet<String> = HashSet::new();
+                for chunk in authored.chunks(BULK_SEQS) {
+                    let mut sql = String::from(
+                        "SELECT DISTINCT object_id FROM outbox WHERE activity_type = 'Announce' AND object_id IN ",
+                    );
+                    push_values(&mut sql, 1, chunk.len());
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    for r in q.fetch_all(&mut *tx).await.map_err(map_err("read the outbox"))? {
+                        relayed.insert(col!(r, "object_id"));
+                    }
+                }
+                let mut done: Vec<i64> = Vec::with_capacity(fresh.len());
+                for &k in &fresh {
+                    let v = items[k].version;
+                    let applied = AppliedVersion {
+                        apply: PostingApply::Stored,
+                        relayed: v.relayed_by.is_none() && relayed.contains(v.object_id.as_str()),
+                    };
+                    if let (Some(seq), Some(_)) = (items[k].inbox_seq, applied.outcome()) {
+                        done.push(seq);
+                    }
+                    out[k] = Some(applied);
+                }
+                let stored = AppliedVersion { apply: PostingApply::Stored, relayed: false };
+                for chunk in done.chunks(BULK_SEQS) {
+                    let mut sql = format!(
+                        "UPDATE inbox SET processed_at = ${}, outcome = ${}, lease_until = NULL, lease_owner = NULL \
+                         WHERE seq IN ",
+                        chunk.len() + 1,
+                        chunk.len() + 2
+                    );
+                    push_values(&mut sql, 1, chunk.len());
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for seq in chunk {
+                        q = q.bind(*seq);
+                    }
+                    q.bind(t)
+                        .bind(stored.outcome())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("record projections"))?;
+                }
+            }
+            for (k, item) in items.iter().enumerate() {
+                if out[k].is_some() {
+                    continue;
+                }
+                let text = &texts[k];
+                let Some(record) = records[k].as_ref() else { continue };
                 let v = item.version;
                 let current = sqlx::query(
                     "SELECT version, document, deleted_at FROM remote_postings WHERE object_id = $1",
@@ -1033,11 +1161,19 @@ impl Store {
                     .await
                     .map_err(map_err("record a projection"))?;
                 }
-                out.push(applied);
+                out[k] = Some(applied);
             }
             tx.commit().await.map_err(map_err("commit"))?;
-            Ok(out)
-        })
+        });
+        Ok(out
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or(AppliedVersion {
+                    apply: PostingApply::Stale,
+                    relayed: false,
+                })
+            })
+            .collect())
     }
 
     /// Deletes a remote posting, leaving a tombstone that no later version revives.

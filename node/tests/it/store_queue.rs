@@ -193,7 +193,31 @@ async fn inbox_posting_batch(store: &Store) {
         )
         .await
         .unwrap();
-    let received: Vec<IncomingActivity> = (1..=6)
+    // Posting 4 was deleted before any version reached us: its tombstone wins.
+    assert!(
+        store
+            .apply_posting_delete(&posting(4), "https://a.example/actor", None)
+            .await
+            .unwrap()
+    );
+    // We relayed posting 5 too, but what comes now is another relay's copy of it.
+    store
+        .append_activity(
+            &NewActivity {
+                activity_id: "https://rh.isere.example/activities/relay-5".into(),
+                activity_type: "Announce".into(),
+                object_id: posting(5),
+                public: false,
+                document: json!({"id": "https://rh.isere.example/activities/relay-5",
+                    "type": "Announce", "actor": ME, "to": [FOLLOWERS]}),
+            },
+            Some(&audit()),
+        )
+        .await
+        .unwrap();
+    let mut relayed_five = version(5, 1, "five, relayed");
+    relayed_five.relayed_by = Some("https://c.example/actor".into());
+    let received: Vec<IncomingActivity> = (1..=8)
         .map(|i| {
             incoming(
                 &format!("https://a.example/activities/b{i}"),
@@ -206,7 +230,7 @@ async fn inbox_posting_batch(store: &Store) {
         .claim_inbox("p1", 10, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 6);
+    assert_eq!(claimed.len(), 8);
     let mut relayed_copy = version(3, 1, "relayed");
     relayed_copy.relayed_by = Some("https://c.example/actor".into());
     let versions = [
@@ -216,6 +240,8 @@ async fn inbox_posting_batch(store: &Store) {
         version(2, 1, "two"),
         version(1, 1, "first"), // an older version after a newer one is stale
         version(3, 1, "three"), // stored, and we relayed posting 3: to relay again
+        version(4, 1, "four"),  // deleted before: the tombstone wins
+        relayed_five,           // new to us, a relay's copy: not relayed again (one hop)
     ];
     let items: Vec<BatchedVersion<'_>> = claimed
         .iter()
@@ -243,6 +269,8 @@ async fn inbox_posting_batch(store: &Store) {
             stored(false),
             other(PostingApply::Stale),
             stored(true),
+            other(PostingApply::Tombstoned),
+            stored(false),
         ]
     );
     let outcomes = [
@@ -252,6 +280,8 @@ async fn inbox_posting_batch(store: &Store) {
         Some("posting stored"),
         Some("posting already known (same or newer version)"),
         None,
+        Some("posting deleted earlier (tombstone wins)"),
+        Some("posting stored"),
     ];
     for (a, want) in received.iter().zip(outcomes) {
         let (_, outcome) = store.inbox_entry(&a.activity_id).await.unwrap().unwrap();
@@ -264,10 +294,14 @@ async fn inbox_posting_batch(store: &Store) {
         (one.version, one.document.unwrap()["name"].clone()),
         (2, json!("second"))
     );
-    for n in 1..=3 {
+    for n in [1, 2, 3, 5] {
         let item = store.feed_item(&posting(n)).await.unwrap();
         assert!(item.is_some(), "posting {n} is in the feed");
     }
+    assert!(store.feed_item(&posting(4)).await.unwrap().is_none());
+    let five = store.remote_posting(&posting(5)).await.unwrap().unwrap();
+    assert_eq!(five.relayed_by.as_deref(), Some("https://c.example/actor"));
+    assert_eq!(five.document.unwrap()["name"], json!("five, relayed"));
     assert_eq!(
         store.feed_item(&posting(1)).await.unwrap().unwrap().name,
         "second"
