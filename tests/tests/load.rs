@@ -439,14 +439,32 @@ async fn sustained_mixed_load(backend: Backend) {
     let run = duration();
     let started = Instant::now();
     let mut samples: Vec<(f64, u64)> = Vec::new();
+    // (received, still to project) each second: the projection yields to the busy inbox
+    // but must keep pace (federation/process.rs).
+    let mut backlog: Vec<(i64, i64)> = Vec::new();
     while started.elapsed() < run {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(rss) = rss_kib(pid) else {
             panic!("the node process {pid} is gone under load");
         };
         samples.push((started.elapsed().as_secs_f64(), rss));
+        let s = isere.store.inbox_stats().await.unwrap();
+        backlog.push((s.total, s.unprocessed));
     }
     stop.store(true, Ordering::Relaxed);
+    println!("inbox (received, still to project) each second: {backlog:?}");
+    // Under sustained pushes the projection lags by seconds, not more: what is left to
+    // project when the senders stop was received within the last 30 s.
+    if let (Some(&(total, unprocessed)), Some(&(earlier, _))) = (
+        backlog.last(),
+        backlog.len().checked_sub(31).and_then(|k| backlog.get(k)),
+    ) {
+        assert!(
+            unprocessed <= total - earlier,
+            "the projection fell behind under load: {unprocessed} still to project, {} received in the last 30 s",
+            total - earlier
+        );
+    }
     let mut expected = Expected::new();
     for s in senders {
         expected.extend(s.await.unwrap());

@@ -212,6 +212,8 @@ pub async fn store(
             "the activity could not be stored; retry later",
         )
     };
+    // The projection yields to a busy inbox (bounded: `process::run`).
+    fed.pushes().mark();
     let incoming = match fed.batcher() {
         Some(batcher) => match batcher.commit.submit(incoming).await {
             Ok(accepted) => return Ok(accepted),

@@ -171,6 +171,7 @@ pub struct Federation {
     owner: String,
     metrics: FederationMetrics,
     last_seen: inbox::LastSeen,
+    pushes: process::Pressure,
     batcher: std::sync::OnceLock<inbox::Batcher>,
     policy: std::sync::Mutex<Option<(std::time::Instant, u64, Arc<PolicySnapshot>)>>,
 }
@@ -266,6 +267,7 @@ impl Federation {
             ),
             metrics: FederationMetrics::default(),
             last_seen: inbox::LastSeen::default(),
+            pushes: process::Pressure::default(),
             batcher: std::sync::OnceLock::new(),
             policy: std::sync::Mutex::new(None),
         })
@@ -380,6 +382,12 @@ impl Federation {
     /// When each partner was last heard from by this process.
     pub fn last_seen(&self) -> &inbox::LastSeen {
         &self.last_seen
+    }
+
+    /// When this process's inbox last stored a pushed activity: the projection yields to
+    /// it, within a bound ([`process::run`]).
+    pub fn pushes(&self) -> &process::Pressure {
+        &self.pushes
     }
 
     /// The retry schedule.

@@ -28,13 +28,80 @@ fn lease(fed: &Federation) -> Duration {
     Duration::from_secs(fed.config().request_timeout_secs.saturating_mul(2).max(10))
 }
 
+/// How recent a pushed activity makes the inbox busy.
+const BUSY_WINDOW: Duration = Duration::from_millis(50);
+/// Longest the projection waits for a busy inbox before it projects one batch anyway.
+const MAX_DEFER: Duration = Duration::from_secs(2);
+/// Lag behind the inbox beyond which the projection stops yielding: while the oldest item
+/// it claims was received longer ago than this, it projects batch after batch.
+const MAX_LAG: Duration = Duration::from_secs(5);
+
+/// When this process's inbox last stored a pushed activity (a monotonic clock reading).
+#[derive(Debug)]
+pub struct Pressure {
+    origin: std::time::Instant,
+    /// Milliseconds from `origin` to the last push, plus one (0: never).
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Pressure {
+    fn default() -> Self {
+        Self {
+            origin: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Pressure {
+    /// Records a push now.
+    pub fn mark(&self) {
+        let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms
+            .store(ms.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a push was recorded within `window`.
+    pub fn busy(&self, window: Duration) -> bool {
+        match self.last_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => false,
+            last => {
+                let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+                now.saturating_add(1).saturating_sub(last)
+                    <= u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
+            }
+        }
+    }
+}
+
 /// The projection loop of one process.
+///
+/// It yields to a busy inbox: a partner waits for the `202` of its push, which shares the
+/// database writer (and, on SQLite, the vCPUs) with the projection, while nobody waits
+/// for a projection a few seconds late. While this process's inbox stored a push within
+/// [`BUSY_WINDOW`], the loop waits, at most [`MAX_DEFER`] before it projects a batch
+/// anyway; once the oldest item of a claimed batch is more than [`MAX_LAG`] old, it stops
+/// yielding until it has caught up. A burst is thus accepted at the inbox's own pace and
+/// projected right after it; under sustained load the projection lags the inbox by at
+/// most about `MAX_LAG + MAX_DEFER` and then keeps pace as it would without yielding.
 pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(fed.config().poll_interval_ms);
+    let mut deferred_since: Option<std::time::Instant> = None;
+    let mut behind = false;
     loop {
         if *shutdown.borrow() {
             return;
         }
+        if !behind && fed.pushes().busy(BUSY_WINDOW) {
+            let since = *deferred_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < MAX_DEFER {
+                if sleep_or_stop(BUSY_WINDOW, &mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        }
+        deferred_since = None;
         let batch = match fed
             .store()
             .claim_inbox(fed.owner(), BATCH, lease(&fed))
@@ -50,6 +117,7 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
             }
         };
         if batch.is_empty() {
+            behind = false;
             let notified = fed.store().events().inbox.notified();
             tokio::select! {
                 () = notified => {}
@@ -58,6 +126,11 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
             }
             continue;
         }
+        behind = batch
+            .iter()
+            .map(|e| e.received_at)
+            .min()
+            .is_some_and(|oldest| time::OffsetDateTime::now_utc() - oldest > MAX_LAG);
         project_batch(&fed, &batch).await;
     }
 }
@@ -418,5 +491,26 @@ async fn on_undo(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
         Ok(_) => Ok("partnership ended by the partner"),
         Err(StoreError::NotFound { .. }) => Ok("ignored: unknown node"),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pressure_is_busy_only_within_its_window_after_a_push() {
+        let p = Pressure::default();
+        assert!(!p.busy(BUSY_WINDOW), "no push yet");
+        p.mark();
+        assert!(p.busy(BUSY_WINDOW));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            !p.busy(Duration::from_millis(10)),
+            "30 ms ago is not within 10 ms"
+        );
+        assert!(p.busy(Duration::from_secs(10)));
+        p.mark();
+        assert!(p.busy(Duration::from_millis(10)), "a new push renews it");
     }
 }
