@@ -960,19 +960,30 @@ impl Store {
             // catch-up or of a partner's publication burst), are stored with a few
             // multi-row statements: each statement is a hand-off to the database, which
             // costs more than the row itself (perf-limits.md §4).
-            let mut known: HashSet<String> = HashSet::new();
-            let ids: Vec<&str> = occurrences.keys().copied().collect();
-            for chunk in ids.chunks(BULK_SEQS) {
-                let mut sql = String::from("SELECT object_id FROM remote_postings WHERE object_id IN ");
-                push_values(&mut sql, 1, chunk.len());
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                for r in q.fetch_all(&mut *tx).await.map_err(map_err("read remote postings"))? {
-                    known.insert(col!(r, "object_id"));
-                }
+            // The `object_id`s that `select` (ending in `IN `) returns for `ids`.
+            macro_rules! object_ids_in {
+                ($select:expr, $ids:expr, $what:expr) => {{
+                    let mut found: HashSet<String> = HashSet::new();
+                    for chunk in $ids.chunks(BULK_SEQS) {
+                        let mut sql = String::from($select);
+                        push_values(&mut sql, 1, chunk.len());
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for id in chunk {
+                            q = q.bind(*id);
+                        }
+                        for r in q.fetch_all(&mut *tx).await.map_err(map_err($what))? {
+                            found.insert(col!(r, "object_id"));
+                        }
+                    }
+                    found
+                }};
             }
+            let ids: Vec<&str> = occurrences.keys().copied().collect();
+            let known = object_ids_in!(
+                "SELECT object_id FROM remote_postings WHERE object_id IN ",
+                ids,
+                "read remote postings"
+            );
             let fresh: Vec<usize> = items
                 .iter()
                 .enumerate()
@@ -1020,20 +1031,11 @@ impl Store {
                     .filter(|v| v.relayed_by.is_none())
                     .map(|v| v.object_id.as_str())
                     .collect();
-                let mut relayed: HashSet<String> = HashSet::new();
-                for chunk in authored.chunks(BULK_SEQS) {
-                    let mut sql = String::from(
-                        "SELECT DISTINCT object_id FROM outbox WHERE activity_type = 'Announce' AND object_id IN ",
-                    );
-                    push_values(&mut sql, 1, chunk.len());
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    for r in q.fetch_all(&mut *tx).await.map_err(map_err("read the outbox"))? {
-                        relayed.insert(col!(r, "object_id"));
-                    }
-                }
+                let relayed = object_ids_in!(
+                    "SELECT DISTINCT object_id FROM outbox WHERE activity_type = 'Announce' AND object_id IN ",
+                    authored,
+                    "read the outbox"
+                );
                 let mut done: Vec<i64> = Vec::with_capacity(fresh.len());
                 for &k in &fresh {
                     let v = items[k].version;

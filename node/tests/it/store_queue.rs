@@ -178,19 +178,20 @@ async fn inbox_posting_batch(store: &Store) {
             "attributedTo": "https://a.example/actor", "postingKind": "vacancy"}),
         verified_key: "https://a.example/actor#k1".into(),
     };
+    // Our relay (`Announce`) of posting `n`.
+    let relay = |n: u32| {
+        let id = format!("https://rh.isere.example/activities/relay-{n}");
+        NewActivity {
+            activity_id: id.clone(),
+            activity_type: "Announce".into(),
+            object_id: posting(n),
+            public: false,
+            document: json!({"id": id, "type": "Announce", "actor": ME, "to": [FOLLOWERS]}),
+        }
+    };
     // We relayed posting 3 earlier.
     store
-        .append_activity(
-            &NewActivity {
-                activity_id: "https://rh.isere.example/activities/relay-3".into(),
-                activity_type: "Announce".into(),
-                object_id: posting(3),
-                public: false,
-                document: json!({"id": "https://rh.isere.example/activities/relay-3",
-                    "type": "Announce", "actor": ME, "to": [FOLLOWERS]}),
-            },
-            Some(&audit()),
-        )
+        .append_activity(&relay(3), Some(&audit()))
         .await
         .unwrap();
     // Posting 4 was deleted before any version reached us: its tombstone wins.
@@ -202,17 +203,7 @@ async fn inbox_posting_batch(store: &Store) {
     );
     // We relayed posting 5 too, but what comes now is another relay's copy of it.
     store
-        .append_activity(
-            &NewActivity {
-                activity_id: "https://rh.isere.example/activities/relay-5".into(),
-                activity_type: "Announce".into(),
-                object_id: posting(5),
-                public: false,
-                document: json!({"id": "https://rh.isere.example/activities/relay-5",
-                    "type": "Announce", "actor": ME, "to": [FOLLOWERS]}),
-            },
-            Some(&audit()),
-        )
+        .append_activity(&relay(5), Some(&audit()))
         .await
         .unwrap();
     let mut relayed_five = version(5, 1, "five, relayed");
@@ -509,6 +500,26 @@ async fn deliveries_fan_out_limits_and_dead_letters(store: &Store) {
     assert_eq!(attempts, 4);
 }
 
+/// Stores a pulled page of `actor`'s outbox with the cursor `next` (a one-minute lease).
+async fn accept_page(
+    store: &Store,
+    actor: &str,
+    items: &[IncomingActivity],
+    next: &str,
+) -> Vec<InboxAccept> {
+    store
+        .accept_page(
+            items,
+            &PageCursor {
+                actor_id: actor,
+                next_url: Some(next),
+                lease: Duration::from_secs(60),
+            },
+        )
+        .await
+        .unwrap()
+}
+
 async fn pulls_due_claimed_and_cursors(store: &Store) {
     let b = partner(store, "b.example", PartnershipState::None).await;
     // Never pulled: due.
@@ -529,17 +540,13 @@ async fn pulls_due_claimed_and_cursors(store: &Store) {
         incoming("https://b.example/activities/2", json!({"n": 2})),
     ];
     let before = store.inbox_stats().await.unwrap().total;
-    let out = store
-        .accept_page(
-            &page,
-            &PageCursor {
-                actor_id: &b,
-                next_url: Some("https://b.example/outbox?after=AAAAAAAAAAA"),
-                lease,
-            },
-        )
-        .await
-        .unwrap();
+    let out = accept_page(
+        store,
+        &b,
+        &page,
+        "https://b.example/outbox?after=AAAAAAAAAAA",
+    )
+    .await;
     assert!(matches!(
         out[..],
         [InboxAccept::Stored { .. }, InboxAccept::Stored { .. }]
@@ -552,30 +559,16 @@ async fn pulls_due_claimed_and_cursors(store: &Store) {
     );
     assert_eq!(t[0].items_pulled, 2);
     // A page whose items were all refused still moves the cursor.
-    let out = store
-        .accept_page(
-            &[],
-            &PageCursor {
-                actor_id: &b,
-                next_url: Some("https://b.example/outbox?after=AAAAAAAAAAE"),
-                lease,
-            },
-        )
-        .await
-        .unwrap();
+    let out = accept_page(store, &b, &[], "https://b.example/outbox?after=AAAAAAAAAAE").await;
     assert!(out.is_empty());
     // The same page again: duplicates, counted as pulled items.
-    let out = store
-        .accept_page(
-            &page,
-            &PageCursor {
-                actor_id: &b,
-                next_url: Some("https://b.example/outbox?after=AAAAAAAAAAE"),
-                lease,
-            },
-        )
-        .await
-        .unwrap();
+    let out = accept_page(
+        store,
+        &b,
+        &page,
+        "https://b.example/outbox?after=AAAAAAAAAAE",
+    )
+    .await;
     assert_eq!(out, [InboxAccept::Duplicate, InboxAccept::Duplicate]);
     assert_eq!(store.inbox_stats().await.unwrap().total, before + 2);
     let started = OffsetDateTime::now_utc();
