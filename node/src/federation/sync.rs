@@ -275,19 +275,13 @@ async fn pull_pages(
                 }
             },
             async {
-                let mut counted = PullReport::default();
                 match before {
-                    Some(page) => store_page(fed, target, page, &mut counted)
-                        .await
-                        .map(|()| counted),
-                    None => Ok(counted),
+                    Some(page) => store_page(fed, target, page, report).await,
+                    None => Ok(()),
                 }
             }
         );
-        let stored = stored?;
-        report.stored += stored.stored;
-        report.duplicates += stored.duplicates;
-        report.refused += stored.refused;
+        stored?;
         let checked = checked?;
         let mut verified = Vec::with_capacity(checked.len());
         for (id, result) in checked {
