@@ -896,9 +896,6 @@ impl Store {
     }
 }
 
-/// Rows per multi-row `INSERT` of new remote postings (10 parameters each):
-/// (PostgreSQL, SQLite), as the feed's bulk inserts and for the same reasons.
-const BULK_POSTINGS: (usize, usize) = (200, 16);
 /// Values per `IN (…)` list of the batched projection.
 const BULK_SEQS: usize = 500;
 
@@ -960,6 +957,7 @@ impl Store {
             // catch-up or of a partner's publication burst), are stored with a few
             // multi-row statements: each statement is a hand-off to the database, which
             // costs more than the row itself (perf-limits.md §4).
+            //
             // The `object_id`s that `select` (ending in `IN `) returns for `ids`.
             macro_rules! object_ids_in {
                 ($select:expr, $ids:expr, $what:expr) => {{
@@ -994,7 +992,8 @@ impl Store {
                 .map(|(k, _)| k)
                 .collect();
             if !fresh.is_empty() {
-                let rows = if matches!(self.inner, Inner::Postgres(_)) { BULK_POSTINGS.0 } else { BULK_POSTINGS.1 };
+                // As many rows per statement as the feed's bulk inserts, for the same reasons.
+                let rows = if matches!(self.inner, Inner::Postgres(_)) { super::feed::BULK_ROWS.0 } else { super::feed::BULK_ROWS.1 };
                 for chunk in fresh.chunks(rows) {
                     let mut sql = String::from(
                         "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \

@@ -1100,7 +1100,7 @@ const REINDEX_BATCH: i64 = 500;
 /// PostgreSQL saves round trips (22 parameters a row, well within its limits); SQLite has
 /// none to save, and binding costs grow with the square of a statement's parameters
 /// there (each is looked up by name), so its statements stay small.
-const BULK_ROWS: (usize, usize) = (200, 16);
+pub(super) const BULK_ROWS: (usize, usize) = (200, 16);
 
 impl Store {
     /// Runs a feed query.
