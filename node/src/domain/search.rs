@@ -328,6 +328,23 @@ pub mod field {
 /// Date of a posting field kept for sorting when it is absent: absent dates sort last.
 pub const NO_DATE: &str = "9999-12-31";
 
+/// The full-text token of a facet value (SQLite's `feed_fts.facets`): the field, `z`,
+/// then the value's UTF-8 bytes in hexadecimal, e.g. `departementz3338` for
+/// département 38. Letters and digits only, so the FTS5 tokenizer keeps it whole; no
+/// field name holds a `z` and hexadecimal has none, so two (field, value) pairs never
+/// share a token. With these tokens the full-text index intersects words with facet
+/// filters itself (a merge of two posting lists) instead of checking each text match.
+pub fn facet_token(field: &str, value: &str) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::with_capacity(field.len() + 1 + 2 * value.len());
+    t.push_str(field);
+    t.push('z');
+    for b in value.bytes() {
+        let _ = write!(t, "{b:02x}");
+    }
+    t
+}
+
 /// What the feed index keeps of a posting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexEntry {
@@ -369,6 +386,27 @@ pub struct IndexEntry {
     pub stems_body: String,
     /// `verificationMethod` of the posting's proof.
     pub proof_key: Option<String>,
+}
+
+impl IndexEntry {
+    /// The [`facet_token`]s of the multi-valued facets a filter can select by value
+    /// (all but métier labels, which are matched by substring), sorted, each once.
+    pub fn facet_token_list(&self) -> Vec<String> {
+        let mut tokens: Vec<String> = self
+            .terms
+            .iter()
+            .filter(|(f, _)| *f != field::METIER)
+            .map(|(f, v)| facet_token(f, v))
+            .collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        tokens
+    }
+
+    /// [`IndexEntry::facet_token_list`], space-separated (SQLite's FTS5 column).
+    pub fn facet_tokens(&self) -> String {
+        self.facet_token_list().join(" ")
+    }
 }
 
 fn s<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -590,6 +628,64 @@ pub fn proof_key(doc: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn facet_tokens_are_one_word_each_and_never_shared() {
+        assert_eq!(facet_token(field::DEPARTEMENT, "38"), "departementz3338");
+        let fields = [
+            field::CATEGORIE,
+            field::FILIERE,
+            field::CADRE,
+            field::ROME,
+            field::METIER,
+            field::DEPARTEMENT,
+            field::REGION,
+            field::COMMUNE,
+        ];
+        // The separator cannot occur in a field name (nor in hexadecimal).
+        assert!(fields.iter().all(|f| !f.contains('z')));
+        let values = [
+            "38",
+            "3",
+            "83",
+            "A",
+            "Attachés territoriaux",
+            "2A",
+            "M1503",
+            "",
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for f in fields {
+            for v in values {
+                let t = facet_token(f, v);
+                assert!(
+                    t.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                    "{t}"
+                );
+                assert!(seen.insert(t.clone()), "{f}/{v} shares {t}");
+            }
+        }
+        let doc = json!({
+            "statutory": {"categories": ["A"]},
+            "locations": [{"commune": "38185"}],
+            "metiers": [{"rome": {"code": "M1503", "label": "Management"}}]
+        });
+        let tokens = IndexEntry::from_document(&doc).facet_tokens();
+        assert!(
+            tokens.contains(&facet_token(field::CATEGORIE, "A")),
+            "{tokens}"
+        );
+        assert!(
+            tokens.contains(&facet_token(field::DEPARTEMENT, "38")),
+            "{tokens}"
+        );
+        assert!(
+            tokens.contains(&facet_token(field::ROME, "M1503")),
+            "{tokens}"
+        );
+        assert!(!tokens.contains("metierz"), "{tokens}");
+    }
 
     #[test]
     fn stop_words_are_sorted_for_binary_search() {

@@ -19,7 +19,7 @@ use super::{
     json_text, map_err, now, parse_json, parse_uuid, postgres, push_values, push_values_with,
     sqlite, to_ms,
 };
-use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, field};
+use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, facet_token, field};
 
 /// Key of the PostgreSQL advisory lock taken by feed writers, so that `doc_id`s (handed
 /// out before commit) become visible in increasing order.
@@ -464,6 +464,72 @@ fn is_rome(code: &str) -> bool {
     crate::domain::metiers::is_rome_code(code)
 }
 
+/// The [`facet_token`]s that `filter` selects, one group of alternatives per restricted
+/// multi-valued facet (and one for its métiers when all are ROME codes; labels are
+/// matched by substring, which no token can do).
+fn facet_token_groups(filter: &FeedFilter) -> Vec<Vec<String>> {
+    let mut groups = Vec::new();
+    for facet in [
+        Facet::Categorie,
+        Facet::Filiere,
+        Facet::Cadre,
+        Facet::Departement,
+        Facet::Region,
+        Facet::Commune,
+    ] {
+        let values = filter.values(facet);
+        if let Some(field) = facet.term_field()
+            && !values.is_empty()
+        {
+            groups.push(values.iter().map(|v| facet_token(field, v)).collect());
+        }
+    }
+    let romes: Vec<String> = filter
+        .metiers
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    if !romes.is_empty() && romes.iter().all(|m| is_rome(m)) {
+        groups.push(romes.iter().map(|m| facet_token(field::ROME, m)).collect());
+    }
+    groups
+}
+
+/// The FTS5 query (SQLite) of the words `include`, in the title and text, narrowed by
+/// the [`facet_token_groups`] of the filter, so that the full-text index itself
+/// intersects the words with those filters (a merge of posting lists). The filters are
+/// still checked on each row ([`conditions`]): the tokens only narrow the candidates.
+fn fts5_words(filter: &FeedFilter, include: &[Term]) -> String {
+    let mut q = format!("{{name body}} : ({})", TextQuery::fts5(include, "AND"));
+    for group in facet_token_groups(filter) {
+        let alts: Vec<String> = group.iter().map(|t| format!("\"{t}\"")).collect();
+        let _ = write!(q, " AND facets : ({})", alts.join(" OR "));
+    }
+    q
+}
+
+/// The PostgreSQL condition that `f.tsv` holds the words `include` and, as on SQLite
+/// ([`fts5_words`]), the filter's facet tokens, so that one GIN index scan intersects
+/// them. The tokens' `tsquery` is cast, not parsed by `to_tsquery`, so no dictionary
+/// changes them.
+fn pg_words(filter: &FeedFilter, include: &[Term], sql: &mut Sql) -> String {
+    let p = sql.text(&TextQuery::tsquery(include, "&"));
+    let groups = facet_token_groups(filter);
+    if groups.is_empty() {
+        return format!("f.tsv @@ to_tsquery('french', {p})");
+    }
+    let facets = groups
+        .iter()
+        .map(|g| {
+            let alts: Vec<String> = g.iter().map(|t| format!("'{t}'")).collect();
+            format!("({})", alts.join(" | "))
+        })
+        .collect::<Vec<_>>()
+        .join(" & ");
+    let f = sql.text(&facets);
+    format!("f.tsv @@ (to_tsquery('french', {p}) && CAST({f} AS tsquery))")
+}
+
 /// The `WHERE` conditions (on alias `f`) of a filter.
 /// `dense` lists the multi-valued facets whose selected values hold many postings
 /// (SQLite only, see [`Store::dense_term_facets`]): they are checked posting by posting
@@ -590,10 +656,9 @@ fn conditions(
     if let Some(text) = &filter.text {
         if !text.include.is_empty() && !skip_text_include {
             c.push(if pg {
-                let p = sql.text(&TextQuery::tsquery(&text.include, "&"));
-                format!("f.tsv @@ to_tsquery('french', {p})")
+                pg_words(filter, &text.include, sql)
             } else {
-                let p = sql.text(&TextQuery::fts5(&text.include, "AND"));
+                let p = sql.text(&fts5_words(filter, &text.include));
                 format!("{plus}f.doc_id IN (SELECT rowid FROM feed_fts WHERE feed_fts MATCH {p})")
             });
         }
@@ -602,7 +667,10 @@ fn conditions(
                 let p = sql.text(&TextQuery::tsquery(&text.exclude, "|"));
                 format!("NOT (f.tsv @@ to_tsquery('french', {p}))")
             } else {
-                let p = sql.text(&TextQuery::fts5(&text.exclude, "OR"));
+                let p = sql.text(&format!(
+                    "{{name body}} : ({})",
+                    TextQuery::fts5(&text.exclude, "OR")
+                ));
                 format!("f.doc_id NOT IN (SELECT rowid FROM feed_fts WHERE feed_fts MATCH {p})")
             });
         }
@@ -636,7 +704,7 @@ fn matches_source(
         let where_ = conditions(filter, pg, false, dense, None, sql);
         return ("feed_postings f".to_owned(), where_);
     }
-    let p = sql.text(&TextQuery::fts5(include, "AND"));
+    let p = sql.text(&fts5_words(filter, include));
     let where_ = conditions(filter, false, true, dense, None, sql);
     (
         "feed_fts CROSS JOIN feed_postings f ON f.doc_id = feed_fts.rowid".to_owned(),
@@ -743,6 +811,19 @@ impl<'a> FeedRecord<'a> {
     }
 }
 
+/// The PostgreSQL `tsv` of a feed row from parameters `$first` (folded title, weight
+/// A), `$first + 1` (folded text, weight B) and `$first + 2` (the posting's
+/// [`facet_token`]s, space-separated, as lexemes without positions: they narrow a search
+/// but `ts_rank_cd` ignores them).
+fn pg_tsv(first: usize) -> String {
+    format!(
+        "setweight(to_tsvector('french', ${first}), 'A') || setweight(to_tsvector('french', ${}), 'B') \
+         || array_to_tsvector(string_to_array(${}, ' '))",
+        first + 1,
+        first + 2
+    )
+}
+
 /// Writes of the feed index inside a transaction (one implementation per backend).
 pub(super) trait FeedIndex: Send {
     /// Indexes (or re-indexes) a posting.
@@ -825,9 +906,9 @@ macro_rules! feed_index_impl {
                     Some(r) => {
                         let doc_id: i64 = col!(r, "doc_id");
                         let tsv = if pg {
-                            ", tsv = setweight(to_tsvector('french', $20), 'A') || setweight(to_tsvector('french', $21), 'B')"
+                            format!(", tsv = {}", pg_tsv(20))
                         } else {
-                            ""
+                            String::new()
                         };
                         let sql = format!(
                             "UPDATE feed_postings SET local_id = $1, author = $2, relayed_by = $3, kind = $4, status = $5, \
@@ -839,7 +920,7 @@ macro_rules! feed_index_impl {
                             .bind_feed_fields(rec)
                             .bind(doc_id);
                         let q = if pg {
-                            q.bind(&e.folded_name).bind(&e.folded_body)
+                            q.bind(&e.folded_name).bind(&e.folded_body).bind(e.facet_tokens())
                         } else {
                             q
                         };
@@ -862,9 +943,9 @@ macro_rules! feed_index_impl {
                     }
                     None => {
                         let (tsv_col, tsv_val) = if pg {
-                            (", tsv", ", setweight(to_tsvector('french', $21), 'A') || setweight(to_tsvector('french', $22), 'B')")
+                            (", tsv", format!(", {}", pg_tsv(21)))
                         } else {
-                            ("", "")
+                            ("", String::new())
                         };
                         let sql = format!(
                             "INSERT INTO feed_postings (posting_id, local_id, author, relayed_by, kind, status, visibility, \
@@ -878,7 +959,7 @@ macro_rules! feed_index_impl {
                             .bind_feed_fields(rec)
                             .bind(t);
                         let q = if pg {
-                            q.bind(&e.folded_name).bind(&e.folded_body)
+                            q.bind(&e.folded_name).bind(&e.folded_body).bind(e.facet_tokens())
                         } else {
                             q
                         };
@@ -902,10 +983,11 @@ macro_rules! feed_index_impl {
                         .map_err(map_err("index the facets of a posting"))?;
                 }
                 if !pg {
-                    sqlx::query("INSERT INTO feed_fts (rowid, name, body) VALUES ($1, $2, $3)")
+                    sqlx::query("INSERT INTO feed_fts (rowid, name, body, facets) VALUES ($1, $2, $3, $4)")
                         .bind(doc_id)
                         .bind(&e.stems_name)
                         .bind(&e.stems_body)
+                        .bind(e.facet_tokens())
                         .execute(&mut *self)
                         .await
                         .map_err(map_err("index the text of a posting"))?;
@@ -935,14 +1017,9 @@ macro_rules! feed_index_impl {
                          published_at, updated_at, verified_key, verified_at, indexed_at",
                     );
                     sql.push_str(if pg { ", tsv) VALUES " } else { ") VALUES " });
-                    push_values_with(&mut sql, chunk.len(), 20, if pg { 2 } else { 0 }, |sql, b| {
+                    push_values_with(&mut sql, chunk.len(), 20, if pg { 3 } else { 0 }, |sql, b| {
                         if pg {
-                            let _ = write!(
-                                sql,
-                                ", setweight(to_tsvector('french', ${}), 'A') || setweight(to_tsvector('french', ${}), 'B')",
-                                b + 21,
-                                b + 22
-                            );
+                            let _ = write!(sql, ", {}", pg_tsv(b + 21));
                         }
                     });
                     sql.push_str(" ON CONFLICT (posting_id) DO NOTHING RETURNING posting_id, doc_id");
@@ -954,7 +1031,7 @@ macro_rules! feed_index_impl {
                             .bind_feed_fields(rec)
                             .bind(t);
                         if pg {
-                            q = q.bind(&e.folded_name).bind(&e.folded_body);
+                            q = q.bind(&e.folded_name).bind(&e.folded_body).bind(e.facet_tokens());
                         }
                     }
                     let rows = q
@@ -989,11 +1066,12 @@ macro_rules! feed_index_impl {
                 }
                 if !pg {
                     for chunk in added.chunks(rows_per_insert) {
-                        let mut sql = String::from("INSERT INTO feed_fts (rowid, name, body) VALUES ");
-                        push_values(&mut sql, chunk.len(), 3);
+                        let mut sql = String::from("INSERT INTO feed_fts (rowid, name, body, facets) VALUES ");
+                        push_values(&mut sql, chunk.len(), 4);
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for (doc_id, rec) in chunk {
-                            q = q.bind(*doc_id).bind(&rec.entry.stems_name).bind(&rec.entry.stems_body);
+                            let e = &rec.entry;
+                            q = q.bind(*doc_id).bind(&e.stems_name).bind(&e.stems_body).bind(e.facet_tokens());
                         }
                         q.execute(&mut *self)
                             .await
@@ -1269,11 +1347,12 @@ impl Store {
             )
         } else {
             // The full-text index drives, newest first, and stops at `rank_max` matches.
-            let p = sql.text(&TextQuery::fts5(include, "AND"));
+            let p = sql.text(&fts5_words(filter, include));
             let where_ = conditions(filter, false, true, dense, None, &mut sql);
             let lim = sql.bind(Param::Int(rank_max));
+            // The facet tokens weigh nothing in the score.
             format!(
-                "SELECT feed_fts.rowid AS doc_id, bm25(feed_fts, 4.0, 1.0) AS score \
+                "SELECT feed_fts.rowid AS doc_id, bm25(feed_fts, 4.0, 1.0, 0.0) AS score \
                  FROM feed_fts CROSS JOIN feed_postings f ON f.doc_id = feed_fts.rowid \
                  WHERE feed_fts MATCH {p} AND {where_} ORDER BY feed_fts.rowid DESC LIMIT {lim}"
             )
@@ -1317,7 +1396,7 @@ impl Store {
                      ORDER BY f.doc_id DESC LIMIT {lim} OFFSET {off}"
                 )
             } else {
-                let p = sql.text(&TextQuery::fts5(include, "AND"));
+                let p = sql.text(&fts5_words(filter, include));
                 let where_ = conditions(filter, false, true, dense, None, &mut sql);
                 let o = sql.bind(Param::Int(oldest));
                 let lim = sql.bind(Param::Int(missing));
@@ -1465,7 +1544,7 @@ impl Store {
         }
         if let Some(text) = filter.text.as_ref().filter(|t| !t.include.is_empty()) {
             let mut sql = Sql::default();
-            let p = sql.text(&TextQuery::fts5(&text.include, "AND"));
+            let p = sql.text(&fts5_words(filter, &text.include));
             probes.push((
                 format!("SELECT 1 AS one FROM feed_fts WHERE feed_fts MATCH {p}"),
                 sql,
@@ -1685,6 +1764,10 @@ impl Store {
     /// from the feed (after the feed's migration, or a restore from an older backup);
     /// returns how many were indexed. Works in batches, one transaction each.
     pub async fn reindex_feed(&self) -> Result<u64> {
+        let refilled = self.refill_feed_fts().await?;
+        if refilled > 0 {
+            tracing::info!(refilled, "full-text rows of the feed rebuilt");
+        }
         let mut done = 0u64;
         // Local postings, by id.
         let mut last = String::new();
@@ -1771,6 +1854,73 @@ impl Store {
             if seen == 0 {
                 break;
             }
+        }
+        Ok(done)
+    }
+
+    /// SQLite: gives back their full-text row (`feed_fts`, with its facet tokens) to the
+    /// feed rows listed in `feed_fts_pending` (all of them after migration 0007), from
+    /// the postings' documents, keeping their `doc_id`; returns how many. A listed row
+    /// that left the feed meanwhile is dropped from the list. Works in batches, one
+    /// transaction each, so an interrupted start resumes where it stopped.
+    async fn refill_feed_fts(&self) -> Result<u64> {
+        let Inner::Sqlite(pool) = &self.inner else {
+            return Ok(0);
+        };
+        let mut done = 0u64;
+        loop {
+            let mut tx = pool
+                .begin_write()
+                .await
+                .map_err(map_err("begin a transaction"))?;
+            let rows = sqlx::query(
+                "SELECT p.doc_id, COALESCE(l.document, r.document) AS document \
+                 FROM feed_fts_pending p LEFT JOIN feed_postings f ON f.doc_id = p.doc_id \
+                 LEFT JOIN postings l ON l.id = f.local_id \
+                 LEFT JOIN remote_postings r ON f.local_id IS NULL AND r.object_id = f.posting_id \
+                 ORDER BY p.doc_id LIMIT $1",
+            )
+            .bind(REINDEX_BATCH)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err("list the feed rows to index again"))?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut entries: Vec<(i64, IndexEntry)> = Vec::with_capacity(rows.len());
+            let mut last = 0i64;
+            for r in &rows {
+                let doc_id: i64 = col!(r, "doc_id");
+                last = doc_id;
+                let doc: Option<String> = col!(r, "document");
+                if let Some(doc) = doc {
+                    entries.push((doc_id, IndexEntry::from_document(&parse_json(&doc)?)));
+                }
+            }
+            for chunk in entries.chunks(BULK_ROWS.1) {
+                let mut sql = String::from(
+                    "INSERT OR REPLACE INTO feed_fts (rowid, name, body, facets) VALUES ",
+                );
+                push_values(&mut sql, chunk.len(), 4);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (doc_id, e) in chunk {
+                    q = q
+                        .bind(*doc_id)
+                        .bind(&e.stems_name)
+                        .bind(&e.stems_body)
+                        .bind(e.facet_tokens());
+                }
+                q.execute(&mut *tx)
+                    .await
+                    .map_err(map_err("index the text of a posting"))?;
+            }
+            sqlx::query("DELETE FROM feed_fts_pending WHERE doc_id <= $1")
+                .bind(last)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("index the text of a posting"))?;
+            tx.commit().await.map_err(map_err("commit"))?;
+            done += u64::try_from(entries.len()).unwrap_or(0);
         }
         Ok(done)
     }

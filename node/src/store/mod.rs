@@ -605,6 +605,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_inbox_counts.sql"),
         include_str!("../../migrations/postgres/0006_inbox_counts.sql"),
     ),
+    (
+        7,
+        "feed facet tokens",
+        include_str!("../../migrations/sqlite/0007_feed_facet_tokens.sql"),
+        include_str!("../../migrations/postgres/0007_feed_facet_tokens.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
@@ -615,6 +621,7 @@ pub const MIGRATION_FILES: &[&str] = &[
     "0004_mobility.sql",
     "0005_feed_plans.sql",
     "0006_inbox_counts.sql",
+    "0007_feed_facet_tokens.sql",
 ];
 
 fn migrator(kind: DatabaseKind) -> Migrator {

@@ -739,6 +739,179 @@ async fn reindex_restores_missing_rows(store: &Store, db: &TestDb) {
     assert_eq!(names(store, q("ingénieure")).await.len(), 1);
 }
 
+/// Words combined with multi-valued filters (which the full-text index intersects
+/// through its facet tokens), on every plan: values listed first or checked row by row
+/// (`dense_terms` 0), sorted by date or by relevance, with total and facets.
+async fn words_with_facet_filters(store: &Store, _db: &TestDb) {
+    seed(store).await;
+    let vr = "Ingénieur voirie et réseaux (H/F)";
+    let media = "Responsable de la médiathèque";
+    let anim = "Animatrice périscolaire";
+    let with = |text: &str, edit: &dyn Fn(&mut FeedFilter)| {
+        let mut f = q(text);
+        edit(&mut f);
+        f
+    };
+    let cases: Vec<(FeedFilter, Vec<&str>)> = vec![
+        (
+            with("médiathèque", &|f| f.departements = vec!["38".into()]),
+            vec![media],
+        ),
+        (
+            with("médiathèque", &|f| f.departements = vec!["69".into()]),
+            vec![anim],
+        ),
+        (
+            with("médiathèque", &|f| {
+                f.departements = vec!["38".into(), "69".into()]
+            }),
+            vec![anim, media],
+        ),
+        (
+            with("médiathèque", &|f| f.departements = vec!["75".into()]),
+            vec![],
+        ),
+        (
+            with("médiathèque", &|f| f.regions = vec!["84".into()]),
+            vec![anim, media],
+        ),
+        (
+            with("médiathèque", &|f| f.categories = vec!["C".into()]),
+            vec![anim],
+        ),
+        (
+            with("médiathèque", &|f| f.filieres = vec!["culturelle".into()]),
+            vec![media],
+        ),
+        (
+            with("ingénieur", &|f| {
+                f.cadres = vec!["Ingénieurs territoriaux".into()]
+            }),
+            vec![vr],
+        ),
+        (
+            with("ingénieur", &|f| {
+                f.cadres = vec!["Attachés territoriaux".into()]
+            }),
+            vec![],
+        ),
+        (
+            with("ingénieur", &|f| f.communes = vec!["38185".into()]),
+            vec![vr],
+        ),
+        (
+            with("ingénieur", &|f| f.metiers = vec!["f1106".into()]),
+            vec![vr],
+        ),
+        (
+            with("enfants", &|f| {
+                f.metiers = vec!["G1203".into(), "F1106".into()]
+            }),
+            vec![anim],
+        ),
+        // A métier label is not a token: matched by substring as without words.
+        (
+            with("médiathèque", &|f| {
+                f.metiers = vec!["bibliotheque".into()]
+            }),
+            vec![media],
+        ),
+        (
+            with("médiathèque", &|f| {
+                f.departements = vec!["38".into(), "69".into()];
+                f.categories = vec!["B".into()];
+            }),
+            vec![media],
+        ),
+        (
+            with("médiathèque -responsable", &|f| {
+                f.regions = vec!["84".into()]
+            }),
+            vec![anim],
+        ),
+    ];
+    for (filter, want) in cases {
+        for dense_terms in [0, FeedBounds::default().dense_terms] {
+            for sort in [FeedSort::Recent, FeedSort::Relevance] {
+                let page = store
+                    .feed_search(&FeedQuery {
+                        filter: filter.clone(),
+                        sort,
+                        limit: 100,
+                        total: true,
+                        facets: true,
+                        bounds: FeedBounds {
+                            dense_terms,
+                            ..FeedBounds::default()
+                        },
+                        ..FeedQuery::default()
+                    })
+                    .await
+                    .unwrap();
+                let mut got: Vec<String> = page.items.into_iter().map(|i| i.name).collect();
+                got.sort();
+                assert_eq!(got, want, "{filter:?}, dense_terms {dense_terms}, {sort:?}");
+                assert_eq!(page.total, Some(want.len() as i64), "{filter:?}");
+            }
+        }
+    }
+}
+
+/// A feed indexed before its full-text index held facet tokens (migration 0007) gets
+/// them: on SQLite the node rebuilds the full-text rows at start, keeping each
+/// posting's `doc_id`; on PostgreSQL the migration adds them to each row.
+async fn facet_tokens_reach_an_older_index(store: &Store, db: &TestDb) {
+    seed(store).await;
+    let media = "Responsable de la médiathèque";
+    let in_38 = || {
+        let mut f = q("médiathèque");
+        f.departements = vec!["38".into()];
+        f
+    };
+    let ids = |page: FeedPage| page.items.iter().map(|i| i.doc_id).collect::<Vec<_>>();
+    let all = FeedQuery {
+        limit: 100,
+        ..FeedQuery::default()
+    };
+    let before = ids(store.feed_search(&all).await.unwrap());
+    let migration = include_str!("../../migrations/sqlite/0007_feed_facet_tokens.sql");
+    if db.name == "sqlite" {
+        // The table as migration 0006 left it, then migration 0007 itself.
+        raw(
+            db,
+            &[
+                "DROP TABLE feed_fts_pending",
+                "DROP TABLE feed_fts",
+                "CREATE VIRTUAL TABLE feed_fts USING fts5 (name, body, content = '', \
+                 contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2')",
+                migration,
+            ],
+        )
+        .await;
+        // Nothing is found until the node has rebuilt the rows.
+        assert!(names(store, in_38()).await.is_empty());
+    } else {
+        // The tokens are lexemes without weight (D): strip them, then migrate.
+        raw(
+            db,
+            &["UPDATE feed_postings SET tsv = ts_filter(tsv, '{a,b}')"],
+        )
+        .await;
+        assert!(names(store, in_38()).await.is_empty());
+        raw(
+            db,
+            &[include_str!(
+                "../../migrations/postgres/0007_feed_facet_tokens.sql"
+            )],
+        )
+        .await;
+    }
+    assert_eq!(store.reindex_feed().await.unwrap(), 0);
+    assert_eq!(names(store, in_38()).await, [media]);
+    assert_eq!(ids(store.feed_search(&all).await.unwrap()), before);
+    assert_eq!(names(store, q("ingénieure")).await.len(), 1);
+}
+
 /// Large feeds: `total` counts up to a bound and facets are counted over the most recently
 /// indexed matches, both flagged; below the bounds everything is exact.
 async fn bounded_counts(store: &Store, _db: &TestDb) {
@@ -1003,6 +1176,16 @@ async fn feed_bounded_counts() {
 #[tokio::test]
 async fn feed_relevance_is_bounded() {
     on_each_backend!(relevance_ranks_the_newest_matches);
+}
+
+#[tokio::test]
+async fn feed_words_with_facet_filters() {
+    on_each_backend!(words_with_facet_filters);
+}
+
+#[tokio::test]
+async fn feed_facet_tokens_reach_an_older_index() {
+    on_each_backend!(facet_tokens_reach_an_older_index);
 }
 
 #[tokio::test]
