@@ -9,6 +9,7 @@
 //! recipient of what we address to it).
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -1235,55 +1236,69 @@ pub struct Viewer {
     pub followers_url: String,
 }
 
-/// SQL condition: the outbox row `o` may be seen by viewer `$V` (actor id) given our
-/// followers URL `$F`: public, addressed to it by name, or addressed to our partners or
-/// one of our circles while it is an accepted partner. Blocked nodes see public rows only.
-const VISIBLE_SQL: &str = "(o.public = TRUE OR ($V <> '' AND NOT EXISTS ( \
-      SELECT 1 FROM blocks b WHERE b.target = $V OR (b.kind = 'origin' AND b.target = $O)) \
-    AND EXISTS (SELECT 1 FROM outbox_audience a WHERE a.seq = o.seq AND ( \
-      a.audience = $V \
-      OR (a.audience = $F AND EXISTS (SELECT 1 FROM partners p WHERE p.actor_id = $V AND p.incoming = 'accepted')) \
-      OR (EXISTS (SELECT 1 FROM partners p WHERE p.actor_id = $V AND p.incoming = 'accepted') \
-          AND a.audience IN (SELECT c.url FROM circles c JOIN circle_members m ON m.circle_id = c.id \
-                             WHERE m.actor_id = $V))))))";
-
-fn visible_sql(viewer: &str, origin: &str, followers: &str) -> String {
-    VISIBLE_SQL
-        .replace("$V", viewer)
-        .replace("$O", origin)
-        .replace("$F", followers)
-}
-
 impl Store {
+    /// The audiences (`to`/`cc` entries) other than the public whose activities `viewer`
+    /// may see (protocol §9.2, §6.4): its own actor id; our followers collection and the
+    /// circles it belongs to while it is an accepted partner. None for an anonymous
+    /// request or a blocked node, which see public content only.
+    async fn visible_audiences(&self, viewer: Option<&Viewer>) -> Result<Vec<String>> {
+        let Some(viewer) = viewer else {
+            return Ok(Vec::new());
+        };
+        if self.is_blocked(&viewer.actor_id).await? {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![viewer.actor_id.clone()];
+        let partner = self
+            .partner_by_actor(&viewer.actor_id)
+            .await?
+            .is_some_and(|p| p.incoming == PartnershipState::Accepted);
+        if partner {
+            out.push(viewer.followers_url.clone());
+            out.extend(self.circles_of(&viewer.actor_id).await?);
+        }
+        Ok(out)
+    }
+
     /// Outbox activities after `after` (oldest first) that `viewer` may see: the public
     /// ones for an anonymous request, plus those addressed to it (protocol §9.2). The
     /// filter applies before paging.
+    ///
+    /// Each visible audience (and the public) is read as its own index range after
+    /// `after`, `limit` rows at most, and the page is the first `limit` of their union:
+    /// a page costs the same whatever the outbox's size and the cursor's place in it.
+    /// (A single `EXISTS` over the audiences let PostgreSQL hash every audience row of the
+    /// outbox for each page, so that a partner's catch-up cost grew with the square of
+    /// the activities it had missed.)
     pub async fn outbox_visible(
         &self,
         after: i64,
         limit: u32,
         viewer: Option<&Viewer>,
     ) -> Result<Vec<OutboxItem>> {
-        let cond = visible_sql("$2", "$3", "$4");
-        let (v, origin, followers) = match viewer {
-            Some(v) => (
-                v.actor_id.clone(),
-                origin_of(&v.actor_id),
-                v.followers_url.clone(),
-            ),
-            None => (String::new(), String::new(), String::new()),
-        };
+        let audiences = self.visible_audiences(viewer).await?;
+        let mut streams = String::from(
+            "SELECT seq FROM (SELECT p.seq FROM outbox p WHERE p.public = TRUE AND p.seq > $1 \
+             ORDER BY p.seq LIMIT $2) s0",
+        );
+        for k in 1..=audiences.len() {
+            let _ = write!(
+                streams,
+                " UNION SELECT seq FROM (SELECT a.seq FROM outbox_audience a WHERE a.audience = ${} \
+                 AND a.seq > $1 ORDER BY a.seq LIMIT $2) s{k}",
+                k + 2
+            );
+        }
         both!(self, pool => {
             let sql = sqlx::AssertSqlSafe(format!(
                 "SELECT o.seq, o.activity_id, o.activity_type, o.object_id, o.public, o.document, o.created_at \
-                 FROM outbox o WHERE o.seq > $1 AND {cond} ORDER BY o.seq ASC LIMIT $5"
+                 FROM outbox o WHERE o.seq IN ({streams}) ORDER BY o.seq ASC LIMIT $2"
             ));
-            let rows = sqlx::query(sql)
-                .bind(after)
-                .bind(&v)
-                .bind(&origin)
-                .bind(&followers)
-                .bind(i64::from(limit))
+            let mut q = sqlx::query(sql).bind(after).bind(i64::from(limit));
+            for a in &audiences {
+                q = q.bind(a);
+            }
+            let rows = q
                 .fetch_all(pool)
                 .await
                 .map_err(map_err("read the outbox"))?;
@@ -1297,21 +1312,27 @@ impl Store {
 
     /// Number of outbox activities `viewer` may see.
     pub async fn outbox_visible_len(&self, viewer: Option<&Viewer>) -> Result<i64> {
-        let cond = visible_sql("$1", "$2", "$3");
-        let (v, origin, followers) = match viewer {
-            Some(v) => (
-                v.actor_id.clone(),
-                origin_of(&v.actor_id),
-                v.followers_url.clone(),
-            ),
-            None => (String::new(), String::new(), String::new()),
+        let audiences = self.visible_audiences(viewer).await?;
+        let list = (1..=audiences.len())
+            .map(|k| format!("${k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let addressed = if audiences.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " OR o.seq IN (SELECT a.seq FROM outbox_audience a WHERE a.audience IN ({list}))"
+            )
         };
         both!(self, pool => {
-            let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM outbox o WHERE {cond}"));
-            let row = sqlx::query(sql)
-                .bind(&v)
-                .bind(&origin)
-                .bind(&followers)
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) AS n FROM outbox o WHERE o.public = TRUE{addressed}"
+            ));
+            let mut q = sqlx::query(sql);
+            for a in &audiences {
+                q = q.bind(a);
+            }
+            let row = q
                 .fetch_one(pool)
                 .await
                 .map_err(map_err("count the outbox"))?;
@@ -1332,27 +1353,8 @@ impl Store {
         {
             return Ok(true);
         }
-        let Some(viewer) = viewer else {
-            return Ok(false);
-        };
-        if self.is_blocked(&viewer.actor_id).await? {
-            return Ok(false);
-        }
-        if audience.iter().any(|a| a == &viewer.actor_id) {
-            return Ok(true);
-        }
-        let partner = self
-            .partner_by_actor(&viewer.actor_id)
-            .await?
-            .is_some_and(|p| p.incoming == PartnershipState::Accepted);
-        if !partner {
-            return Ok(false);
-        }
-        if audience.iter().any(|a| a == &viewer.followers_url) {
-            return Ok(true);
-        }
-        let circles = self.circles_of(&viewer.actor_id).await?;
-        Ok(audience.iter().any(|a| circles.contains(a)))
+        let visible = self.visible_audiences(viewer).await?;
+        Ok(audience.iter().any(|a| visible.contains(a)))
     }
 }
 

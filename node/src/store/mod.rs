@@ -611,6 +611,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_feed_facet_tokens.sql"),
         include_str!("../../migrations/postgres/0007_feed_facet_tokens.sql"),
     ),
+    (
+        8,
+        "outbox pages",
+        include_str!("../../migrations/sqlite/0008_outbox_pages.sql"),
+        include_str!("../../migrations/postgres/0008_outbox_pages.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
@@ -622,6 +628,7 @@ pub const MIGRATION_FILES: &[&str] = &[
     "0005_feed_plans.sql",
     "0006_inbox_counts.sql",
     "0007_feed_facet_tokens.sql",
+    "0008_outbox_pages.sql",
 ];
 
 fn migrator(kind: DatabaseKind) -> Migrator {

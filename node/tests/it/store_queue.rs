@@ -701,6 +701,50 @@ async fn outbox_visibility_for_signed_requesters(store: &Store) {
         rest,
         [partners.activity_id.clone(), to_circle.activity_id.clone()]
     );
+    // Pages are cut from the union of the public and of each visible audience, each read
+    // after the cursor: any page size walks the same activities, in order, each once.
+    let mut all_public = vec![public.activity_id.clone()];
+    for extra in [
+        &public, &to_circle, &partners, &named_z, &to_circle, &public,
+    ] {
+        let mut again = extra.clone();
+        again.activity_id = format!("{}/again-{}", again.activity_id, Uuid::now_v7());
+        store.append_activity(&again, None).await.unwrap();
+        if again.public {
+            all_public.push(again.activity_id);
+        }
+    }
+    let whole = store
+        .outbox_visible(0, 100, Some(&viewer(&member_c)))
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 3 + 5);
+    assert!(whole.windows(2).all(|w| w[0].seq < w[1].seq));
+    for size in [1, 2, 3] {
+        let (mut after, mut walked) = (0, Vec::new());
+        loop {
+            let page = store
+                .outbox_visible(after, size, Some(&viewer(&member_c)))
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            assert!(page.len() <= size as usize);
+            after = last.seq;
+            walked.extend(page.into_iter().map(|i| i.seq));
+        }
+        assert_eq!(
+            walked,
+            whole.iter().map(|i| i.seq).collect::<Vec<_>>(),
+            "pages of {size}"
+        );
+    }
+    assert_eq!(
+        store
+            .outbox_visible_len(Some(&viewer(&member_c)))
+            .await
+            .unwrap(),
+        8
+    );
     // The same rule for one document.
     let audience = vec![circle.url.clone()];
     assert!(
@@ -727,7 +771,7 @@ async fn outbox_visibility_for_signed_requesters(store: &Store) {
             .await
             .unwrap(),
     );
-    assert_eq!(b, std::slice::from_ref(&public.activity_id));
+    assert_eq!(b, all_public);
     assert!(
         !store
             .audience_allows(&[FOLLOWERS.to_owned()], Some(&viewer(&partner_b)))
