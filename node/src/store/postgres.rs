@@ -19,11 +19,20 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, S
     // a batch's postings in `remote_postings` read the whole table each time, and a
     // catch-up's cost grew with the square of its size. Planning costs tens of
     // microseconds a statement; the node's statements mostly handle batches.
+    // (A `SET` once connected rather than a startup option, which connection poolers such
+    // as PgBouncer refuse by default.)
     let options = PgConnectOptions::from_str(url)
-        .map_err(|e| StoreError::other("parse the PostgreSQL URL", e))?
-        .options([("plan_cache_mode", "force_custom_plan")]);
+        .map_err(|e| StoreError::other("parse the PostgreSQL URL", e))?;
     PgPoolOptions::new()
         .max_connections(max_connections)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql("SET plan_cache_mode = force_custom_plan")
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+            })
+        })
         // A connection whose COMMIT failed (a full disk, a lost server) is still inside its
         // transaction and would refuse every later BEGIN: close it instead of reusing it.
         .after_release(|conn, _| {
