@@ -464,19 +464,23 @@ fn is_rome(code: &str) -> bool {
     crate::domain::metiers::is_rome_code(code)
 }
 
+/// The multi-valued facets selected by value (the métier, matched by ROME code or by
+/// label, has rules of its own).
+const TERM_VALUE_FACETS: [Facet; 6] = [
+    Facet::Categorie,
+    Facet::Filiere,
+    Facet::Cadre,
+    Facet::Departement,
+    Facet::Region,
+    Facet::Commune,
+];
+
 /// The [`facet_token`]s that `filter` selects, one group of alternatives per restricted
 /// multi-valued facet (and one for its métiers when all are ROME codes; labels are
 /// matched by substring, which no token can do).
 fn facet_token_groups(filter: &FeedFilter) -> Vec<Vec<String>> {
     let mut groups = Vec::new();
-    for facet in [
-        Facet::Categorie,
-        Facet::Filiere,
-        Facet::Cadre,
-        Facet::Departement,
-        Facet::Region,
-        Facet::Commune,
-    ] {
+    for facet in TERM_VALUE_FACETS {
         let values = filter.values(facet);
         if let Some(field) = facet.term_field()
             && !values.is_empty()
@@ -559,14 +563,7 @@ fn conditions(
             c.push(format!("{plus}f.{col} IN ({})", sql.list(values)));
         }
     }
-    for facet in [
-        Facet::Categorie,
-        Facet::Filiere,
-        Facet::Cadre,
-        Facet::Departement,
-        Facet::Region,
-        Facet::Commune,
-    ] {
+    for facet in TERM_VALUE_FACETS {
         let values = filter.values(facet);
         if !values.is_empty()
             && let Some(field) = facet.term_field()
