@@ -390,8 +390,9 @@ pub struct IndexEntry {
 
 impl IndexEntry {
     /// The [`facet_token`]s of the multi-valued facets a filter can select by value
-    /// (all but métier labels, which are matched by substring), sorted, each once.
-    pub fn facet_token_list(&self) -> Vec<String> {
+    /// (all but métier labels, which are matched by substring), sorted, each once,
+    /// space-separated: SQLite's `feed_fts.facets`, PostgreSQL's position-less lexemes.
+    pub fn facet_tokens(&self) -> String {
         let mut tokens: Vec<String> = self
             .terms
             .iter()
@@ -400,12 +401,7 @@ impl IndexEntry {
             .collect();
         tokens.sort_unstable();
         tokens.dedup();
-        tokens
-    }
-
-    /// [`IndexEntry::facet_token_list`], space-separated (SQLite's FTS5 column).
-    pub fn facet_tokens(&self) -> String {
-        self.facet_token_list().join(" ")
+        tokens.join(" ")
     }
 }
 
