@@ -488,21 +488,42 @@ fn facet_token_groups(filter: &FeedFilter) -> Vec<Vec<String>> {
             groups.push(values.iter().map(|v| facet_token(field, v)).collect());
         }
     }
-    let romes: Vec<String> = filter
-        .metiers
-        .iter()
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    if !romes.is_empty() && romes.iter().all(|m| is_rome(m)) {
-        groups.push(romes.iter().map(|m| facet_token(field::ROME, m)).collect());
+    if metiers_are_rome_codes(filter) {
+        groups.push(
+            filter
+                .metiers
+                .iter()
+                .map(|m| facet_token(field::ROME, &m.to_ascii_uppercase()))
+                .collect(),
+        );
     }
     groups
 }
 
+/// Whether the filter selects métiers, all by ROME code (a label is matched by substring,
+/// which no token can do).
+fn metiers_are_rome_codes(filter: &FeedFilter) -> bool {
+    !filter.metiers.is_empty()
+        && filter
+            .metiers
+            .iter()
+            .all(|m| is_rome(&m.to_ascii_uppercase()))
+}
+
+/// Whether the words' condition of `filter` ([`fts5_words`], [`pg_words`]: present
+/// whenever the filter has words to find) carries its [`facet_token_groups`]. A token
+/// stands for exactly one (field, value) term of `feed_terms`, and both are written
+/// together from the same [`IndexEntry`](crate::domain::search::IndexEntry): the facets
+/// the tokens cover then need no `feed_terms` condition of their own, which at a million
+/// postings would list the postings of a whole département (150,000) to intersect them.
+fn tokens_apply(filter: &FeedFilter) -> bool {
+    filter.text.as_ref().is_some_and(|t| !t.include.is_empty())
+}
+
 /// The FTS5 query (SQLite) of the words `include`, in the title and text, narrowed by
 /// the [`facet_token_groups`] of the filter, so that the full-text index itself
-/// intersects the words with those filters (a merge of posting lists). The filters are
-/// still checked on each row ([`conditions`]): the tokens only narrow the candidates.
+/// intersects the words with those filters (a merge of posting lists); [`conditions`]
+/// then checks no other way the facets the tokens cover ([`tokens_apply`]).
 fn fts5_words(filter: &FeedFilter, include: &[Term]) -> String {
     let mut q = format!("{{name body}} : ({})", TextQuery::fts5(include, "AND"));
     for group in facet_token_groups(filter) {
@@ -534,6 +555,16 @@ fn pg_words(filter: &FeedFilter, include: &[Term], sql: &mut Sql) -> String {
     format!("f.tsv @@ (to_tsquery('french', {p}) && CAST({f} AS tsquery))")
 }
 
+/// The estimated rows of the top node of a plan printed by `EXPLAIN` (its first line,
+/// `… (cost=… rows=N width=…)`).
+fn plan_rows(line: &str) -> Option<f64> {
+    let rest = &line[line.find(" rows=")? + 6..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
 /// The `WHERE` conditions (on alias `f`) of a filter.
 /// `dense` lists the multi-valued facets whose selected values hold many postings
 /// (SQLite only, see [`Store::dense_term_facets`]): they are checked posting by posting
@@ -563,9 +594,11 @@ fn conditions(
             c.push(format!("{plus}f.{col} IN ({})", sql.list(values)));
         }
     }
+    let tokens = tokens_apply(filter);
     for facet in TERM_VALUE_FACETS {
         let values = filter.values(facet);
         if !values.is_empty()
+            && !tokens
             && let Some(field) = facet.term_field()
         {
             let fp = sql.text(field);
@@ -582,7 +615,9 @@ fn conditions(
             });
         }
     }
-    if !filter.metiers.is_empty() {
+    // ROME codes alone are covered by their tokens too.
+    let metiers_by_token = tokens && metiers_are_rome_codes(filter);
+    if !filter.metiers.is_empty() && !metiers_by_token {
         let mut alts = Vec::new();
         for m in &filter.metiers {
             if is_rome(&m.to_ascii_uppercase()) {
@@ -1291,20 +1326,26 @@ impl Store {
             None
         };
         let bounds = query.bounds;
+        let sample = bounds.facet_sample.max(1);
+        let (facets, facets_exact, sampled) = if query.facets {
+            self.bounded_facets(filter, sample, &dense).await?
+        } else {
+            (Vec::new(), true, None)
+        };
         let (total, total_exact) = if query.total {
             let max = bounds.total_max.max(0);
-            let n = self
-                .feed_count_upto(filter, max.saturating_add(1), &dense)
-                .await?;
+            // The facets' sample counted the matches up to `sample + 1` already: when
+            // that reaches past `max`, it is the count (one scan of the matches, not two).
+            let n = match sampled {
+                Some(n) if sample >= max => n.min(max.saturating_add(1)),
+                _ => {
+                    self.feed_count_upto(filter, max.saturating_add(1), &dense)
+                        .await?
+                }
+            };
             (Some(n.min(max)), n <= max)
         } else {
             (None, false)
-        };
-        let (facets, facets_exact) = if query.facets {
-            self.bounded_facets(filter, bounds.facet_sample.max(1), &dense)
-                .await?
-        } else {
-            (Vec::new(), true)
         };
         Ok(FeedPage {
             items,
@@ -1335,11 +1376,18 @@ impl Store {
         // Score: lower is better (bm25 is negative; ts_rank_cd is negated).
         let text = if pg {
             let where_ = conditions(filter, true, false, dense, None, &mut sql);
+            let order = if self.pg_few_matches(&where_, &sql.params, rank_max).await? {
+                // `+ 0`: not the order of an index, so the matches are found through the
+                // full-text index and sorted.
+                "f.doc_id + 0"
+            } else {
+                "f.doc_id"
+            };
             let lim = sql.bind(Param::Int(rank_max));
             let p = sql.text(&TextQuery::tsquery(include, "&"));
             format!(
                 "WITH c AS MATERIALIZED (SELECT f.doc_id, f.tsv FROM feed_postings f WHERE {where_} \
-                 ORDER BY f.doc_id DESC LIMIT {lim}) \
+                 ORDER BY {order} DESC LIMIT {lim}) \
                  SELECT c.doc_id, -CAST(ts_rank_cd(c.tsv, to_tsquery('french', {p})) AS DOUBLE PRECISION) AS score FROM c"
             )
         } else {
@@ -1421,6 +1469,40 @@ impl Store {
     }
 
     /// The feed rows of `ids`, in that order (rows deleted meanwhile are left out).
+    /// PostgreSQL: whether the `rank_max` newest matches of `where_` (with words) are
+    /// better found through the full-text index, all the matches then sorted, than by
+    /// walking `doc_id` backwards and testing each row until `rank_max` match.
+    ///
+    /// PostgreSQL's planner walks backwards whenever the matches are not very rare: it
+    /// estimates their number well but counts testing a row's `tsv` as nearly free, when
+    /// it reads and decompresses the whole `tsv` (2–3 µs a row here). The walk reads
+    /// about `rank_max × rows / matches` rows, the index about `matches`: the index is
+    /// cheaper below about `sqrt(rank_max × rows)` matches (31,600 of a million rows for
+    /// 1,000 ranked; at 9,300 matches of a million, the walk read 105,000 rows in 257 ms
+    /// where the index took 30 ms). Both numbers are the planner's estimates (`EXPLAIN`, `reltuples`):
+    /// no row is read to decide.
+    async fn pg_few_matches(&self, where_: &str, params: &[Param], rank_max: i64) -> Result<bool> {
+        let Inner::Postgres(pool) = &self.inner else {
+            return Ok(false);
+        };
+        let explain = format!("EXPLAIN SELECT 1 FROM feed_postings f WHERE {where_}");
+        let plan: Vec<String> = bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(explain)), params)
+            .fetch_all(pool)
+            .await
+            .map_err(map_err("estimate the matches"))?;
+        let matches = plan.first().and_then(|line| plan_rows(line));
+        let rows: f64 = sqlx::query_scalar(
+            "SELECT CAST(GREATEST(reltuples, 0) AS DOUBLE PRECISION) FROM pg_class \
+             WHERE oid = CAST('feed_postings' AS regclass)",
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(map_err("estimate the feed's size"))?;
+        #[allow(clippy::cast_precision_loss)]
+        let few = matches.is_some_and(|m| m * m < (rank_max as f64) * rows);
+        Ok(few)
+    }
+
     async fn feed_items_by_doc_id(&self, ids: &[i64]) -> Result<Vec<FeedItem>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -1597,24 +1679,25 @@ impl Store {
         Ok(self.bounded_facets(filter, i64::MAX, &[]).await?.0)
     }
 
-    /// Counts per facet value over at most `sample` matches of each count; and whether
-    /// every count was over all the matches.
+    /// Counts per facet value over at most `sample` matches of each count; whether every
+    /// count was over all the matches; and the matches of `filter` itself counted up to
+    /// `sample + 1`, when a count was over them (not when `filter` restricts every facet).
     async fn bounded_facets(
         &self,
         filter: &FeedFilter,
         sample: i64,
         dense: &[Facet],
-    ) -> Result<(Vec<FacetCount>, bool)> {
+    ) -> Result<(Vec<FacetCount>, bool, Option<i64>)> {
         let unrestricted: Vec<Facet> = Facet::ALL
             .into_iter()
             .filter(|f| !filter.restricts(*f))
             .collect();
-        let (mut out, mut exact) = self
+        let (mut out, mut exact, matches) = self
             .facet_counts(filter, &unrestricted, sample, dense)
             .await?;
         for facet in Facet::ALL.into_iter().filter(|f| filter.restricts(*f)) {
             let wider = filter.without(facet);
-            let (counts, all) = self.facet_counts(&wider, &[facet], sample, dense).await?;
+            let (counts, all, _) = self.facet_counts(&wider, &[facet], sample, dense).await?;
             out.extend(counts);
             exact &= all;
         }
@@ -1630,20 +1713,21 @@ impl Store {
                 kept.push(c);
             }
         }
-        Ok((kept, exact))
+        Ok((kept, exact, matches))
     }
 
-    /// Counts for `facets` over at most `sample` matches of `filter`; and whether those
-    /// were all the matches.
+    /// Counts for `facets` over at most `sample` matches of `filter`; whether those were
+    /// all the matches; and the matches counted, up to `sample + 1` (none without facets
+    /// to count).
     async fn facet_counts(
         &self,
         filter: &FeedFilter,
         facets: &[Facet],
         sample: i64,
         dense: &[Facet],
-    ) -> Result<(Vec<FacetCount>, bool)> {
+    ) -> Result<(Vec<FacetCount>, bool, Option<i64>)> {
         if facets.is_empty() {
-            return Ok((Vec::new(), true));
+            return Ok((Vec::new(), true, None));
         }
         let pg = matches!(self.inner, Inner::Postgres(_));
         let mut sql = Sql::default();
@@ -1710,9 +1794,11 @@ impl Store {
         });
         let mut out = Vec::with_capacity(rows.len());
         let mut exact = true;
+        let mut matches = None;
         for (field, value, count) in rows {
             if field == MATCHES_ROW {
                 exact = count <= sample;
+                matches = Some(count);
                 continue;
             }
             let facet = facets
@@ -1727,7 +1813,7 @@ impl Store {
                 });
             }
         }
-        Ok((out, exact))
+        Ok((out, exact, matches))
     }
 
     /// The feed row of a posting, by its id (URL).
@@ -2121,6 +2207,19 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::store::{IncomingActivity, Via};
+
+    #[test]
+    fn plan_rows_reads_the_top_node() {
+        let line =
+            "Bitmap Heap Scan on feed_postings f  (cost=257.24..29982.66 rows=9451 width=64)";
+        assert_eq!(plan_rows(line), Some(9451.0));
+        assert_eq!(
+            plan_rows("Result  (cost=0.00..0.01 rows=1 width=4)"),
+            Some(1.0)
+        );
+        assert_eq!(plan_rows("Seq Scan on t"), None);
+        assert_eq!(plan_rows("Limit (rows=)"), None);
+    }
 
     /// The projection's claim, as `Store::claim_inbox` runs it, for `EXPLAIN QUERY PLAN`.
     const CLAIM: &str = "EXPLAIN QUERY PLAN UPDATE inbox SET lease_until = 1, lease_owner = 'x' \

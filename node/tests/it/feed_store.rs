@@ -975,6 +975,23 @@ async fn bounded_counts(store: &Store, _db: &TestDb) {
     assert_eq!(sum(&page, Facet::Departement), 2);
     within(&page);
 
+    // A sample at least as large as the bound of the total counts the total too (one
+    // scan, not two): the same answers as a separate count, under, at and over the bound.
+    for (total_max, sample, total, total_exact, facets_exact) in [
+        (3, 4, 3, false, false),
+        (4, 5, 4, false, true),
+        (5, 6, 5, true, true),
+        (6, 6, 5, true, true),
+        (4, 3, 4, false, false),
+    ] {
+        let page = search(FeedFilter::default(), total_max, sample).await;
+        assert_eq!(
+            (page.total, page.total_exact, page.facets_exact),
+            (Some(total), total_exact, facets_exact),
+            "total counted up to {total_max}, facets over {sample}"
+        );
+    }
+
     // A restricted facet is counted over its own (wider) matches: 3 vacancies fit a
     // sample of 3, but the kind facet counts all 5 postings, which do not.
     let vacancies = FeedFilter {
