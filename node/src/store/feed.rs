@@ -1468,7 +1468,6 @@ impl Store {
         Ok(items)
     }
 
-    /// The feed rows of `ids`, in that order (rows deleted meanwhile are left out).
     /// PostgreSQL: whether the `rank_max` newest matches of `where_` (with words) are
     /// better found through the full-text index, all the matches then sorted, than by
     /// walking `doc_id` backwards and testing each row until `rank_max` match.
@@ -1479,8 +1478,8 @@ impl Store {
     /// about `rank_max × rows / matches` rows, the index about `matches`: the index is
     /// cheaper below about `sqrt(rank_max × rows)` matches (31,600 of a million rows for
     /// 1,000 ranked; at 9,300 matches of a million, the walk read 105,000 rows in 257 ms
-    /// where the index took 30 ms). Both numbers are the planner's estimates (`EXPLAIN`, `reltuples`):
-    /// no row is read to decide.
+    /// where the index took 30 ms). Both numbers are the planner's estimates (`EXPLAIN`,
+    /// `reltuples`): no row is read to decide.
     async fn pg_few_matches(&self, where_: &str, params: &[Param], rank_max: i64) -> Result<bool> {
         let Inner::Postgres(pool) = &self.inner else {
             return Ok(false);
@@ -1503,6 +1502,7 @@ impl Store {
         Ok(few)
     }
 
+    /// The feed rows of `ids`, in that order (rows deleted meanwhile are left out).
     async fn feed_items_by_doc_id(&self, ids: &[i64]) -> Result<Vec<FeedItem>> {
         if ids.is_empty() {
             return Ok(Vec::new());
