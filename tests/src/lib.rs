@@ -298,6 +298,24 @@ impl Node {
         .await;
     }
 
+    /// Runs `sql` on the node's own database (SQLite file or PostgreSQL schema), as an
+    /// operator with `sqlite3` or `psql` would: for tests that must change what the node's
+    /// API does not (drop delivery jobs so that a partner can only pull, say).
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::Connection as _;
+        let url = self.config.database.url.clone().unwrap();
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if url.starts_with("postgres") {
+            let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut db).await.unwrap();
+            db.close().await.unwrap();
+        } else {
+            let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut db).await.unwrap();
+            db.close().await.unwrap();
+        }
+    }
+
     /// Stops the node gracefully (SIGTERM for a process); its database and key stay.
     pub async fn stop(&mut self) {
         match std::mem::replace(&mut self.runner, Runner::Stopped) {

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use passerelle_node::store::Via;
 use passerelle_tests::{
     Backend, GRENOBLE, ISERE, METROPOLE, Node, example_posting, postgres_available, wait_until,
 };
@@ -68,7 +69,7 @@ async fn three_collectivites_federate_every_kind_of_posting() {
     } else {
         Backend::Sqlite
     };
-    let isere = Node::start(&ISERE, Backend::Sqlite).await;
+    let mut isere = Node::start(&ISERE, Backend::Sqlite).await;
     let metropole = Node::start(&METROPOLE, Backend::Sqlite).await;
     let grenoble = Node::start(&GRENOBLE, backend).await;
     isere.set_policy("open").await;
@@ -194,6 +195,47 @@ async fn three_collectivites_federate_every_kind_of_posting() {
     assert_eq!(s, 200, "{b}");
     wait_cached(&isere, &vacancy, 3, false).await;
     wait_cached(&metropole, &vacancy, 3, false).await;
+
+    // The Département is away when Grenoble updates the vacancy again, and Grenoble's
+    // push to it is dropped: it pulls version 4 when it comes back, stores it with the
+    // pulled page, and still relays it to the Métropole (§10).
+    isere.stop().await;
+    content["name"] = json!("Responsable de médiathèque (H/F) — modifié en son absence");
+    let (s, b) = grenoble
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/postings/{vacancy_local}"),
+            &content,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    grenoble
+        .execute_sql(&format!(
+            "DELETE FROM deliveries WHERE inbox_url LIKE '{}/%'",
+            isere.base
+        ))
+        .await;
+    isere.start_again().await;
+    wait_cached(&isere, &vacancy, 4, false).await;
+    wait_cached(&metropole, &vacancy, 4, false).await;
+    let (pulled, outcome) = isere
+        .store
+        .inbox_entries(Some(&grenoble.actor()), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (
+            pulled.activity_type.as_str(),
+            pulled.via,
+            outcome.as_deref()
+        ),
+        (
+            "Update",
+            Via::Pull,
+            Some("posting stored and relayed again")
+        )
+    );
 
     // Grenoble deletes it: a tombstone at both, by push and by relay.
     let (s, _) = grenoble
@@ -447,6 +489,27 @@ async fn catch_up_over_several_pages(backend: Backend) {
         match i {
             // Changed after signing: its proof does not verify.
             60 => doc["object"]["title"] = json!("Poste modifié après signature"),
+            // A valid posting whose name holds a NUL character, which PostgreSQL's text
+            // cannot hold: its page cannot be stored with its postings there, and is
+            // stored for the projection instead (the pull goes on).
+            100 => {
+                let mut posting = signed_posting(&actor, &key, &key_id, i);
+                posting["name"] = json!("Poste\u{0} n° 100");
+                posting.as_object_mut().unwrap().remove("proof");
+                let options = passerelle_protocol::proof::ProofOptions::new(
+                    &key_id,
+                    time::OffsetDateTime::now_utc(),
+                );
+                let posting = passerelle_protocol::proof::sign(posting, &key, &options).unwrap();
+                doc = passerelle_tests::signed_activity(
+                    &actor,
+                    &key,
+                    &key_id,
+                    json!({"type": "Create", "object": posting,
+                           "to": [format!("{}/followers", actor.trim_end_matches("/actor"))]}),
+                );
+                valid.push(doc["id"].as_str().unwrap().to_owned());
+            }
             // Another node's activity in Isère's outbox: not Isère's to serve.
             170 => {
                 doc = passerelle_tests::signed_activity(
@@ -475,24 +538,7 @@ async fn catch_up_over_several_pages(backend: Backend) {
             .await
             .unwrap();
     }
-    let url = isere.config.database.url.clone().unwrap();
-    if backend == Backend::Postgres {
-        let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
-        sqlx::raw_sql("DELETE FROM deliveries")
-            .execute(&mut db)
-            .await
-            .unwrap();
-    } else {
-        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
-        sqlx::raw_sql("DELETE FROM deliveries")
-            .execute(&mut db)
-            .await
-            .unwrap();
-    }
+    isere.execute_sql("DELETE FROM deliveries").await;
     isere.start_again().await;
     grenoble.start_again().await;
 

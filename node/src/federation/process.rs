@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use super::partners;
 use super::{Federation, FederationError, sleep_or_stop};
 use crate::store::{
-    BatchedVersion, InboxEntry, MAX_PROJECTION_ATTEMPTS, PartnershipChange, PartnershipState,
-    PostingApply, PostingVersion, StoreError, origin_of,
+    AppliedVersion, BatchedVersion, InboxEntry, IncomingActivity, MAX_PROJECTION_ATTEMPTS,
+    PartnershipChange, PartnershipState, PostingApply, PostingVersion, StoreError, origin_of,
 };
 
 /// Items claimed per batch.
@@ -143,7 +143,7 @@ pub async fn run(fed: Arc<Federation>, mut shutdown: watch::Receiver<bool>) {
 pub async fn project_batch(fed: &Federation, batch: &[InboxEntry]) {
     let mut run: Vec<(&InboxEntry, PostingVersion)> = Vec::new();
     for entry in batch {
-        match posting_version_of(fed, entry) {
+        match posting_version_of(fed, entry.into()) {
             Some(version) => run.push((entry, version)),
             None => {
                 project_run(fed, std::mem::take(&mut run)).await;
@@ -178,25 +178,47 @@ async fn project_run(fed: &Federation, run: Vec<(&InboxEntry, PostingVersion)>) 
         }
     };
     for ((entry, version), applied) in run.iter().zip(applied) {
-        if applied.apply == PostingApply::VersionConflict {
-            tracing::warn!(
-                posting = %version.object_id,
-                "same version with other content; the stored one is kept"
-            );
+        if note_applied(fed, &entry.activity_id, version, applied) {
+            relay_again(fed, entry, version).await;
         }
-        if let Some(outcome) = applied.outcome() {
+    }
+}
+
+/// Accounts for a posting version stored from the inbox, by [`project_run`] or with its
+/// pulled page: the metric and the log of a projected item, the warning of a version
+/// conflict. Returns whether the item still waits for its relay: stored, and we relayed
+/// the posting earlier ([`relay_again`]).
+pub(super) fn note_applied(
+    fed: &Federation,
+    activity_id: &str,
+    version: &PostingVersion,
+    applied: AppliedVersion,
+) -> bool {
+    if applied.apply == PostingApply::VersionConflict {
+        tracing::warn!(
+            posting = %version.object_id,
+            "same version with other content; the stored one is kept"
+        );
+    }
+    match applied.outcome() {
+        Some(outcome) => {
             fed.metrics()
                 .projected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(activity = %entry.activity_id, outcome, "projected");
-            continue;
+            tracing::debug!(activity = %activity_id, outcome, "projected");
+            false
         }
-        // Stored, and we relayed an earlier version: relay this one too.
-        let result = partners::relay_activity(fed, &version.document, &version.object_id)
-            .await
-            .map(|()| "posting stored and relayed again");
-        record(fed, entry, result).await;
+        None => true,
     }
+}
+
+/// Relays the new version of a posting we relayed earlier (§10), stored from `entry`,
+/// and records the item.
+pub(super) async fn relay_again(fed: &Federation, entry: &InboxEntry, version: &PostingVersion) {
+    let result = partners::relay_activity(fed, &version.document, &version.object_id)
+        .await
+        .map(|()| "posting stored and relayed again");
+    record(fed, entry, result).await;
 }
 
 /// Projects one item and records the outcome (or schedules a retry).
@@ -256,7 +278,7 @@ async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
     if let Some(outcome) = super::mobility::project(fed, entry).await? {
         return Ok(outcome);
     }
-    if let Some((posting, relayed_by)) = posting_of(entry) {
+    if let Some((posting, relayed_by)) = posting_of(entry.into()) {
         return apply_posting(fed, posting, relayed_by, &entry.signers).await;
     }
     match entry.activity_type.as_str() {
@@ -321,19 +343,51 @@ async fn project(fed: &Federation, entry: &InboxEntry) -> Result<&'static str, F
     }
 }
 
+/// What the projection reads of a received activity, whether it waits in the inbox
+/// ([`InboxEntry`]) or is being stored from a pulled page ([`IncomingActivity`]).
+#[derive(Clone, Copy)]
+pub(super) struct Received<'a> {
+    activity_type: &'a str,
+    actor_id: &'a str,
+    document: &'a Value,
+    signers: &'a [String],
+}
+
+impl<'a> From<&'a InboxEntry> for Received<'a> {
+    fn from(e: &'a InboxEntry) -> Self {
+        Self {
+            activity_type: &e.activity_type,
+            actor_id: &e.actor_id,
+            document: &e.document,
+            signers: &e.signers,
+        }
+    }
+}
+
+impl<'a> From<&'a IncomingActivity> for Received<'a> {
+    fn from(a: &'a IncomingActivity) -> Self {
+        Self {
+            activity_type: &a.activity_type,
+            actor_id: &a.actor_id,
+            document: &a.document,
+            signers: &a.signers,
+        }
+    }
+}
+
 /// The posting an item carries, and the relaying node: a `Create`/`Update` of a posting
 /// (`None`), or an `Announce` of a posting or of its `Create`/`Update` (the announcer).
-/// Both [`project`] and the batched path ([`posting_version_of`]) dispatch on it.
-fn posting_of(entry: &InboxEntry) -> Option<(&Value, Option<&str>)> {
-    let object = entry.document.get("object").filter(|o| o.is_object())?;
+/// Both [`project`] and the batched paths ([`posting_version_of`]) dispatch on it.
+fn posting_of(r: Received<'_>) -> Option<(&Value, Option<&str>)> {
+    let object = r.document.get("object").filter(|o| o.is_object())?;
     let is_posting = |o: &Value| str_of(o, "type") == Some("Posting");
-    match entry.activity_type.as_str() {
+    match r.activity_type {
         "Create" | "Update" if is_posting(object) => Some((object, None)),
         "Announce" => match str_of(object, "type") {
-            Some("Posting") => Some((object, Some(entry.actor_id.as_str()))),
+            Some("Posting") => Some((object, Some(r.actor_id))),
             Some("Create" | "Update") => Some((
                 object.get("object").filter(|o| is_posting(o))?,
-                Some(entry.actor_id.as_str()),
+                Some(r.actor_id),
             )),
             _ => None,
         },
@@ -341,18 +395,18 @@ fn posting_of(entry: &InboxEntry) -> Option<(&Value, Option<&str>)> {
     }
 }
 
-/// The posting version an item only has to store, for the batched path of
-/// [`project_batch`]: [`posting_of`] an item, unless it is an immersion swap of the author
-/// (the mobility projection takes it), with an id and an author other than us. `None`
-/// sends the item through [`project`].
-fn posting_version_of(fed: &Federation, entry: &InboxEntry) -> Option<PostingVersion> {
-    let (posting, relayed_by) = posting_of(entry)?;
+/// The posting version an item only has to store, for the batched paths ([`project_batch`],
+/// and a pulled page stored with its versions, `sync`): [`posting_of`] an item, unless it
+/// is an immersion swap of the author (the mobility projection takes it), with an id and
+/// an author other than us. `None` sends the item through [`project`].
+pub(super) fn posting_version_of(fed: &Federation, r: Received<'_>) -> Option<PostingVersion> {
+    let (posting, relayed_by) = posting_of(r)?;
     let swap = posting.get("swapProfiles").is_some()
         && str_of(posting, "postingKind") == Some("immersion_swap");
     if relayed_by.is_none() && swap {
         return None;
     }
-    version_of(fed, posting, relayed_by, &entry.signers).ok()
+    version_of(fed, posting, relayed_by, r.signers).ok()
 }
 
 /// The version to store of a verified posting, its author proof's key recorded; `Err`

@@ -4,7 +4,10 @@
 //! page. Every pulled activity goes through the checks of the inbox (but the transport
 //! signature: it comes from the partner's own outbox) and is stored with the page's
 //! activities in one transaction, which also moves the cursor past the page; a crash
-//! re-reads at most the pages in flight, and de-duplication makes that harmless.
+//! re-reads at most the pages in flight, and de-duplication makes that harmless. The
+//! posting versions of the page's new activities (the bulk of a catch-up) are stored in
+//! that transaction too, already projected; a page whose versions cannot be stored is
+//! stored without them and left to the projection, so one posting never holds a pull.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +21,12 @@ use super::actors::check_media_type;
 use super::error::ProtocolError;
 use super::inbox::verify_activity;
 use super::net::ACTIVITY_JSON;
+use super::process::{note_applied, posting_version_of, relay_again};
 use super::{Federation, jitter, sleep_or_stop};
-use crate::store::{InboxAccept, IncomingActivity, PageCursor, SyncTarget, Via, origin_of};
+use crate::store::{
+    InboxAccept, InboxEntry, IncomingActivity, PageCursor, PulledActivity, SyncTarget, Via,
+    origin_of,
+};
 
 /// Pulls claimed at once by a process.
 const BATCH: u32 = 4;
@@ -156,10 +163,10 @@ async fn first_page(fed: &Federation, outbox: &str) -> Result<String, String> {
 /// A fetched outbox page: its status and document, or why it could not be fetched.
 type Page = Result<(u16, Value), String>;
 
-/// A verified page waiting to be stored: its accepted activities and the cursor to save
-/// with them.
+/// A verified page waiting to be stored: its accepted activities (with the posting
+/// version each only stores, stored with the page) and the cursor to save with them.
 struct Verified {
-    items: Vec<IncomingActivity>,
+    items: Vec<PulledActivity>,
     cursor: String,
 }
 
@@ -286,7 +293,7 @@ async fn pull_pages(
         let mut verified = Vec::with_capacity(checked.len());
         for (id, result) in checked {
             match result {
-                Ok(v) => verified.push(v),
+                Ok(pulled) => verified.push(pulled),
                 Err(e) if is_temporary(&e) => return Err(format!("{url}: {e}")),
                 Err(e) => {
                     report.refused += 1;
@@ -315,28 +322,47 @@ async fn pull_pages(
 async fn store_page(
     fed: &Federation,
     target: &SyncTarget,
-    page: Verified,
+    mut page: Verified,
     report: &mut PullReport,
 ) -> Result<(), String> {
-    let outcomes = fed
-        .store()
-        .accept_page(
-            &page.items,
-            &PageCursor {
-                actor_id: &target.actor_id,
-                next_url: Some(&page.cursor),
-                lease: lease(fed),
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let cursor = PageCursor {
+        actor_id: &target.actor_id,
+        next_url: Some(&page.cursor),
+        lease: lease(fed),
+    };
+    let outcomes = match fed.store().accept_page(&page.items, &cursor).await {
+        Ok(outcomes) => outcomes,
+        Err(e) if page.items.iter().any(|i| i.version().is_some()) => {
+            // Storing a version failed (nothing of the page was written): the page is
+            // stored without its versions, which the projection then stores one by one,
+            // each with its own retries, so that one posting cannot hold the pull back.
+            tracing::warn!(partner = %target.actor_id, error = %e, "cannot store a pulled page with its postings; storing it for the projection");
+            page.items = page
+                .items
+                .into_iter()
+                .map(PulledActivity::without_version)
+                .collect();
+            fed.store()
+                .accept_page(&page.items, &cursor)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let mut stored_now = 0u64;
-    for o in &outcomes {
-        match o {
-            InboxAccept::Stored { .. } => {
+    for (item, o) in page.items.iter().zip(&outcomes) {
+        match o.accept {
+            InboxAccept::Stored { seq } => {
                 report.stored += 1;
                 stored_now += 1;
                 fed.metrics().inbox("pull", "accepted");
+                if let (Some(version), Some(applied)) = (item.version(), o.applied)
+                    && note_applied(fed, &item.activity().activity_id, version, applied)
+                {
+                    // Stored, and we relayed the posting: the item waits for this relay.
+                    let entry = waiting_entry(item.activity(), seq);
+                    relay_again(fed, &entry, version).await;
+                }
             }
             InboxAccept::Duplicate => {
                 report.duplicates += 1;
@@ -354,10 +380,28 @@ async fn store_page(
     Ok(())
 }
 
+/// The inbox item `activity` became at `seq`, as the projection would have claimed it
+/// (its first attempt).
+fn waiting_entry(activity: &IncomingActivity, seq: i64) -> InboxEntry {
+    InboxEntry {
+        seq,
+        activity_id: activity.activity_id.clone(),
+        actor_id: activity.actor_id.clone(),
+        activity_type: activity.activity_type.clone(),
+        object_id: activity.object_id.clone(),
+        document: activity.document.clone(),
+        via: activity.via,
+        signers: activity.signers.clone(),
+        received_at: OffsetDateTime::now_utc(),
+        attempts: 1,
+    }
+}
+
 /// Verifies the activities of one page as the inbox does ([`verify_activity`]), spread
 /// over the cores: the page is cut into one chunk per core, each checked in order on a
 /// blocking thread (the checks are CPU-bound: two JCS forms and two Ed25519 verifications
-/// per activity; their key lookups are answered by the in-memory actor cache). Returns,
+/// per activity; their key lookups are answered by the in-memory actor cache), and the
+/// same threads prepare what storing it costs in CPU ([`PulledActivity::new`]). Returns,
 /// in page order, each item's id (for the log) and its outcome; a non-object item is
 /// refused as `validation_failed`.
 ///
@@ -367,7 +411,7 @@ async fn verify_page(
     fed: &Arc<Federation>,
     items: Vec<Value>,
     partner: &str,
-) -> Result<Vec<(String, Result<IncomingActivity, ProtocolError>)>, String> {
+) -> Result<Vec<(String, Result<PulledActivity, ProtocolError>)>, String> {
     let n = items.len();
     if n == 0 {
         return Ok(Vec::new());
@@ -396,7 +440,12 @@ async fn verify_page(
                         .unwrap_or("")
                         .to_owned();
                     let result = if item.is_object() {
-                        verify_activity(&fed, item, Via::Pull, Some(&partner)).await
+                        verify_activity(&fed, item, Via::Pull, Some(&partner))
+                            .await
+                            .map(|activity| {
+                                let version = posting_version_of(&fed, (&activity).into());
+                                PulledActivity::new(activity, version)
+                            })
                     } else {
                         Err(ProtocolError::new(
                             422,

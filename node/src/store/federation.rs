@@ -320,7 +320,7 @@ impl AppliedVersion {
     pub fn outcome(self) -> Option<&'static str> {
         match self.apply {
             PostingApply::Stored if self.relayed => None,
-            PostingApply::Stored => Some("posting stored"),
+            PostingApply::Stored => Some(STORED_OUTCOME),
             PostingApply::Stale => Some("posting already known (same or newer version)"),
             PostingApply::Tombstoned => Some("posting deleted earlier (tombstone wins)"),
             PostingApply::VersionConflict => Some("version conflict: stored version kept"),
@@ -897,6 +897,347 @@ impl Store {
     }
 }
 
+/// The name of the outcome recorded for an inbox item whose posting version was stored.
+pub(super) const STORED_OUTCOME: &str = "posting stored";
+
+/// What is computed from a posting version alone (its text, its feed index entry with the
+/// French stemming): done before the write transaction, not while holding the database's
+/// writer — for a pulled page, on the threads that verified it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedVersion {
+    text: String,
+    entry: crate::domain::search::IndexEntry,
+}
+
+impl PreparedVersion {
+    /// Prepares `v` for [`Store::apply_posting_versions`] or a pulled page.
+    pub fn new(v: &PostingVersion) -> Self {
+        Self {
+            text: json_text(&v.document),
+            entry: crate::domain::search::IndexEntry::from_document(&v.document),
+        }
+    }
+}
+
+/// How [`VersionWrites::apply_versions`] records the inbox items of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum InboxRecording {
+    /// The items' rows are waiting for their projection: each is updated with its outcome.
+    Update,
+    /// The items' rows were inserted in this transaction already recorded as projected,
+    /// with [`STORED_OUTCOME`] (a pulled page, [`Store::accept_page`]): only another
+    /// outcome is written; an item whose new version is to be relayed (§10) goes back to
+    /// waiting, leased until `hold_until` (Unix ms) to the caller, which relays it and
+    /// records it.
+    Premarked {
+        /// End of the caller's lease on the items it must relay.
+        hold_until: i64,
+    },
+}
+
+/// Writes of posting versions inside a transaction (one implementation per backend).
+pub(super) trait VersionWrites: Send {
+    /// Stores `items` by the rules of [`Store::apply_posting_version`], in order, and
+    /// records their inbox items as `recording` says. `prepared` holds one entry per item.
+    fn apply_versions<'a>(
+        &mut self,
+        items: &[BatchedVersion<'a>],
+        prepared: &[&'a PreparedVersion],
+        t: i64,
+        recording: InboxRecording,
+    ) -> impl std::future::Future<Output = Result<Vec<AppliedVersion>>> + Send;
+}
+
+/// The `object_id`s that `select` (ending in `IN `) returns for `ids`, read on `conn`
+/// (a connection in a transaction) in lists of [`BULK_SEQS`].
+macro_rules! object_ids_in {
+    ($conn:expr, $select:expr, $ids:expr, $what:expr) => {{
+        let mut found: HashSet<String> = HashSet::new();
+        for chunk in $ids.chunks(BULK_SEQS) {
+            let mut sql = String::from($select);
+            push_values(&mut sql, 1, chunk.len());
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *$conn).await.map_err(map_err($what))? {
+                found.insert(col!(r, "object_id"));
+            }
+        }
+        found
+    }};
+}
+
+macro_rules! version_writes_impl {
+    ($conn:ty, $pg:expr) => {
+        impl VersionWrites for $conn {
+            async fn apply_versions<'a>(
+                &mut self,
+                items: &[BatchedVersion<'a>],
+                prepared: &[&'a PreparedVersion],
+                t: i64,
+                recording: InboxRecording,
+            ) -> Result<Vec<AppliedVersion>> {
+                let mut out: Vec<Option<AppliedVersion>> = vec![None; items.len()];
+                let texts: Vec<&str> = prepared.iter().map(|p| p.text.as_str()).collect();
+                let mut records: Vec<Option<super::feed::FeedRecord<'a>>> = items
+                    .iter()
+                    .zip(prepared)
+                    .map(|(i, p)| {
+                        Some(super::feed::FeedRecord::remote_indexed(
+                            i.version,
+                            std::borrow::Cow::Borrowed(&p.entry),
+                            t,
+                        ))
+                    })
+                    .collect();
+                // How often each posting occurs in the batch: one that occurs once and is
+                // not stored yet takes the bulk path.
+                let mut occurrences: HashMap<&str, usize> = HashMap::new();
+                for i in items {
+                    *occurrences.entry(i.version.object_id.as_str()).or_default() += 1;
+                }
+                // Pre-recorded items to hand back to the caller for a relay.
+                let mut held: Vec<i64> = Vec::new();
+                // Postings seen for the first time, each once in the batch (the bulk of a
+                // catch-up or of a partner's publication burst), are stored with a few
+                // multi-row statements: each statement is a hand-off to the database, which
+                // costs more than the row itself (perf-limits.md §4).
+                let ids: Vec<&str> = occurrences.keys().copied().collect();
+                let known = object_ids_in!(
+                    self,
+                    "SELECT object_id FROM remote_postings WHERE object_id IN ",
+                    ids,
+                    "read remote postings"
+                );
+                let fresh: Vec<usize> = items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| {
+                        let id = i.version.object_id.as_str();
+                        occurrences.get(id) == Some(&1) && !known.contains(id)
+                    })
+                    .map(|(k, _)| k)
+                    .collect();
+                if !fresh.is_empty() {
+                    // As many rows per statement as the feed's bulk inserts, for the same reasons.
+                    let rows = if $pg { super::feed::BULK_ROWS.0 } else { super::feed::BULK_ROWS.1 };
+                    for chunk in fresh.chunks(rows) {
+                        let mut sql = String::from(
+                            "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
+                             verified_key, verified_at, first_seen_at, updated_at) VALUES ",
+                        );
+                        push_values(&mut sql, chunk.len(), 10);
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for &k in chunk {
+                            let v = items[k].version;
+                            q = q
+                                .bind(&v.object_id)
+                                .bind(&v.author)
+                                .bind(&v.relayed_by)
+                                .bind(&v.kind)
+                                .bind(v.version)
+                                .bind(texts[k])
+                                .bind(&v.verified_key)
+                                .bind(t)
+                                .bind(t)
+                                .bind(t);
+                        }
+                        q.execute(&mut *self)
+                            .await
+                            .map_err(map_err("store remote postings"))?;
+                    }
+                    let recs: Vec<super::feed::FeedRecord<'_>> =
+                        fresh.iter().filter_map(|&k| records[k].take()).collect();
+                    super::feed::FeedIndex::feed_insert_new(&mut *self, &recs).await?;
+                    // A posting new to us may still have been relayed by us (its row purged
+                    // since): its new version is relayed again, as below.
+                    let authored: Vec<&str> = fresh
+                        .iter()
+                        .map(|&k| items[k].version)
+                        .filter(|v| v.relayed_by.is_none())
+                        .map(|v| v.object_id.as_str())
+                        .collect();
+                    let relayed = object_ids_in!(
+                        self,
+                        "SELECT DISTINCT object_id FROM outbox WHERE activity_type = 'Announce' AND object_id IN ",
+                        authored,
+                        "read the outbox"
+                    );
+                    let mut done: Vec<i64> = Vec::with_capacity(fresh.len());
+                    for &k in &fresh {
+                        let v = items[k].version;
+                        let applied = AppliedVersion {
+                            apply: PostingApply::Stored,
+                            relayed: v.relayed_by.is_none() && relayed.contains(v.object_id.as_str()),
+                        };
+                        if let Some(seq) = items[k].inbox_seq {
+                            match (recording, applied.outcome()) {
+                                (InboxRecording::Update, Some(_)) => done.push(seq),
+                                (InboxRecording::Premarked { .. }, None) => {
+                                    held.push(seq);
+                                }
+                                _ => {}
+                            }
+                        }
+                        out[k] = Some(applied);
+                    }
+                    for chunk in done.chunks(BULK_SEQS) {
+                        let mut sql = format!(
+                            "UPDATE inbox SET processed_at = ${}, outcome = ${}, lease_until = NULL, lease_owner = NULL \
+                             WHERE seq IN ",
+                            chunk.len() + 1,
+                            chunk.len() + 2
+                        );
+                        push_values(&mut sql, 1, chunk.len());
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for seq in chunk {
+                            q = q.bind(*seq);
+                        }
+                        q.bind(t)
+                            .bind(STORED_OUTCOME)
+                            .execute(&mut *self)
+                            .await
+                            .map_err(map_err("record projections"))?;
+                    }
+                }
+                for (k, item) in items.iter().enumerate() {
+                    if out[k].is_some() {
+                        continue;
+                    }
+                    let text = texts[k];
+                    let Some(record) = records[k].as_ref() else { continue };
+                    let v = item.version;
+                    let current = sqlx::query(
+                        "SELECT version, document, deleted_at FROM remote_postings WHERE object_id = $1",
+                    )
+                    .bind(&v.object_id)
+                    .fetch_optional(&mut *self)
+                    .await
+                    .map_err(map_err("read a remote posting"))?;
+                    let apply = match current {
+                        Some(r) => {
+                            let version: i64 = col!(r, "version");
+                            let deleted: Option<i64> = col!(r, "deleted_at");
+                            let stored: Option<String> = col!(r, "document");
+                            if deleted.is_some() {
+                                PostingApply::Tombstoned
+                            } else if v.version < version {
+                                PostingApply::Stale
+                            } else if v.version == version {
+                                let same = stored
+                                    .as_deref()
+                                    .map(parse_json)
+                                    .transpose()?
+                                    .is_some_and(|s| same_content(&s, &v.document));
+                                if same { PostingApply::Stale } else { PostingApply::VersionConflict }
+                            } else {
+                                sqlx::query(
+                                    "UPDATE remote_postings SET author = $1, relayed_by = $2, kind = $3, version = $4, \
+                                     document = $5, verified_key = $6, verified_at = $7, updated_at = $7 WHERE object_id = $8",
+                                )
+                                .bind(&v.author)
+                                .bind(&v.relayed_by)
+                                .bind(&v.kind)
+                                .bind(v.version)
+                                .bind(text)
+                                .bind(&v.verified_key)
+                                .bind(t)
+                                .bind(&v.object_id)
+                                .execute(&mut *self)
+                                .await
+                                .map_err(map_err("store a remote posting"))?;
+                                super::feed::FeedIndex::feed_upsert(&mut *self, record).await?;
+                                PostingApply::Stored
+                            }
+                        }
+                        None => {
+                            sqlx::query(
+                                "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
+                                 verified_key, verified_at, first_seen_at, updated_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
+                            )
+                            .bind(&v.object_id)
+                            .bind(&v.author)
+                            .bind(&v.relayed_by)
+                            .bind(&v.kind)
+                            .bind(v.version)
+                            .bind(text)
+                            .bind(&v.verified_key)
+                            .bind(t)
+                            .execute(&mut *self)
+                            .await
+                            .map_err(map_err("store a remote posting"))?;
+                            super::feed::FeedIndex::feed_upsert(&mut *self, record).await?;
+                            PostingApply::Stored
+                        }
+                    };
+                    // A new version of a posting we relayed is relayed again (§10): only its
+                    // author's own versions, not another relay's.
+                    let relayed = apply == PostingApply::Stored
+                        && v.relayed_by.is_none()
+                        && sqlx::query(
+                            "SELECT 1 AS x FROM outbox WHERE activity_type = 'Announce' AND object_id = $1 LIMIT 1",
+                        )
+                        .bind(&v.object_id)
+                        .fetch_optional(&mut *self)
+                        .await
+                        .map_err(map_err("read the outbox"))?
+                        .is_some();
+                    let applied = AppliedVersion { apply, relayed };
+                    if let Some(seq) = item.inbox_seq {
+                        match (recording, applied.outcome()) {
+                            (InboxRecording::Premarked { .. }, Some(STORED_OUTCOME)) => {}
+                            (InboxRecording::Premarked { .. }, None) => {
+                                held.push(seq);
+                            }
+                            (_, Some(outcome)) => {
+                                sqlx::query(
+                                    "UPDATE inbox SET processed_at = $1, outcome = $2, lease_until = NULL, lease_owner = NULL WHERE seq = $3",
+                                )
+                                .bind(t)
+                                .bind(outcome)
+                                .bind(seq)
+                                .execute(&mut *self)
+                                .await
+                                .map_err(map_err("record a projection"))?;
+                            }
+                            (InboxRecording::Update, None) => {}
+                        }
+                    }
+                    out[k] = Some(applied);
+                }
+                let hold_until = match recording {
+                    InboxRecording::Premarked { hold_until } => hold_until,
+                    InboxRecording::Update => 0,
+                };
+                for seq in held {
+                    sqlx::query(
+                        "UPDATE inbox SET processed_at = NULL, outcome = NULL, lease_until = $1 WHERE seq = $2",
+                    )
+                    .bind(hold_until)
+                    .bind(seq)
+                    .execute(&mut *self)
+                    .await
+                    .map_err(map_err("hold a projection for its relay"))?;
+                }
+                Ok(out
+                    .into_iter()
+                    .map(|a| {
+                        a.unwrap_or(AppliedVersion {
+                            apply: PostingApply::Stale,
+                            relayed: false,
+                        })
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+version_writes_impl!(sqlx::SqliteConnection, false);
+version_writes_impl!(sqlx::PgConnection, true);
+
 /// Values per `IN (…)` list of the batched projection.
 const BULK_SEQS: usize = 500;
 
@@ -934,248 +1275,17 @@ impl Store {
         items: &[BatchedVersion<'_>],
     ) -> Result<Vec<AppliedVersion>> {
         let t = to_ms(now());
-        let mut out: Vec<Option<AppliedVersion>> = vec![None; items.len()];
-        // What is computed from the documents alone (their text, their feed rows with the
-        // French stemming) is computed before the write transaction, not while holding
-        // the database's writer.
-        let texts: Vec<String> = items
+        let prepared: Vec<PreparedVersion> = items
             .iter()
-            .map(|i| json_text(&i.version.document))
+            .map(|i| PreparedVersion::new(i.version))
             .collect();
-        let mut records: Vec<Option<super::feed::FeedRecord<'_>>> = items
-            .iter()
-            .map(|i| Some(super::feed::FeedRecord::remote(i.version, t)))
-            .collect();
-        // How often each posting occurs in the batch: one that occurs once and is not
-        // stored yet takes the bulk path.
-        let mut occurrences: HashMap<&str, usize> = HashMap::new();
-        for i in items {
-            *occurrences.entry(i.version.object_id.as_str()).or_default() += 1;
-        }
+        let prepared: Vec<&PreparedVersion> = prepared.iter().collect();
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            // Postings seen for the first time, each once in the batch (the bulk of a
-            // catch-up or of a partner's publication burst), are stored with a few
-            // multi-row statements: each statement is a hand-off to the database, which
-            // costs more than the row itself (perf-limits.md §4).
-            //
-            // The `object_id`s that `select` (ending in `IN `) returns for `ids`.
-            macro_rules! object_ids_in {
-                ($select:expr, $ids:expr, $what:expr) => {{
-                    let mut found: HashSet<String> = HashSet::new();
-                    for chunk in $ids.chunks(BULK_SEQS) {
-                        let mut sql = String::from($select);
-                        push_values(&mut sql, 1, chunk.len());
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for id in chunk {
-                            q = q.bind(*id);
-                        }
-                        for r in q.fetch_all(&mut *tx).await.map_err(map_err($what))? {
-                            found.insert(col!(r, "object_id"));
-                        }
-                    }
-                    found
-                }};
-            }
-            let ids: Vec<&str> = occurrences.keys().copied().collect();
-            let known = object_ids_in!(
-                "SELECT object_id FROM remote_postings WHERE object_id IN ",
-                ids,
-                "read remote postings"
-            );
-            let fresh: Vec<usize> = items
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| {
-                    let id = i.version.object_id.as_str();
-                    occurrences.get(id) == Some(&1) && !known.contains(id)
-                })
-                .map(|(k, _)| k)
-                .collect();
-            if !fresh.is_empty() {
-                // As many rows per statement as the feed's bulk inserts, for the same reasons.
-                let rows = if matches!(self.inner, Inner::Postgres(_)) { super::feed::BULK_ROWS.0 } else { super::feed::BULK_ROWS.1 };
-                for chunk in fresh.chunks(rows) {
-                    let mut sql = String::from(
-                        "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
-                         verified_key, verified_at, first_seen_at, updated_at) VALUES ",
-                    );
-                    push_values(&mut sql, chunk.len(), 10);
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for &k in chunk {
-                        let v = items[k].version;
-                        q = q
-                            .bind(&v.object_id)
-                            .bind(&v.author)
-                            .bind(&v.relayed_by)
-                            .bind(&v.kind)
-                            .bind(v.version)
-                            .bind(&texts[k])
-                            .bind(&v.verified_key)
-                            .bind(t)
-                            .bind(t)
-                            .bind(t);
-                    }
-                    q.execute(&mut *tx)
-                        .await
-                        .map_err(map_err("store remote postings"))?;
-                }
-                let recs: Vec<super::feed::FeedRecord<'_>> =
-                    fresh.iter().filter_map(|&k| records[k].take()).collect();
-                super::feed::FeedIndex::feed_insert_new(&mut *tx, &recs).await?;
-                // A posting new to us may still have been relayed by us (its row purged
-                // since): its new version is relayed again, as below.
-                let authored: Vec<&str> = fresh
-                    .iter()
-                    .map(|&k| items[k].version)
-                    .filter(|v| v.relayed_by.is_none())
-                    .map(|v| v.object_id.as_str())
-                    .collect();
-                let relayed = object_ids_in!(
-                    "SELECT DISTINCT object_id FROM outbox WHERE activity_type = 'Announce' AND object_id IN ",
-                    authored,
-                    "read the outbox"
-                );
-                let mut done: Vec<i64> = Vec::with_capacity(fresh.len());
-                for &k in &fresh {
-                    let v = items[k].version;
-                    let applied = AppliedVersion {
-                        apply: PostingApply::Stored,
-                        relayed: v.relayed_by.is_none() && relayed.contains(v.object_id.as_str()),
-                    };
-                    if let (Some(seq), Some(_)) = (items[k].inbox_seq, applied.outcome()) {
-                        done.push(seq);
-                    }
-                    out[k] = Some(applied);
-                }
-                let stored = AppliedVersion { apply: PostingApply::Stored, relayed: false };
-                for chunk in done.chunks(BULK_SEQS) {
-                    let mut sql = format!(
-                        "UPDATE inbox SET processed_at = ${}, outcome = ${}, lease_until = NULL, lease_owner = NULL \
-                         WHERE seq IN ",
-                        chunk.len() + 1,
-                        chunk.len() + 2
-                    );
-                    push_values(&mut sql, 1, chunk.len());
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for seq in chunk {
-                        q = q.bind(*seq);
-                    }
-                    q.bind(t)
-                        .bind(stored.outcome())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err("record projections"))?;
-                }
-            }
-            for (k, item) in items.iter().enumerate() {
-                if out[k].is_some() {
-                    continue;
-                }
-                let text = &texts[k];
-                let Some(record) = records[k].as_ref() else { continue };
-                let v = item.version;
-                let current = sqlx::query(
-                    "SELECT version, document, deleted_at FROM remote_postings WHERE object_id = $1",
-                )
-                .bind(&v.object_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err("read a remote posting"))?;
-                let apply = match current {
-                    Some(r) => {
-                        let version: i64 = col!(r, "version");
-                        let deleted: Option<i64> = col!(r, "deleted_at");
-                        let stored: Option<String> = col!(r, "document");
-                        if deleted.is_some() {
-                            PostingApply::Tombstoned
-                        } else if v.version < version {
-                            PostingApply::Stale
-                        } else if v.version == version {
-                            let same = stored
-                                .as_deref()
-                                .map(parse_json)
-                                .transpose()?
-                                .is_some_and(|s| same_content(&s, &v.document));
-                            if same { PostingApply::Stale } else { PostingApply::VersionConflict }
-                        } else {
-                            sqlx::query(
-                                "UPDATE remote_postings SET author = $1, relayed_by = $2, kind = $3, version = $4, \
-                                 document = $5, verified_key = $6, verified_at = $7, updated_at = $7 WHERE object_id = $8",
-                            )
-                            .bind(&v.author)
-                            .bind(&v.relayed_by)
-                            .bind(&v.kind)
-                            .bind(v.version)
-                            .bind(text)
-                            .bind(&v.verified_key)
-                            .bind(t)
-                            .bind(&v.object_id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(map_err("store a remote posting"))?;
-                            super::feed::FeedIndex::feed_upsert(&mut *tx, record).await?;
-                            PostingApply::Stored
-                        }
-                    }
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
-                             verified_key, verified_at, first_seen_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
-                        )
-                        .bind(&v.object_id)
-                        .bind(&v.author)
-                        .bind(&v.relayed_by)
-                        .bind(&v.kind)
-                        .bind(v.version)
-                        .bind(text)
-                        .bind(&v.verified_key)
-                        .bind(t)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err("store a remote posting"))?;
-                        super::feed::FeedIndex::feed_upsert(&mut *tx, record).await?;
-                        PostingApply::Stored
-                    }
-                };
-                // A new version of a posting we relayed is relayed again (§10): only its
-                // author's own versions, not another relay's.
-                let relayed = apply == PostingApply::Stored
-                    && v.relayed_by.is_none()
-                    && sqlx::query(
-                        "SELECT 1 AS x FROM outbox WHERE activity_type = 'Announce' AND object_id = $1 LIMIT 1",
-                    )
-                    .bind(&v.object_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err("read the outbox"))?
-                    .is_some();
-                let applied = AppliedVersion { apply, relayed };
-                if let (Some(seq), Some(outcome)) = (item.inbox_seq, applied.outcome()) {
-                    sqlx::query(
-                        "UPDATE inbox SET processed_at = $1, outcome = $2, lease_until = NULL, lease_owner = NULL WHERE seq = $3",
-                    )
-                    .bind(t)
-                    .bind(outcome)
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("record a projection"))?;
-                }
-                out[k] = Some(applied);
-            }
+            let out = VersionWrites::apply_versions(&mut *tx, items, &prepared, t, InboxRecording::Update).await?;
             tx.commit().await.map_err(map_err("commit"))?;
-        });
-        Ok(out
-            .into_iter()
-            .map(|a| {
-                a.unwrap_or(AppliedVersion {
-                    apply: PostingApply::Stale,
-                    relayed: false,
-                })
-            })
-            .collect())
+            Ok(out)
+        })
     }
 
     /// Deletes a remote posting, leaving a tombstone that no later version revives.

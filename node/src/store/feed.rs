@@ -807,7 +807,7 @@ pub(super) struct FeedRecord<'a> {
     pub relayed_by: Option<&'a str>,
     pub verified_key: Option<String>,
     pub verified_at: Option<i64>,
-    pub entry: IndexEntry,
+    pub entry: std::borrow::Cow<'a, IndexEntry>,
 }
 
 impl<'a> FeedRecord<'a> {
@@ -823,7 +823,7 @@ impl<'a> FeedRecord<'a> {
             relayed_by: None,
             verified_key: entry.proof_key.clone(),
             verified_at: Some(signed_at),
-            entry,
+            entry: std::borrow::Cow::Owned(entry),
         })
     }
 }
@@ -831,6 +831,19 @@ impl<'a> FeedRecord<'a> {
 impl<'a> FeedRecord<'a> {
     /// A received posting version, verified at `verified_at`.
     pub fn remote(v: &'a super::PostingVersion, verified_at: i64) -> Self {
+        Self::remote_indexed(
+            v,
+            std::borrow::Cow::Owned(IndexEntry::from_document(&v.document)),
+            verified_at,
+        )
+    }
+
+    /// [`FeedRecord::remote`] with the version's index entry already computed.
+    pub fn remote_indexed(
+        v: &'a super::PostingVersion,
+        entry: std::borrow::Cow<'a, IndexEntry>,
+        verified_at: i64,
+    ) -> Self {
         Self {
             posting_id: &v.object_id,
             local_id: None,
@@ -838,7 +851,7 @@ impl<'a> FeedRecord<'a> {
             relayed_by: v.relayed_by.as_deref(),
             verified_key: Some(v.verified_key.clone()),
             verified_at: Some(verified_at),
-            entry: IndexEntry::from_document(&v.document),
+            entry,
         }
     }
 }

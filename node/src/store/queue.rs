@@ -16,7 +16,10 @@ use super::{
     BeginWrite as _, Inner, Result, Store, from_ms, json_text, map_err, now, parse_json, postgres,
     push_values, sqlite, to_ms,
 };
-use crate::store::federation::same_content;
+use crate::store::federation::{
+    AppliedVersion, BatchedVersion, InboxRecording, PostingVersion, PreparedVersion,
+    STORED_OUTCOME, VersionWrites as _, same_content,
+};
 
 /// How an activity reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -58,6 +61,96 @@ pub struct IncomingActivity {
     pub via: Via,
     /// Verification methods whose proofs verified.
     pub signers: Vec<String>,
+}
+
+/// A verified activity pulled from a partner's outbox ([`Store::accept_page`]), with the
+/// posting version it only stores, if it is one (the caller's projection rules decide:
+/// `federation::process`). Such a version is stored in the page's own transaction.
+/// [`PulledActivity::new`] does the CPU work of storing it (the JSON texts, the feed's
+/// index entry with its French stemming), so that the puller does it on the threads that
+/// verify the page, not while the page before holds the database's writer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PulledActivity {
+    activity: IncomingActivity,
+    text: String,
+    version: Option<(PostingVersion, PreparedVersion)>,
+}
+
+impl PulledActivity {
+    /// `activity`, verified, with the posting version to store with it.
+    pub fn new(activity: IncomingActivity, version: Option<PostingVersion>) -> Self {
+        Self {
+            text: json_text(&activity.document),
+            version: version.map(|v| {
+                let prepared = PreparedVersion::new(&v);
+                (v, prepared)
+            }),
+            activity,
+        }
+    }
+
+    /// The verified activity.
+    pub fn activity(&self) -> &IncomingActivity {
+        &self.activity
+    }
+
+    /// The posting version stored with it, if any.
+    pub fn version(&self) -> Option<&PostingVersion> {
+        self.version.as_ref().map(|(v, _)| v)
+    }
+
+    /// Leaves its posting version to the projection (stored without it).
+    pub fn without_version(self) -> Self {
+        Self {
+            version: None,
+            ..self
+        }
+    }
+}
+
+/// What storing one item of a pulled page did ([`Store::accept_page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PulledAccept {
+    /// Stored, duplicate or reused id.
+    pub accept: InboxAccept,
+    /// What storing its posting version did, when it was stored with the page (a new item
+    /// with a version). When [`AppliedVersion::outcome`] is `None`, the item waits, leased
+    /// to the caller for the page's lease, for its relay (§10).
+    pub applied: Option<AppliedVersion>,
+}
+
+/// An item to store in the inbox: what [`Store::accept_activities`] and
+/// [`Store::accept_page`] share.
+trait Incoming: Sync {
+    fn activity(&self) -> &IncomingActivity;
+    /// The activity's JSON text, as stored.
+    fn text(&self) -> std::borrow::Cow<'_, str>;
+    /// The posting version to store with it, prepared.
+    fn prepared(&self) -> Option<(&PostingVersion, &PreparedVersion)>;
+}
+
+impl Incoming for IncomingActivity {
+    fn activity(&self) -> &IncomingActivity {
+        self
+    }
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(json_text(&self.document))
+    }
+    fn prepared(&self) -> Option<(&PostingVersion, &PreparedVersion)> {
+        None
+    }
+}
+
+impl Incoming for PulledActivity {
+    fn activity(&self) -> &IncomingActivity {
+        &self.activity
+    }
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.text)
+    }
+    fn prepared(&self) -> Option<(&PostingVersion, &PreparedVersion)> {
+        self.version.as_ref().map(|(v, p)| (v, p))
+    }
 }
 
 /// What storing a received activity did (protocol §8.4).
@@ -327,7 +420,8 @@ impl Store {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        self.accept_with_cursor(items, None).await
+        let out = self.accept_with_cursor(items, None).await?;
+        Ok(out.into_iter().map(|a| a.accept).collect())
     }
 
     /// Stores the verified activities of one pulled outbox page as
@@ -335,44 +429,60 @@ impl Store {
     /// pull cursor past the page (counting the page's items) and extends the pull's lease.
     /// The cursor thus never passes a page that is not stored, and a page costs one write
     /// transaction. `items` may be empty (a page whose items were all refused).
+    ///
+    /// The posting version of a new item that carries one ([`PulledActivity::version`],
+    /// the bulk of a catch-up) is stored in that transaction too, by the rules of
+    /// [`Store::apply_posting_versions`], and its inbox row is written once, already
+    /// recorded as projected: no claim and no second write of the row, which a catch-up
+    /// of 100,000 postings would otherwise pay twice per row. The one exception is a new
+    /// version of a posting we relayed: its row waits, leased to the caller for the
+    /// page's lease, and the caller relays it (§10) and records it.
     pub async fn accept_page(
         &self,
-        items: &[IncomingActivity],
+        items: &[PulledActivity],
         cursor: &PageCursor<'_>,
-    ) -> Result<Vec<InboxAccept>> {
+    ) -> Result<Vec<PulledAccept>> {
         self.accept_with_cursor(items, Some(cursor)).await
     }
 
-    async fn accept_with_cursor(
+    async fn accept_with_cursor<T: Incoming>(
         &self,
-        items: &[IncomingActivity],
+        items: &[T],
         cursor: Option<&PageCursor<'_>>,
-    ) -> Result<Vec<InboxAccept>> {
-        /// Rows per statement (8 parameters each; well under both engines' limits).
+    ) -> Result<Vec<PulledAccept>> {
+        /// Rows per statement (11 parameters each; well under both engines' limits).
         const CHUNK: usize = 200;
         let t = to_ms(now());
         let mut out: Vec<Option<InboxAccept>> = vec![None; items.len()];
+        let hold_until = t.saturating_add(cursor.map_or(0, |c| dur_ms(c.lease)));
+        let mut applied: Vec<Option<AppliedVersion>> = vec![None; items.len()];
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             for (c, chunk) in items.chunks(CHUNK).enumerate() {
                 let mut sql = String::from(
                     "INSERT INTO inbox (activity_id, actor_id, activity_type, object_id, document, via, \
-                     received_at, signers) VALUES ",
+                     received_at, signers, processed_at, outcome, attempts) VALUES ",
                 );
-                push_values(&mut sql, chunk.len(), 8);
+                push_values(&mut sql, chunk.len(), 11);
                 sql.push_str(" ON CONFLICT (activity_id) DO NOTHING RETURNING seq, activity_id");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for item in chunk {
-                    let signers = serde_json::to_string(&item.signers).unwrap_or_else(|_| "[]".to_owned());
+                    let a = item.activity();
+                    let signers = serde_json::to_string(&a.signers).unwrap_or_else(|_| "[]".to_owned());
+                    // A version stored below is recorded as projected by this insert.
+                    let projected = item.prepared().is_some();
                     q = q
-                        .bind(&item.activity_id)
-                        .bind(&item.actor_id)
-                        .bind(&item.activity_type)
-                        .bind(&item.object_id)
-                        .bind(json_text(&item.document))
-                        .bind(item.via.as_str())
+                        .bind(&a.activity_id)
+                        .bind(&a.actor_id)
+                        .bind(&a.activity_type)
+                        .bind(&a.object_id)
+                        .bind(item.text())
+                        .bind(a.via.as_str())
                         .bind(t)
-                        .bind(signers);
+                        .bind(signers)
+                        .bind(projected.then_some(t))
+                        .bind(projected.then_some(STORED_OUTCOME))
+                        .bind(i64::from(projected));
                 }
                 let rows = q
                     .fetch_all(&mut *tx)
@@ -382,9 +492,28 @@ impl Store {
                     let id: String = col!(r, "activity_id");
                     let seq: i64 = col!(r, "seq");
                     // The first item of the chunk with that id was the one inserted.
-                    if let Some(k) = chunk.iter().position(|i| i.activity_id == id) {
+                    if let Some(k) = chunk.iter().position(|i| i.activity().activity_id == id) {
                         out[c * CHUNK + k] = Some(InboxAccept::Stored { seq });
                     }
+                }
+            }
+            // The versions of the items inserted, stored in this transaction.
+            let mut batch: Vec<BatchedVersion<'_>> = Vec::new();
+            let mut preps: Vec<&PreparedVersion> = Vec::new();
+            let mut at: Vec<usize> = Vec::new();
+            for (k, item) in items.iter().enumerate() {
+                if let (Some(InboxAccept::Stored { seq }), Some((version, prep))) = (out[k], item.prepared()) {
+                    batch.push(BatchedVersion { inbox_seq: Some(seq), version });
+                    preps.push(prep);
+                    at.push(k);
+                }
+            }
+            if !batch.is_empty() {
+                let done = (*tx)
+                    .apply_versions(&batch, &preps, t, InboxRecording::Premarked { hold_until })
+                    .await?;
+                for (k, a) in at.into_iter().zip(done) {
+                    applied[k] = Some(a);
                 }
             }
             // Those not inserted: already there (before, or earlier in this batch).
@@ -392,13 +521,14 @@ impl Store {
                 if out[k].is_some() {
                     continue;
                 }
+                let a = item.activity();
                 let stored = sqlx::query("SELECT document FROM inbox WHERE activity_id = $1")
-                    .bind(&item.activity_id)
+                    .bind(&a.activity_id)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err("read a received activity"))?;
                 let doc: String = col!(stored, "document");
-                out[k] = Some(if same_content(&parse_json(&doc)?, &item.document) {
+                out[k] = Some(if same_content(&parse_json(&doc)?, &a.document) {
                     InboxAccept::Duplicate
                 } else {
                     InboxAccept::IdReused
@@ -412,7 +542,7 @@ impl Store {
                 .bind(c.next_url)
                 .bind(i64::try_from(items.len()).unwrap_or(i64::MAX))
                 .bind(t)
-                .bind(t.saturating_add(dur_ms(c.lease)))
+                .bind(hold_until)
                 .bind(c.actor_id)
                 .execute(&mut *tx)
                 .await
@@ -420,11 +550,19 @@ impl Store {
             }
             tx.commit().await.map_err(map_err("commit"))?;
         });
-        let out: Vec<InboxAccept> = out
+        let out: Vec<PulledAccept> = out
             .into_iter()
-            .map(|o| o.unwrap_or(InboxAccept::Duplicate))
+            .zip(applied)
+            .map(|(o, applied)| PulledAccept {
+                accept: o.unwrap_or(InboxAccept::Duplicate),
+                applied,
+            })
             .collect();
-        if out.iter().any(|a| matches!(a, InboxAccept::Stored { .. })) {
+        // The projection has work when an item was stored without its version.
+        if out
+            .iter()
+            .any(|a| matches!(a.accept, InboxAccept::Stored { .. }) && a.applied.is_none())
+        {
             self.events.inbox.notify_waiters();
             self.events.inbox.notify_one();
         }

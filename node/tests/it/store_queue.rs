@@ -8,7 +8,7 @@ use std::time::Duration;
 use passerelle_node::store::{
     AppliedVersion, AuditRecord, BatchedVersion, BlockKind, DeliveryOutcome, InboxAccept,
     IncomingActivity, NewActivity, PageCursor, PartnerInfo, PartnershipChange, PartnershipState,
-    PostingApply, PostingVersion, Store, Via, Viewer,
+    PostingApply, PostingVersion, PulledAccept, PulledActivity, Store, Via, Viewer,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -501,12 +501,12 @@ async fn deliveries_fan_out_limits_and_dead_letters(store: &Store) {
 }
 
 /// Stores a pulled page of `actor`'s outbox with the cursor `next` (a one-minute lease).
-async fn accept_page(
+async fn accept_pulled(
     store: &Store,
     actor: &str,
-    items: &[IncomingActivity],
+    items: &[PulledActivity],
     next: &str,
-) -> Vec<InboxAccept> {
+) -> Vec<PulledAccept> {
     store
         .accept_page(
             items,
@@ -518,6 +518,183 @@ async fn accept_page(
         )
         .await
         .unwrap()
+}
+
+/// [`accept_pulled`] for activities that carry no posting version.
+async fn accept_page(
+    store: &Store,
+    actor: &str,
+    items: &[IncomingActivity],
+    next: &str,
+) -> Vec<InboxAccept> {
+    let items: Vec<PulledActivity> = items
+        .iter()
+        .map(|a| PulledActivity::new(a.clone(), None))
+        .collect();
+    let out = accept_pulled(store, actor, &items, next).await;
+    assert!(out.iter().all(|o| o.applied.is_none()), "{out:?}");
+    out.into_iter().map(|o| o.accept).collect()
+}
+
+/// A pulled page stores the posting versions of its new items in its own transaction: each
+/// such item is recorded as projected as it is stored (never claimed), by the rules of
+/// §8.5, but a new version of a posting we relayed, which waits, leased, for its relay.
+async fn pulled_page_stores_its_versions(store: &Store) {
+    let b = partner(store, "b.example", PartnershipState::None).await;
+    let lease = Duration::from_secs(60);
+    assert_eq!(store.claim_pulls("p1", 10, lease).await.unwrap().len(), 1);
+    let posting = |n: u32| format!("https://b.example/postings/{n}");
+    let version = |n: u32, v: i64, name: &str| PostingVersion {
+        object_id: posting(n),
+        author: b.clone(),
+        relayed_by: None,
+        kind: "vacancy".into(),
+        version: v,
+        document: json!({"id": posting(n), "type": "Posting", "version": v, "name": name,
+            "attributedTo": b, "postingKind": "vacancy"}),
+        verified_key: format!("{b}#k1"),
+    };
+    let pulled_activity = |id: &str, v: Option<&PostingVersion>| {
+        let mut a = incoming(
+            &format!("https://b.example/activities/{id}"),
+            json!({"id": id}),
+        );
+        a.actor_id = b.clone();
+        a.via = Via::Pull;
+        if let Some(v) = v {
+            a.document = json!({"id": id, "type": "Create", "object": v.document});
+        }
+        a
+    };
+    let pulled = |id: &str, v: Option<PostingVersion>| {
+        PulledActivity::new(pulled_activity(id, v.as_ref()), v)
+    };
+    // We relayed posting 3 earlier; posting 4 was deleted; posting 2 is known at version 2.
+    store
+        .append_activity(
+            &NewActivity {
+                activity_id: "https://rh.isere.example/activities/relay-3".into(),
+                activity_type: "Announce".into(),
+                object_id: posting(3),
+                public: false,
+                document: json!({"id": "https://rh.isere.example/activities/relay-3",
+                    "type": "Announce", "actor": ME, "to": [FOLLOWERS]}),
+            },
+            Some(&audit()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .apply_posting_delete(&posting(4), &b, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .apply_posting_version(&version(2, 2, "two"))
+            .await
+            .unwrap(),
+        PostingApply::Stored
+    );
+    let page = vec![
+        pulled("1", Some(version(1, 1, "one"))),
+        pulled("2", Some(version(2, 1, "two, older"))),
+        pulled("3", Some(version(3, 1, "three"))),
+        pulled("4", Some(version(4, 1, "four"))),
+        pulled("follow", None),
+        pulled("5a", Some(version(5, 1, "five"))),
+        pulled("5b", Some(version(5, 2, "five, second"))),
+    ];
+    let out = accept_pulled(store, &b, &page, "https://b.example/outbox?after=A").await;
+    let applied: Vec<Option<(PostingApply, Option<&str>)>> = out
+        .iter()
+        .map(|o| {
+            assert!(matches!(o.accept, InboxAccept::Stored { .. }), "{o:?}");
+            o.applied.map(|a| (a.apply, a.outcome()))
+        })
+        .collect();
+    let stored = Some((PostingApply::Stored, Some("posting stored")));
+    assert_eq!(
+        applied,
+        [
+            stored,
+            Some((
+                PostingApply::Stale,
+                Some("posting already known (same or newer version)")
+            )),
+            Some((PostingApply::Stored, None)),
+            Some((
+                PostingApply::Tombstoned,
+                Some("posting deleted earlier (tombstone wins)")
+            )),
+            None,
+            stored,
+            stored,
+        ]
+    );
+    // Recorded as the projection would have recorded them.
+    let recorded = [
+        Some("posting stored"),
+        Some("posting already known (same or newer version)"),
+        None,
+        Some("posting deleted earlier (tombstone wins)"),
+        None,
+        Some("posting stored"),
+        Some("posting stored"),
+    ];
+    for (item, want) in page.iter().zip(recorded) {
+        let (_, outcome) = store
+            .inbox_entry(&item.activity().activity_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.as_deref(), want, "{}", item.activity().activity_id);
+    }
+    // Only what has no version is left to the projection; the item to relay waits,
+    // leased to the puller, and is taken again once the lease ends.
+    assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 2);
+    let claimed = store.claim_inbox("p1", 10, lease).await.unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|e| e.activity_id.as_str())
+            .collect::<Vec<_>>(),
+        ["https://b.example/activities/follow"]
+    );
+    // The versions are in the cache and the feed.
+    for (n, v, name) in [
+        (1, 1, "one"),
+        (2, 2, "two"),
+        (3, 1, "three"),
+        (5, 2, "five, second"),
+    ] {
+        let p = store.remote_posting(&posting(n)).await.unwrap().unwrap();
+        assert_eq!(
+            (p.version, p.document.unwrap()["name"].clone()),
+            (v, json!(name))
+        );
+        assert_eq!(
+            store.feed_item(&posting(n)).await.unwrap().unwrap().name,
+            name
+        );
+    }
+    assert!(store.feed_item(&posting(4)).await.unwrap().is_none());
+    // The same page again: duplicates, nothing stored twice; an id reused with other
+    // content stores nothing of its version.
+    let forged = version(1, 7, "one, forged");
+    let mut reused = pulled_activity("forged", Some(&forged));
+    reused.activity_id = page[0].activity().activity_id.clone();
+    let mut again = page.clone();
+    again.push(PulledActivity::new(reused, Some(forged)));
+    let out = accept_pulled(store, &b, &again, "https://b.example/outbox?after=B").await;
+    let accepts: Vec<InboxAccept> = out.iter().map(|o| o.accept).collect();
+    assert_eq!(accepts[..7], [InboxAccept::Duplicate; 7]);
+    assert_eq!(accepts[7], InboxAccept::IdReused);
+    assert!(out.iter().all(|o| o.applied.is_none()));
+    let one = store.remote_posting(&posting(1)).await.unwrap().unwrap();
+    assert_eq!(one.version, 1);
+    assert_eq!(store.sync_targets().await.unwrap()[0].items_pulled, 15);
 }
 
 async fn pulls_due_claimed_and_cursors(store: &Store) {
@@ -798,6 +975,11 @@ async fn queue_deliveries() {
 #[tokio::test]
 async fn queue_pulls() {
     on_each_backend!(pulls_due_claimed_and_cursors);
+}
+
+#[tokio::test]
+async fn queue_pulled_page_versions() {
+    on_each_backend!(pulled_page_stores_its_versions);
 }
 
 #[tokio::test]
