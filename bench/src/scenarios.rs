@@ -611,9 +611,18 @@ async fn exec(url: &str, sql: &'static str) -> anyhow::Result<()> {
 /// the primary key). That is exact for a catch-up from one partner: its pages are stored
 /// one transaction after the other, so no row commits behind a higher `seq` already seen;
 /// were one ever missed, the run would stop at its time limit, not report a wrong time.
-enum InboxProgress {
-    Postgres(sqlx::PgConnection, i64, i64),
-    Sqlite(sqlx::SqliteConnection, i64, i64),
+struct InboxProgress {
+    conn: Conn,
+    /// Highest `seq` seen so far.
+    last_seq: i64,
+    /// Rows counted after the one that was last when [`InboxProgress::open`] ran.
+    total: i64,
+}
+
+/// A connection to the node's own database.
+enum Conn {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
 }
 
 impl InboxProgress {
@@ -621,43 +630,48 @@ impl InboxProgress {
     /// catch-up do not count).
     async fn open(url: &str) -> anyhow::Result<Self> {
         const MAX: &str = "SELECT COALESCE(MAX(seq), 0) FROM inbox";
-        Ok(if url.starts_with("postgres") {
+        let (conn, last_seq) = if url.starts_with("postgres") {
             let mut c = sqlx::PgConnection::connect(url).await?;
             let last: i64 = sqlx::query_scalar(MAX).fetch_one(&mut c).await?;
-            Self::Postgres(c, last, 0)
+            (Conn::Postgres(c), last)
         } else {
             let mut c = sqlx::SqliteConnection::connect(url).await?;
             let last: i64 = sqlx::query_scalar(MAX).fetch_one(&mut c).await?;
-            Self::Sqlite(c, last, 0)
+            (Conn::Sqlite(c), last)
+        };
+        Ok(Self {
+            conn,
+            last_seq,
+            total: 0,
         })
     }
 
     /// Activities stored since [`InboxProgress::open`].
     async fn stored(&mut self) -> anyhow::Result<i64> {
         const AFTER: &str = "SELECT COUNT(*), COALESCE(MAX(seq), $1) FROM inbox WHERE seq > $1";
-        let (n, max): (i64, i64) = match self {
-            Self::Postgres(c, last, _) => sqlx::query_as(AFTER).bind(*last).fetch_one(c).await?,
-            Self::Sqlite(c, last, _) => sqlx::query_as(AFTER).bind(*last).fetch_one(c).await?,
+        let last = self.last_seq;
+        let (n, max): (i64, i64) = match &mut self.conn {
+            Conn::Postgres(c) => sqlx::query_as(AFTER).bind(last).fetch_one(c).await?,
+            Conn::Sqlite(c) => sqlx::query_as(AFTER).bind(last).fetch_one(c).await?,
         };
-        let (Self::Postgres(_, last, total) | Self::Sqlite(_, last, total)) = self;
-        *last = max;
-        *total += n;
-        Ok(*total)
+        self.last_seq = max;
+        self.total += n;
+        Ok(self.total)
     }
 
     /// Received activities not projected yet (from the partial index of the unprocessed).
     async fn unprocessed(&mut self) -> anyhow::Result<i64> {
         const LEFT: &str = "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL";
-        Ok(match self {
-            Self::Postgres(c, ..) => sqlx::query_scalar(LEFT).fetch_one(c).await?,
-            Self::Sqlite(c, ..) => sqlx::query_scalar(LEFT).fetch_one(c).await?,
+        Ok(match &mut self.conn {
+            Conn::Postgres(c) => sqlx::query_scalar(LEFT).fetch_one(c).await?,
+            Conn::Sqlite(c) => sqlx::query_scalar(LEFT).fetch_one(c).await?,
         })
     }
 
     async fn close(self) {
-        let _ = match self {
-            Self::Postgres(c, ..) => c.close().await,
-            Self::Sqlite(c, ..) => c.close().await,
+        let _ = match self.conn {
+            Conn::Postgres(c) => c.close().await,
+            Conn::Sqlite(c) => c.close().await,
         };
     }
 }
