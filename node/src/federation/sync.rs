@@ -333,9 +333,10 @@ async fn store_page(
     let outcomes = match fed.store().accept_page(&page.items, &cursor).await {
         Ok(outcomes) => outcomes,
         Err(e) if page.items.iter().any(|i| i.version().is_some()) => {
-            // Storing a version failed (nothing of the page was written): the page is
-            // stored without its versions, which the projection then stores one by one,
-            // each with its own retries, so that one posting cannot hold the pull back.
+            // The page could not be stored with its versions (nothing of it was written;
+            // most likely one version could not be stored): it is stored without them,
+            // and the projection stores them one by one, each with its own retries, so
+            // that one posting cannot hold the pull back.
             tracing::warn!(partner = %target.actor_id, error = %e, "cannot store a pulled page with its postings; storing it for the projection");
             page.items = page
                 .items

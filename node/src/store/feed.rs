@@ -23,7 +23,14 @@ use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, facet_token, f
 
 /// Key of the PostgreSQL advisory lock taken by feed writers, so that `doc_id`s (handed
 /// out before commit) become visible in increasing order.
-const FEED_LOCK_KEY: i64 = 0x7061_7373_6665_6564;
+///
+/// Every writer of the remote postings cache (`remote_postings`, then its feed rows)
+/// takes it too, before it reads the row it will change: at PostgreSQL's read committed,
+/// two transactions storing versions of one posting (a pulled page and the projection, or
+/// two processes) would otherwise both read the old row, and the later commit could write
+/// an older version over a newer one or revive a posting deleted meanwhile. Taken first,
+/// it also orders every such writer the same way (no deadlock with their row locks).
+pub(super) const FEED_LOCK_KEY: i64 = 0x7061_7373_6665_6564;
 
 /// A multi-valued or single-valued filter dimension, also a facet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -432,11 +432,12 @@ impl Store {
     ///
     /// The posting version of a new item that carries one ([`PulledActivity::version`],
     /// the bulk of a catch-up) is stored in that transaction too, by the rules of
-    /// [`Store::apply_posting_versions`], and its inbox row is written once, already
-    /// recorded as projected: no claim and no second write of the row, which a catch-up
-    /// of 100,000 postings would otherwise pay twice per row. The one exception is a new
-    /// version of a posting we relayed: its row waits, leased to the caller for the
-    /// page's lease, and the caller relays it (§10) and records it.
+    /// [`Store::apply_posting_versions`], and its inbox row is inserted already recorded
+    /// as stored: no claim and no later write of the row, which a catch-up of 100,000
+    /// postings would otherwise pay twice per row. A version found stale, tombstoned or
+    /// in conflict has its outcome written over that; a new version of a posting we
+    /// relayed goes back to waiting, leased to the caller for the page's lease, and the
+    /// caller relays it (§10) and records it.
     pub async fn accept_page(
         &self,
         items: &[PulledActivity],

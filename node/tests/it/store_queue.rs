@@ -652,7 +652,7 @@ async fn pulled_page_stores_its_versions(store: &Store) {
         assert_eq!(outcome.as_deref(), want, "{}", item.activity().activity_id);
     }
     // Only what has no version is left to the projection; the item to relay waits,
-    // leased to the puller, and is taken again once the lease ends.
+    // leased to the puller (for the page's lease).
     assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 2);
     let claimed = store.claim_inbox("p1", 10, lease).await.unwrap();
     assert_eq!(
@@ -985,4 +985,104 @@ async fn queue_pulled_page_versions() {
 #[tokio::test]
 async fn queue_outbox_visibility() {
     on_each_backend!(outbox_visibility_for_signed_requesters);
+}
+
+/// PostgreSQL, where writers run side by side: a posting version stored while another
+/// transaction is storing a newer version of the same posting (a pulled page beside the
+/// projection, or another process) waits for it and finds itself stale. Regression: both
+/// read the old row, and the later commit wrote the older version over the newer one.
+#[tokio::test]
+async fn queue_concurrent_versions_of_one_posting_postgres() {
+    use sqlx::Connection as _;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.store().await;
+    let b = partner(&store, "b.example", PartnershipState::None).await;
+    let lease = Duration::from_secs(60);
+    assert_eq!(store.claim_pulls("p1", 10, lease).await.unwrap().len(), 1);
+    let id = "https://b.example/postings/1";
+    let version = |v: i64| PostingVersion {
+        object_id: id.into(),
+        author: b.clone(),
+        relayed_by: None,
+        kind: "vacancy".into(),
+        version: v,
+        document: json!({"id": id, "type": "Posting", "version": v, "name": format!("v{v}"),
+            "attributedTo": b, "postingKind": "vacancy"}),
+        verified_key: format!("{b}#k1"),
+    };
+    assert_eq!(
+        store.apply_posting_version(&version(1)).await.unwrap(),
+        PostingApply::Stored
+    );
+    // Hold the pull's cursor row, so that the page below stores version 3 and then waits,
+    // uncommitted, at its cursor update.
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 AS x FROM sync_state WHERE actor_id = $1 FOR UPDATE")
+        .bind(&b)
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let v3 = version(3);
+    let mut activity = incoming("https://b.example/activities/v3", json!({"v": 3}));
+    activity.actor_id = b.clone();
+    let page_store = store.clone();
+    let cursor_actor = b.clone();
+    let page = tokio::spawn(async move {
+        page_store
+            .accept_page(
+                &[PulledActivity::new(activity, Some(v3))],
+                &PageCursor {
+                    actor_id: &cursor_actor,
+                    next_url: Some("https://b.example/outbox?after=A"),
+                    lease: Duration::from_secs(60),
+                },
+            )
+            .await
+            .unwrap()
+    });
+    // The session blocked by `pid` (polled; a guard against a hang, not a timing).
+    let page_pid = blocked_by(&mut holder, me).await;
+    // Meanwhile the projection stores version 2 of the same posting.
+    let projection_store = store.clone();
+    let v2 = version(2);
+    let projection = tokio::spawn(async move { projection_store.apply_posting_version(&v2).await });
+    blocked_by(&mut holder, page_pid).await;
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    let pulled = page.await.unwrap();
+    assert_eq!(
+        pulled[0].applied.map(|a| a.apply),
+        Some(PostingApply::Stored)
+    );
+    assert_eq!(projection.await.unwrap().unwrap(), PostingApply::Stale);
+    let stored = store.remote_posting(id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 3);
+    assert_eq!(store.feed_item(id).await.unwrap().unwrap().name, "v3");
+    holder.close().await.unwrap();
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// The session that `pid` blocks (polled; a guard against a hang, not a timing).
+async fn blocked_by(conn: &mut sqlx::PgConnection, pid: i32) -> i32 {
+    for _ in 0..400 {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) LIMIT 1",
+        )
+        .bind(pid)
+        .fetch_optional(&mut *conn)
+        .await
+        .unwrap();
+        if let Some(p) = found {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no session blocked by {pid}");
 }
