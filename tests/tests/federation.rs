@@ -184,15 +184,16 @@ async fn three_collectivites_federate_every_kind_of_posting() {
     // Grenoble updates the vacancy: version 3 reaches its partner, and the relayer relays
     // it again.
     let mut content = example_posting("vacancy");
+    let update = |content: &Value| {
+        let (grenoble, path) = (&grenoble, format!("/api/v1/postings/{vacancy_local}"));
+        let content = content.clone();
+        async move {
+            let (s, b) = grenoble.send(reqwest::Method::PUT, &path, &content).await;
+            assert_eq!(s, 200, "{b}");
+        }
+    };
     content["name"] = json!("Responsable de médiathèque (H/F) — poste modifié");
-    let (s, b) = grenoble
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/v1/postings/{vacancy_local}"),
-            &content,
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    update(&content).await;
     wait_cached(&isere, &vacancy, 3, false).await;
     wait_cached(&metropole, &vacancy, 3, false).await;
 
@@ -201,14 +202,7 @@ async fn three_collectivites_federate_every_kind_of_posting() {
     // pulled page, and still relays it to the Métropole (§10).
     isere.stop().await;
     content["name"] = json!("Responsable de médiathèque (H/F) — modifié en son absence");
-    let (s, b) = grenoble
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/v1/postings/{vacancy_local}"),
-            &content,
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    update(&content).await;
     grenoble
         .execute_sql(&format!(
             "DELETE FROM deliveries WHERE inbox_url LIKE '{}/%'",

@@ -978,14 +978,8 @@ macro_rules! version_writes_impl {
                 t: i64,
                 recording: InboxRecording,
             ) -> Result<Vec<AppliedVersion>> {
-                if $pg {
-                    // Before any row is read: see `feed::FEED_LOCK_KEY`.
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(super::feed::FEED_LOCK_KEY)
-                        .execute(&mut *self)
-                        .await
-                        .map_err(map_err("lock the remote postings"))?;
-                }
+                // Before any row is read: see `feed::FEED_LOCK_KEY`.
+                super::feed::FeedIndex::lock_feed(&mut *self).await?;
                 let mut out: Vec<Option<AppliedVersion>> = vec![None; items.len()];
                 let texts: Vec<&str> = prepared.iter().map(|p| p.text.as_str()).collect();
                 let mut records: Vec<Option<super::feed::FeedRecord<'a>>> = items
@@ -1307,17 +1301,10 @@ impl Store {
         relayed_by: Option<&str>,
     ) -> Result<bool> {
         let t = to_ms(now());
-        let pg = matches!(self.inner, Inner::Postgres(_));
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            if pg {
-                // As every writer of the remote postings: see `feed::FEED_LOCK_KEY`.
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(super::feed::FEED_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("lock the remote postings"))?;
-            }
+            // As every writer of the remote postings: see `feed::FEED_LOCK_KEY`.
+            super::feed::FeedIndex::lock_feed(&mut *tx).await?;
             let n = sqlx::query(
                 "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
                  verified_key, verified_at, first_seen_at, updated_at, deleted_at) \

@@ -30,7 +30,7 @@ use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, facet_token, f
 /// two processes) would otherwise both read the old row, and the later commit could write
 /// an older version over a newer one or revive a posting deleted meanwhile. Taken first,
 /// it also orders every such writer the same way (no deadlock with their row locks).
-pub(super) const FEED_LOCK_KEY: i64 = 0x7061_7373_6665_6564;
+const FEED_LOCK_KEY: i64 = 0x7061_7373_6665_6564;
 
 /// A multi-valued or single-valued filter dimension, also a facet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -890,6 +890,9 @@ pub(super) trait FeedIndex: Send {
         &mut self,
         recs: &[FeedRecord<'_>],
     ) -> impl std::future::Future<Output = Result<u64>> + Send;
+    /// Takes the feed's lock until the end of the transaction ([`FEED_LOCK_KEY`]) on
+    /// PostgreSQL; nothing on SQLite, whose single writer already serialises writers.
+    fn lock_feed(&mut self) -> impl std::future::Future<Output = Result<()>> + Send;
     /// Removes a posting by its id (`by_local` false) or by the local posting id.
     fn feed_remove(
         &mut self,
@@ -941,13 +944,7 @@ macro_rules! feed_index_impl {
             async fn feed_upsert(&mut self, rec: &FeedRecord<'_>) -> Result<()> {
                 let pg: bool = $pg;
                 let e = &rec.entry;
-                if pg {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(FEED_LOCK_KEY)
-                        .execute(&mut *self)
-                        .await
-                        .map_err(map_err("lock the feed index"))?;
-                }
+                self.lock_feed().await?;
                 let existing = sqlx::query("SELECT doc_id FROM feed_postings WHERE posting_id = $1")
                     .bind(rec.posting_id)
                     .fetch_optional(&mut *self)
@@ -1052,13 +1049,7 @@ macro_rules! feed_index_impl {
                 if recs.is_empty() {
                     return Ok(0);
                 }
-                if pg {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(FEED_LOCK_KEY)
-                        .execute(&mut *self)
-                        .await
-                        .map_err(map_err("lock the feed index"))?;
-                }
+                self.lock_feed().await?;
                 let t = to_ms(now());
                 let rows_per_insert = if pg { BULK_ROWS.0 } else { BULK_ROWS.1 };
                 let mut added: Vec<(i64, &FeedRecord<'_>)> = Vec::with_capacity(recs.len());
@@ -1131,6 +1122,17 @@ macro_rules! feed_index_impl {
                     }
                 }
                 Ok(u64::try_from(added.len()).unwrap_or(u64::MAX))
+            }
+
+            async fn lock_feed(&mut self) -> Result<()> {
+                if $pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(FEED_LOCK_KEY)
+                        .execute(&mut *self)
+                        .await
+                        .map_err(map_err("lock the feed index"))?;
+                }
+                Ok(())
             }
 
             async fn feed_remove(&mut self, key: &str, by_local: bool) -> Result<()> {
