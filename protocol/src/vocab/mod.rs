@@ -52,7 +52,7 @@ pub use profile::{
     AgentProfile, Appetite, Area, Availability, Horizon, ProfileVisibility, VolunteerRole,
     Volunteering, looks_like_personal_data,
 };
-pub use validate::{Problem, Problems, Report, Rule, Validate, ValidationContext};
+pub use validate::{Problem, Problems, Report, Rule, Validate, ValidationContext, check_no_nul};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -295,9 +295,63 @@ pub enum Message {
     OrderedCollectionPage(Box<OrderedCollectionPage>),
 }
 
+/// How a message is being decoded on this thread (see [`decode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Without tracking the path; an error is only "it fails".
+    Fast,
+    /// Tracking the path, to say where it fails.
+    Tracked,
+}
+
+thread_local! {
+    /// The pass of the outermost message being decoded on this thread, if any: a message
+    /// embedded in it is decoded in the same pass.
+    static PASS: std::cell::Cell<Option<Pass>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with [`PASS`] set to `pass`, and unset afterwards (also on a panic).
+fn in_pass<R>(pass: Pass, f: impl FnOnce() -> R) -> R {
+    struct Unset;
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            PASS.set(None);
+        }
+    }
+    PASS.set(Some(pass));
+    let _unset = Unset;
+    f()
+}
+
+/// Decodes a message of type `type_name`.
+///
+/// Tracking the path costs an allocation a member, a good part of decoding: an outermost
+/// message is decoded without it, and only one that fails is decoded again to say where.
+/// The messages embedded in it (an activity's object) are decoded in the same pass as
+/// the outermost one, never twice each, so that a message nested n deep that fails costs
+/// two decodings, not 2ⁿ.
 fn decode<'de, T: serde::Deserialize<'de>>(
     type_name: &'static str,
-    value: impl serde::Deserializer<'de, Error = serde_json::Error>,
+    value: &'de Value,
+) -> Result<T, ParseError> {
+    match PASS.get() {
+        Some(Pass::Fast) => T::deserialize(value).map_err(|e| ParseError::Invalid {
+            type_name,
+            path: String::new(),
+            message: e.to_string(),
+        }),
+        Some(Pass::Tracked) => decode_tracked(type_name, value),
+        None => match in_pass(Pass::Fast, || T::deserialize(value)) {
+            Ok(decoded) => Ok(decoded),
+            Err(_) => in_pass(Pass::Tracked, || decode_tracked(type_name, value)),
+        },
+    }
+}
+
+/// [`decode`], tracking the path.
+fn decode_tracked<'de, T: serde::Deserialize<'de>>(
+    type_name: &'static str,
+    value: &'de Value,
 ) -> Result<T, ParseError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -366,8 +420,7 @@ impl Message {
     /// # Ok::<(), ParseError>(())
     /// ```
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
-        let name = message_type(&value)?.to_owned();
-        Self::decode_as(&name, value)
+        Self::from_value_ref(&value)
     }
 
     /// [`Message::from_value`] on a borrowed value, for a caller that keeps it: the typed
@@ -379,10 +432,7 @@ impl Message {
         Self::decode_as(message_type(value)?, value)
     }
 
-    fn decode_as<'de>(
-        name: &str,
-        value: impl serde::Deserializer<'de, Error = serde_json::Error>,
-    ) -> Result<Self, ParseError> {
+    fn decode_as(name: &str, value: &Value) -> Result<Self, ParseError> {
         Ok(match MessageType::from_name(name) {
             MessageType::Activity(_) => Message::Activity(decode("activity", value)?),
             MessageType::Organization => Message::Organization(decode("Organization", value)?),
@@ -580,6 +630,51 @@ mod tests {
         assert!(
             matches!(&err, ParseError::Json(m) if m.contains("\"actor\"")),
             "{err}"
+        );
+    }
+
+    /// Regression: when an outermost message failed without path tracking, it was decoded
+    /// again with it, and so was each embedded message at each level, so that a failing
+    /// message nested n deep was decoded 2ⁿ times (this test did not finish). Each level is
+    /// a valid `Announce` but the innermost object, a `Note`; the error still says where.
+    #[test]
+    fn a_deeply_nested_failing_message_is_decoded_twice_not_exponentially() {
+        let announce = |n: usize, object: Value| {
+            serde_json::json!({
+                "@context": context(),
+                "id": format!("https://a.example/activities/{n}"),
+                "type": "Announce",
+                "actor": "https://a.example/actor",
+                "object": object,
+                "to": ["https://b.example/actor"],
+            })
+        };
+        let mut doc = serde_json::json!({"type": "Note", "content": "Bonjour"});
+        for n in 0..40 {
+            doc = announce(n, doc);
+        }
+        let err = Message::from_value_ref(&doc).unwrap_err();
+        let ParseError::Invalid { path, message, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(path, "object", "{err}");
+        assert!(message.contains("Note"), "{err}");
+        // The same error as a decoding that tracks the path all the way down.
+        let tracked = in_pass(Pass::Tracked, || {
+            decode::<activity::Activity>("activity", &doc)
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(tracked.to_string(), err.to_string());
+        assert_eq!(PASS.get(), None, "the pass is unset afterwards");
+        // And a valid one nested as deep decodes.
+        let mut ok = serde_json::json!("https://a.example/postings/1");
+        for n in 0..40 {
+            ok = announce(n, ok);
+        }
+        assert_eq!(
+            Message::from_value_ref(&ok).unwrap().type_name(),
+            "Announce"
         );
     }
 }

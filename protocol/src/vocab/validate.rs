@@ -162,6 +162,10 @@ pub enum Rule {
         /// The inconsistency, in words.
         what: &'static str,
     },
+    /// A string, or a member name, holds the character U+0000 (JSON `\u0000`), which no
+    /// message may carry ([`check_no_nul`]).
+    #[error("the character U+0000 is not allowed in any string or member name")]
+    NulCharacter,
 }
 
 impl Rule {
@@ -187,6 +191,7 @@ impl Rule {
             Rule::Key { .. } => "key",
             Rule::Inconsistent { .. } => "inconsistent",
             Rule::Ineligible { .. } => "ineligible",
+            Rule::NulCharacter => "nul_character",
         }
     }
 
@@ -228,8 +233,93 @@ impl Rule {
             Rule::Range { rule } => format!("Valeur hors limites : doit être {rule}."),
             Rule::Key { reason } => format!("Clé publique invalide : {reason}."),
             Rule::Inconsistent { what } => format!("Incohérence : {what}."),
+            Rule::NulCharacter => "Le caractère nul (U+0000) n'est admis dans aucun texte.".to_owned(),
             Rule::Ineligible { .. } => "Seuls les fonctionnaires titulaires, et les contractuels en CDI dans certains cas, peuvent être mis à disposition (jamais un stagiaire ni un contractuel en CDD).".to_owned(),
         }
+    }
+}
+
+/// Problems listed by [`check_no_nul`] at most: a document full of them is refused as well
+/// with the first ones.
+const MAX_NUL_PROBLEMS: usize = 20;
+
+/// Checks that no string of `value`, and no member name, holds U+0000 (spec/protocol.md
+/// §4.2). JSON allows the character (escaped, `\u0000`), but database text columns cannot
+/// hold it: a message carrying it could be accepted and then never stored. Run on the
+/// document as received, before it is parsed into a [`crate::vocab::Message`], whose
+/// [`Validate`] rules see typed fields only.
+///
+/// # Errors
+/// One problem per string holding it (the first [`MAX_NUL_PROBLEMS`]): the pointer of the
+/// string, or of the object whose member name holds it.
+pub fn check_no_nul(value: &Value) -> Result<(), Problems> {
+    fn found(out: &mut Vec<Problem>, path: &str, text: &str) {
+        if out.len() < MAX_NUL_PROBLEMS {
+            out.push(Problem {
+                path: if path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    path.to_owned()
+                },
+                value: serde_json::to_string(text).unwrap_or_else(|_| "?".to_owned()),
+                rule: Rule::NulCharacter,
+            });
+        }
+    }
+    fn walk(value: &Value, path: &mut String, out: &mut Vec<Problem>) {
+        if out.len() >= MAX_NUL_PROBLEMS {
+            return;
+        }
+        match value {
+            Value::String(s) if s.contains('\0') => found(out, path, s),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&i.to_string());
+                    walk(item, path, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k.contains('\0') {
+                        found(out, path, k);
+                    }
+                    let len = path.len();
+                    path.push('/');
+                    // A name holding U+0000 is shown escaped: the pointer ends up in
+                    // error texts, which are stored.
+                    path.push_str(
+                        &k.replace('~', "~0")
+                            .replace('/', "~1")
+                            .replace('\0', "\\u0000"),
+                    );
+                    walk(v, path, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    // The common case, without building a path: no string holds it.
+    fn any_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(any_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || any_nul(v)),
+            _ => false,
+        }
+    }
+    if !any_nul(value) {
+        return Ok(());
+    }
+    let mut out = Vec::new();
+    walk(value, &mut String::new(), &mut out);
+    if out.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(out))
     }
 }
 

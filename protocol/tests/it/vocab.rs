@@ -458,8 +458,9 @@ fn spec_negative_examples_are_refused_with_the_expected_rule() {
             }
             "invalid" => {
                 let msg = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-                let problems = msg
-                    .validate(&prod())
+                // What a receiver runs: the document check, then the message's rules.
+                let problems = vocab::check_no_nul(&crate::read_json(&path))
+                    .and_then(|()| msg.validate(&prod()))
                     .err()
                     .unwrap_or_else(|| panic!("{name}: accepted"));
                 for p in want["problems"].as_array().unwrap() {
@@ -849,4 +850,42 @@ fn borrowed_and_owned_decoding_agree_on_the_spec_examples() {
         seen += 1;
     }
     assert!(seen > 20, "only {seen} examples in {}", dir.display());
+}
+
+/// U+0000 is valid JSON (`\u0000`) but no message may carry it (§4.2): every string and
+/// member name holding it is listed with its pointer.
+#[test]
+fn nul_characters_are_refused_with_their_pointers() {
+    use passerelle_protocol::vocab::{Rule, check_no_nul};
+    let text = std::fs::read_to_string(examples_dir().join("posting-vacancy.json")).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    assert!(check_no_nul(&doc).is_ok());
+    doc["name"] = json!("Poste\u{0} n° 1");
+    doc["employer"]["a/b\u{0}"] = json!(1);
+    doc["tags~"] = json!(["ok", "x\u{0}"]);
+    // Text that merely spells the escape is not the character.
+    doc["summary"] = json!("\\u0000");
+    let problems = check_no_nul(&doc).unwrap_err();
+    let mut paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/employer", "/name", "/tags~0/1"]);
+    assert!(problems.any(|r| *r == Rule::NulCharacter));
+    assert_eq!(Rule::NulCharacter.code(), "nul_character");
+    // A document full of them is refused with the first twenty.
+    let many = Value::Array(vec![json!("\u{0}"); 100]);
+    assert_eq!(check_no_nul(&many).unwrap_err().iter().count(), 20);
+    assert_eq!(
+        check_no_nul(&json!("\u{0}"))
+            .unwrap_err()
+            .iter()
+            .next()
+            .unwrap()
+            .path,
+        "/"
+    );
+    // Under a name holding it, the pointer shows it escaped (error texts are stored).
+    let nested = check_no_nul(&json!({"k\u{0}": {"x": "\u{0}"}})).unwrap_err();
+    let paths: Vec<&str> = nested.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["/", "/k\\u0000/x"]);
+    assert!(!nested.to_string().contains('\u{0}'), "{nested}");
 }
