@@ -55,23 +55,72 @@ pub fn stem(word: &str) -> String {
     stemmer.stem(word).into_owned()
 }
 
-/// The stems of `text`, space-separated (what the SQLite index stores).
-pub fn stems(text: &str) -> String {
-    let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::French);
-    let mut out = String::with_capacity(text.len());
-    for w in words(text) {
+/// Most words whose stems one thread remembers ([`push_stem`]); the memory is emptied
+/// when full. With words of at most [`STEM_MEMO_WORD`] bytes, about 1.5 MB a thread at
+/// most.
+const STEM_MEMO: usize = 8192;
+
+/// Longest word (in bytes) whose stem is remembered: a word is any run of letters and
+/// digits, so a received document could otherwise fill the memory with long ones.
+const STEM_MEMO_WORD: usize = 32;
+
+thread_local! {
+    /// Stems already computed by this thread, by folded word.
+    static STEMS: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        std::cell::RefCell::default();
+}
+
+/// Appends the stem of the folded `word` to `out`. Job offers share most of their
+/// vocabulary (« agent », « gestion », « service »…), and stemming is the dearest part of
+/// indexing a received posting (a catch-up stems every posting it pulls), so each thread
+/// remembers the stems it computed, up to [`STEM_MEMO`] words of at most
+/// [`STEM_MEMO_WORD`] bytes.
+fn push_stem(out: &mut String, word: &str) {
+    if word.len() > STEM_MEMO_WORD {
+        out.push_str(&stem(word));
+        return;
+    }
+    STEMS.with_borrow_mut(|memo| {
+        if let Some(stem) = memo.get(word) {
+            out.push_str(stem);
+            return;
+        }
+        let stem = stem(word);
+        out.push_str(&stem);
+        if memo.len() >= STEM_MEMO {
+            memo.clear();
+        }
+        memo.insert(word.to_owned(), stem);
+    });
+}
+
+/// The stems of `words`, space-separated.
+fn stems_of(words: &[String]) -> String {
+    let mut out = String::with_capacity(words.iter().map(|w| w.len() + 1).sum());
+    for w in words {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&stemmer.stem(&w));
+        push_stem(&mut out, w);
     }
     out
+}
+
+/// The stems of `text`, space-separated (what the SQLite index stores).
+pub fn stems(text: &str) -> String {
+    stems_of(&words(text))
 }
 
 /// The folded words of `text`, space-separated (what PostgreSQL's `to_tsvector('french', …)`
 /// reads).
 pub fn folded(text: &str) -> String {
     words(text).join(" ")
+}
+
+/// [`folded`] and [`stems`] of `text`, folding it once.
+fn folded_and_stems(text: &str) -> (String, String) {
+    let words = words(text);
+    (words.join(" "), stems_of(&words))
 }
 
 /// One search term: the folded word and its stem.
@@ -584,6 +633,8 @@ impl IndexEntry {
         let body = body_text.join("\n");
 
         let published_ms = ms(doc, "/published").unwrap_or(0);
+        let (folded_name, stems_name) = folded_and_stems(&name);
+        let (folded_body, stems_body) = folded_and_stems(&body);
         Self {
             kind: s(doc, "/postingKind").unwrap_or_default().to_owned(),
             status: s(doc, "/status").unwrap_or("published").to_owned(),
@@ -598,10 +649,10 @@ impl IndexEntry {
             published_ms,
             updated_ms: ms(doc, "/updated").unwrap_or(published_ms),
             terms,
-            folded_name: folded(&name),
-            folded_body: folded(&body),
-            stems_name: stems(&name),
-            stems_body: stems(&body),
+            folded_name,
+            folded_body,
+            stems_name,
+            stems_body,
             proof_key: proof_key(doc),
             name,
         }
@@ -708,6 +759,54 @@ mod tests {
             stems("L'ingénieure de la médiathèque"),
             stems("ingenieur mediatheque")
         );
+    }
+
+    /// The remembered stems are the stemmer's, before and after the memory fills up and is
+    /// emptied, and the memory stays bounded.
+    #[test]
+    fn remembered_stems_are_the_stemmers_and_bounded() {
+        let letters = |mut n: usize| {
+            let mut s = String::new();
+            loop {
+                s.push(char::from(b'a' + u8::try_from(n % 26).unwrap()));
+                n /= 26;
+                if n == 0 {
+                    break s;
+                }
+            }
+        };
+        let bases = [
+            "technicienn",
+            "animatric",
+            "ingenieur",
+            "gestionnair",
+            "educat",
+        ];
+        let endings = ["es", "e", "s", "ement", ""];
+        let words: Vec<String> = (0..STEM_MEMO + 700)
+            .map(|n| {
+                format!(
+                    "{}{}{}",
+                    bases[n % bases.len()],
+                    letters(n),
+                    endings[n % endings.len()]
+                )
+            })
+            .collect();
+        let mut words = words;
+        // A word too long to be remembered is stemmed all the same.
+        words.push(format!("{}ements", "x".repeat(STEM_MEMO_WORD)));
+        let fresh: Vec<String> = words.iter().map(|w| stem(w)).collect();
+        for _ in 0..2 {
+            assert_eq!(stems_of(&words), fresh.join(" "));
+            STEMS.with_borrow(|memo| {
+                assert!(memo.len() <= STEM_MEMO, "{}", memo.len());
+                assert!(memo.keys().all(|w| w.len() <= STEM_MEMO_WORD));
+            });
+        }
+        let text = "Techniciennes de la médiathèque, animatrices";
+        assert_eq!(folded_and_stems(text), (folded(text), stems(text)));
+        assert_eq!(stems(text), "technicien mediathequ anim");
     }
 
     #[test]

@@ -251,6 +251,7 @@ impl ActorDirectory {
             actor: actor_id.to_owned(),
             reason,
         };
+        passerelle_protocol::vocab::check_no_nul(raw).map_err(|p| invalid(p.to_string()))?;
         let doc: Organization =
             serde_json::from_value(raw.clone()).map_err(|e| invalid(e.to_string()))?;
         doc.validate(&self.validation)

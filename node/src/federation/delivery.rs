@@ -136,13 +136,14 @@ impl Recorder {
     }
 }
 
-/// The problem `code` of an error answer, if it has one.
+/// The problem `code` of an error answer, if it has one: at most 64 characters, control
+/// characters dropped (it is stored with the job, and a database cannot store U+0000).
 fn problem_code(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Value>(body)
         .ok()?
         .get("code")?
         .as_str()
-        .map(|s| s.chars().take(64).collect())
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect())
 }
 
 /// One attempt of one job, recorded.
@@ -339,5 +340,10 @@ mod tests {
         );
         assert_eq!(problem_code(b"<html>oops</html>"), None);
         assert_eq!(problem_code(br#"{"code":42}"#), None);
+        // Stored with the job: no control character (a database cannot store U+0000).
+        assert_eq!(
+            problem_code(br#"{"code":"bad\u0000code\n"}"#).as_deref(),
+            Some("badcode")
+        );
     }
 }

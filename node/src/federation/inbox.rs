@@ -326,6 +326,8 @@ pub async fn verify_activity(
     via: Via,
     transport_actor: Option<&str>,
 ) -> Result<IncomingActivity, ProtocolError> {
+    // Before anything reads it: a string that cannot be stored (§4.2).
+    passerelle_protocol::vocab::check_no_nul(&value)?;
     let message = Message::from_value_ref(&value)?;
     let Message::Activity(activity) = &message else {
         return Err(ProtocolError::new(

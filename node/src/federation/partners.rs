@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Federation, FederationError};
 use crate::store::{
     AuditRecord, BlockKind, Circle, NewActivity, POLICY_SETTING, Partner, PartnerInfo,
-    PartnershipChange, PartnershipState, StoreError,
+    PartnershipChange, PartnershipState, PostingVersion, Relayer, StoreError,
 };
 
 /// A node's partnership policy (§7.2).
@@ -461,8 +461,27 @@ pub async fn on_follow(
 /// that is not `federation` or `public`, is not relayed.
 ///
 /// # Errors
-/// [`FederationError::Invalid`] when the posting may not be relayed.
+/// [`FederationError::Invalid`] when the posting may not be relayed; a store error
+/// (`NotFound` for an unknown posting; `Conflict` when new versions kept arriving while
+/// the relay was built, three times).
 pub async fn relay(
+    fed: &Federation,
+    object_id: &str,
+    who: &str,
+) -> Result<NewActivity, FederationError> {
+    // A new version stored while the relay is built makes the append refuse it: the
+    // relay is built again from that version (a few times at most).
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match relay_once(fed, object_id, who).await {
+            Err(FederationError::Store(StoreError::Conflict { .. })) if attempts < 3 => {}
+            other => return other,
+        }
+    }
+}
+
+async fn relay_once(
     fed: &Federation,
     object_id: &str,
     who: &str,
@@ -492,10 +511,14 @@ pub async fn relay(
             "seules les offres de visibilité « federation » ou « public » peuvent être relayées (ici « {visibility} »)"
         )));
     }
-    let act = announce(fed, &doc, visibility == "public")?;
+    let mut act = announce(fed, &doc, visibility == "public")?;
+    // The cache's key, as received (the activity's is the id parsed as a URL).
+    act.object_id.clone_from(&posting.object_id);
     let mut audit = AuditRecord::new(who, "posting.relay", format!("remote_posting:{object_id}"));
     audit.details = json!({ "activity": act.activity_id, "author": posting.author });
-    fed.store().append_activity(&act, Some(&audit)).await?;
+    fed.store()
+        .append_relay(&act, posting.version, &audit)
+        .await?;
     Ok(act)
 }
 
@@ -511,8 +534,23 @@ fn announce(
     fed.activity(ActivityType::Announce, embedded(object)?, to, Vec::new())
 }
 
+/// The relays of the new versions of postings we relayed (§10), built and signed inside
+/// the transaction that stores them ([`crate::store::Store::apply_posting_versions`]): the
+/// posting as received, announced to our followers (and to the public when it is public).
+impl Relayer for Federation {
+    fn relay(
+        &self,
+        version: &PostingVersion,
+    ) -> Result<NewActivity, Box<dyn std::error::Error + Send + Sync>> {
+        let public = version.document.get("visibility").and_then(Value::as_str) == Some("public");
+        let mut act = announce(self, &version.document, public)?;
+        act.object_id.clone_from(&version.object_id);
+        Ok(act)
+    }
+}
+
 /// Relays again, without a person asking, what changed a posting we relayed earlier:
-/// its new version (the posting, as received) or its author's `Delete` (§10).
+/// its author's `Delete` (§10). (A new version is relayed as it is stored: [`Relayer`].)
 ///
 /// # Errors
 /// A store or build error.

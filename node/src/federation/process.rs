@@ -154,8 +154,8 @@ pub async fn project_batch(fed: &Federation, batch: &[InboxEntry]) {
     project_run(fed, run).await;
 }
 
-/// Stores a run of posting versions in one transaction, then relays the new versions of
-/// postings we relayed (§10) and records them.
+/// Stores a run of posting versions in one transaction, with the relays of the new
+/// versions of postings we relayed (§10), and records them.
 async fn project_run(fed: &Federation, run: Vec<(&InboxEntry, PostingVersion)>) {
     if run.is_empty() {
         return;
@@ -167,7 +167,7 @@ async fn project_run(fed: &Federation, run: Vec<(&InboxEntry, PostingVersion)>) 
             version,
         })
         .collect();
-    let applied = match fed.store().apply_posting_versions(&items).await {
+    let applied = match fed.store().apply_posting_versions(&items, fed).await {
         Ok(applied) => applied,
         Err(e) => {
             tracing::warn!(error = %e, items = run.len(), "cannot store a batch of postings; projecting them one by one");
@@ -178,47 +178,34 @@ async fn project_run(fed: &Federation, run: Vec<(&InboxEntry, PostingVersion)>) 
         }
     };
     for ((entry, version), applied) in run.iter().zip(applied) {
-        if note_applied(fed, &entry.activity_id, version, applied) {
-            relay_again(fed, entry, version).await;
-        }
+        note_applied(fed, &entry.activity_id, version, applied);
     }
 }
 
-/// Accounts for a posting version stored from the inbox, by [`project_run`] or with its
-/// pulled page: the metric and the log of a projected item, the warning of a version
-/// conflict. Returns whether the item still waits for its relay: stored, and we relayed
-/// the posting earlier ([`relay_again`]).
+/// Accounts for a posting version stored (and recorded) from the inbox, by
+/// [`project_run`] or with its pulled page: the metric and the log of a projected item,
+/// the warning of a version conflict.
 pub(super) fn note_applied(
     fed: &Federation,
     activity_id: &str,
     version: &PostingVersion,
     applied: AppliedVersion,
-) -> bool {
+) {
+    warn_conflict(version, applied);
+    fed.metrics()
+        .projected
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::debug!(activity = %activity_id, outcome = applied.outcome(), "projected");
+}
+
+/// Logs a version conflict (the stored version is kept).
+fn warn_conflict(version: &PostingVersion, applied: AppliedVersion) {
     if applied.apply == PostingApply::VersionConflict {
         tracing::warn!(
             posting = %version.object_id,
             "same version with other content; the stored one is kept"
         );
     }
-    match applied.outcome() {
-        Some(outcome) => {
-            fed.metrics()
-                .projected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(activity = %activity_id, outcome, "projected");
-            false
-        }
-        None => true,
-    }
-}
-
-/// Relays the new version of a posting we relayed earlier (§10), stored from `entry`,
-/// and records the item.
-pub(super) async fn relay_again(fed: &Federation, entry: &InboxEntry, version: &PostingVersion) {
-    let result = partners::relay_activity(fed, &version.document, &version.object_id)
-        .await
-        .map(|()| "posting stored and relayed again");
-    record(fed, entry, result).await;
 }
 
 /// Projects one item and records the outcome (or schedules a retry).
@@ -452,28 +439,19 @@ async fn apply_posting(
     };
     let applied = fed
         .store()
-        .apply_posting_versions(&[BatchedVersion {
-            inbox_seq: None,
-            version: &version,
-        }])
+        .apply_posting_versions(
+            &[BatchedVersion {
+                inbox_seq: None,
+                version: &version,
+            }],
+            fed,
+        )
         .await?;
     let Some(applied) = applied.first().copied() else {
         return Ok("posting already known (same or newer version)");
     };
-    if applied.apply == PostingApply::VersionConflict {
-        tracing::warn!(
-            posting = %version.object_id,
-            "same version with other content; the stored one is kept"
-        );
-    }
-    match applied.outcome() {
-        Some(outcome) => Ok(outcome),
-        None => {
-            // We relayed an earlier version: relay this one too (§10).
-            partners::relay_activity(fed, posting, &version.object_id).await?;
-            Ok("posting stored and relayed again")
-        }
-    }
+    warn_conflict(&version, applied);
+    Ok(applied.outcome())
 }
 
 /// `Accept` or `Reject` of our `Follow`: the partnership in our direction starts (and we

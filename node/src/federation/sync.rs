@@ -21,12 +21,9 @@ use super::actors::check_media_type;
 use super::error::ProtocolError;
 use super::inbox::verify_activity;
 use super::net::ACTIVITY_JSON;
-use super::process::{note_applied, posting_version_of, relay_again};
+use super::process::{note_applied, posting_version_of};
 use super::{Federation, jitter, sleep_or_stop};
-use crate::store::{
-    InboxAccept, InboxEntry, IncomingActivity, PageCursor, PulledActivity, SyncTarget, Via,
-    origin_of,
-};
+use crate::store::{InboxAccept, PageCursor, PulledActivity, SyncTarget, Via, origin_of};
 
 /// Pulls claimed at once by a process.
 const BATCH: u32 = 4;
@@ -154,7 +151,8 @@ async fn first_page(fed: &Federation, outbox: &str) -> Result<String, String> {
             .to_owned(),
         _ => String::new(),
     };
-    if first.is_empty() || origin_of(&first) != origin_of(outbox) {
+    // A cursor is stored: a URL holding U+0000 could not be (§4.2).
+    if first.is_empty() || first.contains('\0') || origin_of(&first) != origin_of(outbox) {
         return Err(format!("{outbox} has no usable `first` page"));
     }
     Ok(first)
@@ -170,14 +168,28 @@ struct Verified {
     cursor: String,
 }
 
+/// What the reading side of a pull hands to its storing side, in order.
+enum ToStore {
+    /// A verified page, to store with its cursor.
+    Page(Verified),
+    /// The partner refused our cursor: forget it (after the pages handed before).
+    ResetCursor,
+}
+
+/// Verified pages that may wait for the storing side of a pull, beside the one it stores.
+const STORE_QUEUE: usize = 1;
+
 /// Pulls one partner's outbox from its cursor until an empty page.
 ///
-/// Pages go through a three-stage pipeline: while the activities of page *n* are verified
-/// (on every core, see [`verify_page`]), page *n + 1* is fetched and page *n − 1* is
-/// stored, with the cursor past it, in one transaction ([`crate::store::Store::accept_page`]).
-/// The cursor therefore never passes a page that is not stored; when the pull stops (an
-/// error, the end of the outbox, shutdown), the page already verified is stored first, so
-/// the cursor stays after the last page that was fully checked.
+/// Pages go through a three-stage pipeline. The reading side fetches page *n + 1* while
+/// it verifies the activities of page *n* (on every core, see [`verify_page`]), then
+/// hands page *n* to the storing side, which stores each page, with the cursor past it, in
+/// one transaction ([`crate::store::Store::accept_page`]), in order. The two sides run
+/// side by side, joined by a queue of [`STORE_QUEUE`] pages, so that neither waits for the
+/// other's slower pages; a full queue holds the reading side back. The cursor therefore
+/// never passes a page that is not stored; when the reading stops (an error, the end of
+/// the outbox, shutdown), the pages it verified are stored first, so the cursor stays
+/// after the last page that was fully checked. When storing fails, the reading stops.
 ///
 /// # Errors
 /// What failed, for the operator (the cursor stays at the last stored page).
@@ -186,30 +198,72 @@ pub async fn pull(
     target: &SyncTarget,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<PullReport, String> {
-    let mut report = PullReport::default();
-    let mut unstored = None;
-    let outcome = pull_pages(fed, target, shutdown, &mut report, &mut unstored).await;
-    let flushed = match unstored {
-        Some(page) => store_page(fed, target, page, &mut report).await,
-        None => Ok(()),
+    let (to_store, queue) = tokio::sync::mpsc::channel(STORE_QUEUE);
+    let mut read = PullReport::default();
+    let mut stored = PullReport::default();
+    let (outcome, flushed) = tokio::join!(
+        read_pages(fed, target, shutdown, &mut read, to_store),
+        store_pages(fed, target, queue, &mut stored),
+    );
+    let report = PullReport {
+        pages: read.pages,
+        stored: stored.stored,
+        duplicates: stored.duplicates,
+        refused: read.refused + stored.refused,
     };
     match (outcome, flushed) {
         (Ok(()), flushed) => flushed.map(|()| report),
         (Err(e), Ok(())) => Err(e),
+        // Verified pages were not stored: that is the failure to report (the reading
+        // side may have failed because of it, or after it).
         (Err(e), Err(f)) => {
-            tracing::warn!(partner = %target.actor_id, error = %f, "cannot store the last verified page");
-            Err(e)
+            tracing::warn!(partner = %target.actor_id, error = %e, "the reading side of the pull failed too");
+            Err(f)
         }
     }
 }
 
-/// The page loop of [`pull`]; leaves in `unstored` the last verified page, not yet stored.
-async fn pull_pages(
+/// The storing side of [`pull`]: stores what `queue` hands, in order, until the reading
+/// side is done or a page cannot be stored (then the queue is dropped, which stops the
+/// reading side).
+async fn store_pages(
+    fed: &Federation,
+    target: &SyncTarget,
+    mut queue: tokio::sync::mpsc::Receiver<ToStore>,
+    report: &mut PullReport,
+) -> Result<(), String> {
+    while let Some(next) = queue.recv().await {
+        match next {
+            ToStore::Page(page) => {
+                let n_items = page.items.len();
+                let (stored, store_time) = timed(store_page(fed, target, page, report)).await;
+                tracing::debug!(
+                    partner = %target.actor_id,
+                    items = n_items,
+                    store_ms = store_time.as_secs_f64() * 1e3,
+                    "page pipeline store"
+                );
+                stored?;
+            }
+            ToStore::ResetCursor => fed
+                .store()
+                .reset_cursor(&target.actor_id)
+                .await
+                .map_err(|e| e.to_string())?,
+        }
+    }
+    Ok(())
+}
+
+/// The reading side of [`pull`]: fetches and verifies the pages and hands them to
+/// `to_store`; stops early, without an error, when the storing side has stopped (it
+/// reports why), before the next page or when handing one over.
+async fn read_pages(
     fed: &Arc<Federation>,
     target: &SyncTarget,
     shutdown: &watch::Receiver<bool>,
     report: &mut PullReport,
-    unstored: &mut Option<Verified>,
+    to_store: tokio::sync::mpsc::Sender<ToStore>,
 ) -> Result<(), String> {
     let mut url = match &target.next_url {
         Some(u) => u.clone(),
@@ -221,6 +275,10 @@ async fn pull_pages(
         if *shutdown.borrow() {
             break;
         }
+        if to_store.is_closed() {
+            // The storing side failed: no page read from now on could be stored.
+            return Ok(());
+        }
         let (status, page) = match prefetched.take() {
             Some(p) => p?,
             None => fetch(fed, &url).await?,
@@ -230,17 +288,14 @@ async fn pull_pages(
             && !restarted
         {
             // The partner does not know our cursor any more: restart from the beginning
-            // (de-duplication and versions make re-reading harmless, §9.3). The page
-            // verified before is stored first, so its cursor cannot land after the reset.
+            // (de-duplication and versions make re-reading harmless, §9.3). The storing
+            // side forgets the cursor after the pages verified before, so that their
+            // cursor cannot land after the reset.
             restarted = true;
             tracing::warn!(partner = %target.actor_id, "cursor refused; restarting from the first page");
-            if let Some(page) = unstored.take() {
-                store_page(fed, target, page, report).await?;
+            if to_store.send(ToStore::ResetCursor).await.is_err() {
+                return Ok(());
             }
-            fed.store()
-                .reset_cursor(&target.actor_id)
-                .await
-                .map_err(|e| e.to_string())?;
             url = first_page(fed, &target.outbox).await?;
             continue;
         }
@@ -259,36 +314,32 @@ async fn pull_pages(
             }
             _ => return Err(format!("{url}: a page must be a JSON object")),
         };
+        if next.as_deref().is_some_and(|n| n.contains('\0')) {
+            // It would be stored as the cursor, and this error as the pull's last error,
+            // which a database cannot hold (§4.2): checked first, the URL not quoted.
+            return Err(format!("{url}: its next page's URL holds U+0000"));
+        }
         if let Some(n) = &next
             && origin_of(n) != origin_of(&target.outbox)
         {
             return Err(format!("{url}: its next page {n} is on another origin"));
         }
-        // The page after this one, if there is one to follow, is fetched, and the page
-        // before it stored, while this one is verified.
+        // The page after this one, if there is one to follow, is fetched while this one
+        // is verified.
         let follow = match &next {
             Some(n) if !items.is_empty() && *n != url && report.pages < MAX_PAGES => {
                 Some(n.clone())
             }
             _ => None,
         };
-        let before = unstored.take();
-        let (checked, ahead, stored) = tokio::join!(
-            verify_page(fed, items, &target.actor_id),
-            async {
+        let n_items = items.len();
+        let ((checked, verify_time), ahead) =
+            tokio::join!(timed(verify_page(fed, items, &target.actor_id)), async {
                 match &follow {
-                    Some(n) => Some(fetch(fed, n).await),
+                    Some(n) => Some(timed(fetch(fed, n)).await),
                     None => None,
                 }
-            },
-            async {
-                match before {
-                    Some(page) => store_page(fed, target, page, report).await,
-                    None => Ok(()),
-                }
-            }
-        );
-        stored?;
+            },);
         let checked = checked?;
         let mut verified = Vec::with_capacity(checked.len());
         for (id, result) in checked {
@@ -302,19 +353,42 @@ async fn pull_pages(
                 }
             }
         }
-        *unstored = Some(Verified {
+        let page = Verified {
             items: verified,
             cursor: next.clone().unwrap_or_else(|| url.clone()),
-        });
+        };
+        let (sent, queue_time) = timed(to_store.send(ToStore::Page(page))).await;
+        // What bounds a pull, for a diagnosis (`[log] filter`,
+        // `passerelle_node::federation::sync=debug`): the reading side's times for this
+        // page (`queue_ms`: waiting for the storing side), and its storing time (`page
+        // pipeline store`).
+        tracing::debug!(
+            partner = %target.actor_id,
+            items = n_items,
+            verify_ms = verify_time.as_secs_f64() * 1e3,
+            fetch_ms = ahead.as_ref().map_or(0.0, |a| a.1.as_secs_f64() * 1e3),
+            queue_ms = queue_time.as_secs_f64() * 1e3,
+            "page pipeline read"
+        );
+        if sent.is_err() {
+            return Ok(());
+        }
         match follow {
             Some(n) => {
                 url = n;
-                prefetched = ahead;
+                prefetched = ahead.map(|a| a.0);
             }
             None => break,
         }
     }
     Ok(())
+}
+
+/// `fut`'s output and how long it took.
+async fn timed<T>(fut: impl std::future::Future<Output = T>) -> (T, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let out = fut.await;
+    (out, started.elapsed())
 }
 
 /// Stores a verified page and moves the cursor past it, in one transaction; counts what
@@ -330,7 +404,7 @@ async fn store_page(
         next_url: Some(&page.cursor),
         lease: lease(fed),
     };
-    let outcomes = match fed.store().accept_page(&page.items, &cursor).await {
+    let outcomes = match fed.store().accept_page(&page.items, &cursor, fed).await {
         Ok(outcomes) => outcomes,
         Err(e) if page.items.iter().any(|i| i.version().is_some()) => {
             // The page could not be stored with its versions (nothing of it was written;
@@ -344,7 +418,7 @@ async fn store_page(
                 .map(PulledActivity::without_version)
                 .collect();
             fed.store()
-                .accept_page(&page.items, &cursor)
+                .accept_page(&page.items, &cursor, fed)
                 .await
                 .map_err(|e| e.to_string())?
         }
@@ -353,16 +427,12 @@ async fn store_page(
     let mut stored_now = 0u64;
     for (item, o) in page.items.iter().zip(&outcomes) {
         match o.accept {
-            InboxAccept::Stored { seq } => {
+            InboxAccept::Stored { .. } => {
                 report.stored += 1;
                 stored_now += 1;
                 fed.metrics().inbox("pull", "accepted");
-                if let (Some(version), Some(applied)) = (item.version(), o.applied)
-                    && note_applied(fed, &item.activity().activity_id, version, applied)
-                {
-                    // Stored, and we relayed the posting: the item waits for this relay.
-                    let entry = waiting_entry(item.activity(), seq);
-                    relay_again(fed, &entry, version).await;
+                if let (Some(version), Some(applied)) = (item.version(), o.applied) {
+                    note_applied(fed, &item.activity().activity_id, version, applied);
                 }
             }
             InboxAccept::Duplicate => {
@@ -379,23 +449,6 @@ async fn store_page(
         .pulled
         .fetch_add(stored_now, std::sync::atomic::Ordering::Relaxed);
     Ok(())
-}
-
-/// The inbox item `activity` became at `seq`, as the projection would have claimed it
-/// (its first attempt).
-fn waiting_entry(activity: &IncomingActivity, seq: i64) -> InboxEntry {
-    InboxEntry {
-        seq,
-        activity_id: activity.activity_id.clone(),
-        actor_id: activity.actor_id.clone(),
-        activity_type: activity.activity_type.clone(),
-        object_id: activity.object_id.clone(),
-        document: activity.document.clone(),
-        via: activity.via,
-        signers: activity.signers.clone(),
-        received_at: OffsetDateTime::now_utc(),
-        attempts: 1,
-    }
 }
 
 /// Verifies the activities of one page as the inbox does ([`verify_activity`]), spread

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(not_found)
+        .layer(middleware::from_fn(refuse_nul_in_uri))
         .layer(DefaultBodyLimit::max(state.body_limit()))
         .layer(middleware::from_fn_with_state(state.clone(), limits::rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -142,6 +143,26 @@ pub async fn problem_for_bare_errors(response: Response) -> Response {
         ),
         _ => response,
     }
+}
+
+/// Refuses a request whose path or query string holds U+0000 (`%00`, the only way a URI
+/// carries it) with `400 uri_invalid` (spec §12), before any handler: nothing read from an address
+/// may reach the database with it (PostgreSQL text cannot hold it, and a query string
+/// bound as a search term answered 500). Messages, API bodies and console forms are
+/// refused at their own edges (`protocol::vocab::check_no_nul`, `AppJson`,
+/// `console::Form::has_nul`).
+async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+    let nul = req
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().contains("%00"));
+    if nul {
+        return axum::response::IntoResponse::into_response(error::AppError::bad_request(
+            "uri_invalid",
+            "adresse refusée : le caractère nul (U+0000, %00) n'est admis ni dans le chemin ni dans les paramètres",
+        ));
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> error::AppError {

@@ -309,22 +309,57 @@ pub struct BatchedVersion<'a> {
 pub struct AppliedVersion {
     /// The §8.5 outcome.
     pub apply: PostingApply,
-    /// Stored, from its author, and we relayed the posting earlier: the new version must
-    /// be relayed too (§10).
+    /// Stored, from its author, and we relayed the posting earlier: the new version was
+    /// relayed too (§10), by an `Announce` appended to the outbox in the same transaction
+    /// ([`Relayer`]).
     pub relayed: bool,
 }
 
 impl AppliedVersion {
-    /// The projection outcome recorded for the inbox item; `None` while the new version
-    /// still has to be relayed.
-    pub fn outcome(self) -> Option<&'static str> {
+    /// The projection outcome recorded for the inbox item.
+    pub fn outcome(self) -> &'static str {
         match self.apply {
-            PostingApply::Stored if self.relayed => None,
-            PostingApply::Stored => Some(STORED_OUTCOME),
-            PostingApply::Stale => Some("posting already known (same or newer version)"),
-            PostingApply::Tombstoned => Some("posting deleted earlier (tombstone wins)"),
-            PostingApply::VersionConflict => Some("version conflict: stored version kept"),
+            PostingApply::Stored if self.relayed => RELAYED_OUTCOME,
+            PostingApply::Stored => STORED_OUTCOME,
+            PostingApply::Stale => "posting already known (same or newer version)",
+            PostingApply::Tombstoned => "posting deleted earlier (tombstone wins)",
+            PostingApply::VersionConflict => "version conflict: stored version kept",
         }
+    }
+}
+
+/// Builds the `Announce` that relays again a new version of a posting we relayed earlier
+/// (§10). The federation implements it (it signs with the node's key); the store calls it
+/// inside the transaction that stores the version and appends its result to the outbox
+/// there, so that a stored version is never left unrelayed by a failure or a crash
+/// between the two.
+pub trait Relayer: Sync {
+    /// The activity relaying `version`: stored, its author's own, of a posting whose
+    /// earlier version we relayed. Its `object_id` is the posting's.
+    ///
+    /// # Errors
+    /// The activity cannot be built or signed: the whole transaction is given up.
+    fn relay(
+        &self,
+        version: &PostingVersion,
+    ) -> std::result::Result<NewActivity, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// A [`Relayer`] for stores used without a federation (tools, tests): a version that
+/// would have to be relayed is refused, and nothing of its batch is stored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRelays;
+
+impl Relayer for NoRelays {
+    fn relay(
+        &self,
+        version: &PostingVersion,
+    ) -> std::result::Result<NewActivity, Box<dyn std::error::Error + Send + Sync>> {
+        Err(format!(
+            "posting {} was relayed by this node: its new version must be relayed, and nothing here can sign",
+            version.object_id
+        )
+        .into())
     }
 }
 
@@ -835,7 +870,7 @@ impl Store {
     /// Caches an actor document just fetched from its origin.
     pub async fn put_remote_actor(&self, actor_id: &str, document: &Value) -> Result<()> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "INSERT INTO remote_actors (actor_id, document, fetched_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (actor_id) DO UPDATE SET document = excluded.document, fetched_at = excluded.fetched_at",
@@ -843,7 +878,7 @@ impl Store {
             .bind(actor_id)
             .bind(json_text(document))
             .bind(to_ms(now()))
-            .execute(pool)
+            .execute(&*writer)
             .await
             .map_err(map_err("cache an actor"))?;
             Ok(())
@@ -900,6 +935,10 @@ impl Store {
 /// The name of the outcome recorded for an inbox item whose posting version was stored.
 pub(super) const STORED_OUTCOME: &str = "posting stored";
 
+/// The outcome recorded for an inbox item whose posting version was stored and relayed
+/// again (§10).
+pub(super) const RELAYED_OUTCOME: &str = "posting stored and relayed again";
+
 /// What is computed from a posting version alone (its text, its feed index entry with the
 /// French stemming): done before the write transaction, not while holding the database's
 /// writer — for a pulled page, on the threads that verified it.
@@ -926,36 +965,33 @@ pub(super) enum InboxRecording {
     Update,
     /// The items' rows were inserted in this transaction already recorded as projected,
     /// with [`STORED_OUTCOME`] (a pulled page, [`Store::accept_page`]): only another
-    /// outcome is written; an item whose new version is to be relayed (§10) goes back to
-    /// waiting, leased until `hold_until` (Unix ms) to the caller, which relays it and
-    /// records it.
-    Premarked {
-        /// End of the caller's lease on the items it must relay.
-        hold_until: i64,
-    },
+    /// outcome is written.
+    Premarked,
 }
 
 /// Writes of posting versions inside a transaction (one implementation per backend).
 pub(super) trait VersionWrites: Send {
-    /// Stores `items` by the rules of [`Store::apply_posting_version`], in order, and
-    /// records their inbox items as `recording` says. `prepared` holds one entry per item.
+    /// Stores `items` by the rules of [`Store::apply_posting_version`], in order, relays
+    /// again with `relay` those stored that we relayed earlier (§10), and records their
+    /// inbox items as `recording` says. `prepared` holds one entry per item.
     fn apply_versions<'a>(
         &mut self,
         items: &[BatchedVersion<'a>],
         prepared: &[&'a PreparedVersion],
         t: i64,
         recording: InboxRecording,
+        relay: &dyn Relayer,
     ) -> impl std::future::Future<Output = Result<Vec<AppliedVersion>>> + Send;
 }
 
 /// The `object_id`s that `select` (ending in `IN `) returns for `ids`, read on `conn`
-/// (a connection in a transaction) in lists of [`BULK_SEQS`].
+/// (a connection in a transaction, of SQLite when `$sqlite`) in lists of [`BULK_SEQS`].
 macro_rules! object_ids_in {
-    ($conn:expr, $select:expr, $ids:expr, $what:expr) => {{
+    ($conn:expr, $sqlite:expr, $select:expr, $ids:expr, $what:expr) => {{
         let mut found: HashSet<String> = HashSet::new();
         for chunk in $ids.chunks(BULK_SEQS) {
             let mut sql = String::from($select);
-            push_values(&mut sql, 1, chunk.len());
+            push_values(&mut sql, 1, chunk.len(), $sqlite);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(*id);
@@ -968,6 +1004,31 @@ macro_rules! object_ids_in {
     }};
 }
 
+/// Whether a version of a posting may be relayed (§6.2, §10): `federation` or `public`.
+/// A posting we relayed whose author narrowed it (to a circle, to one node) is stored, and
+/// its new version is not relayed.
+fn relayable(v: &PostingVersion) -> bool {
+    matches!(
+        v.document.get("visibility").and_then(Value::as_str),
+        Some("federation" | "public")
+    )
+}
+
+/// Records inbox item `seq` as projected at `t` with `outcome`, on `conn`.
+macro_rules! record_projection {
+    ($conn:expr, $seq:expr, $t:expr, $outcome:expr) => {
+        sqlx::query(
+            "UPDATE inbox SET processed_at = $1, outcome = $2, lease_until = NULL, lease_owner = NULL WHERE seq = $3",
+        )
+        .bind($t)
+        .bind($outcome)
+        .bind($seq)
+        .execute(&mut *$conn)
+        .await
+        .map_err(map_err("record a projection"))?
+    };
+}
+
 macro_rules! version_writes_impl {
     ($conn:ty, $pg:expr) => {
         impl VersionWrites for $conn {
@@ -977,6 +1038,7 @@ macro_rules! version_writes_impl {
                 prepared: &[&'a PreparedVersion],
                 t: i64,
                 recording: InboxRecording,
+                relay: &dyn Relayer,
             ) -> Result<Vec<AppliedVersion>> {
                 // Before any row is read: see `feed::FEED_LOCK_KEY`.
                 super::feed::FeedIndex::lock_feed(&mut *self).await?;
@@ -999,8 +1061,8 @@ macro_rules! version_writes_impl {
                 for i in items {
                     *occurrences.entry(i.version.object_id.as_str()).or_default() += 1;
                 }
-                // Pre-recorded items to hand back to the caller for a relay.
-                let mut held: Vec<i64> = Vec::new();
+                // Items stored that we relayed earlier: relayed again below (§10).
+                let mut to_relay: Vec<usize> = Vec::new();
                 // Postings seen for the first time, each once in the batch (the bulk of a
                 // catch-up or of a partner's publication burst), are stored with a few
                 // multi-row statements: each statement is a hand-off to the database, which
@@ -1008,6 +1070,7 @@ macro_rules! version_writes_impl {
                 let ids: Vec<&str> = occurrences.keys().copied().collect();
                 let known = object_ids_in!(
                     self,
+                    !$pg,
                     "SELECT object_id FROM remote_postings WHERE object_id IN ",
                     ids,
                     "read remote postings"
@@ -1029,7 +1092,7 @@ macro_rules! version_writes_impl {
                             "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \
                              verified_key, verified_at, first_seen_at, updated_at) VALUES ",
                         );
-                        push_values(&mut sql, chunk.len(), 10);
+                        push_values(&mut sql, chunk.len(), 10, !$pg);
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for &k in chunk {
                             let v = items[k].version;
@@ -1062,6 +1125,7 @@ macro_rules! version_writes_impl {
                         .collect();
                     let relayed = object_ids_in!(
                         self,
+                        !$pg,
                         "SELECT DISTINCT object_id FROM outbox WHERE activity_type = 'Announce' AND object_id IN ",
                         authored,
                         "read the outbox"
@@ -1071,16 +1135,14 @@ macro_rules! version_writes_impl {
                         let v = items[k].version;
                         let applied = AppliedVersion {
                             apply: PostingApply::Stored,
-                            relayed: v.relayed_by.is_none() && relayed.contains(v.object_id.as_str()),
+                            relayed: v.relayed_by.is_none()
+                                && relayable(v)
+                                && relayed.contains(v.object_id.as_str()),
                         };
-                        if let Some(seq) = items[k].inbox_seq {
-                            match (recording, applied.outcome()) {
-                                (InboxRecording::Update, Some(_)) => done.push(seq),
-                                (InboxRecording::Premarked { .. }, None) => {
-                                    held.push(seq);
-                                }
-                                _ => {}
-                            }
+                        if applied.relayed {
+                            to_relay.push(k);
+                        } else if let (InboxRecording::Update, Some(seq)) = (recording, items[k].inbox_seq) {
+                            done.push(seq);
                         }
                         out[k] = Some(applied);
                     }
@@ -1091,7 +1153,7 @@ macro_rules! version_writes_impl {
                             chunk.len() + 1,
                             chunk.len() + 2
                         );
-                        push_values(&mut sql, 1, chunk.len());
+                        push_values(&mut sql, 1, chunk.len(), !$pg);
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for seq in chunk {
                             q = q.bind(*seq);
@@ -1178,6 +1240,7 @@ macro_rules! version_writes_impl {
                     // author's own versions, not another relay's.
                     let relayed = apply == PostingApply::Stored
                         && v.relayed_by.is_none()
+                        && relayable(v)
                         && sqlx::query(
                             "SELECT 1 AS x FROM outbox WHERE activity_type = 'Announce' AND object_id = $1 LIMIT 1",
                         )
@@ -1187,41 +1250,30 @@ macro_rules! version_writes_impl {
                         .map_err(map_err("read the outbox"))?
                         .is_some();
                     let applied = AppliedVersion { apply, relayed };
-                    if let Some(seq) = item.inbox_seq {
-                        match (recording, applied.outcome()) {
-                            (InboxRecording::Premarked { .. }, Some(STORED_OUTCOME)) => {}
-                            (InboxRecording::Premarked { .. }, None) => {
-                                held.push(seq);
-                            }
-                            (_, Some(outcome)) => {
-                                sqlx::query(
-                                    "UPDATE inbox SET processed_at = $1, outcome = $2, lease_until = NULL, lease_owner = NULL WHERE seq = $3",
-                                )
-                                .bind(t)
-                                .bind(outcome)
-                                .bind(seq)
-                                .execute(&mut *self)
-                                .await
-                                .map_err(map_err("record a projection"))?;
-                            }
-                            (InboxRecording::Update, None) => {}
-                        }
-                    }
                     out[k] = Some(applied);
+                    if relayed {
+                        to_relay.push(k);
+                        continue;
+                    }
+                    let outcome = applied.outcome();
+                    if let Some(seq) = item.inbox_seq
+                        && !(recording == InboxRecording::Premarked && outcome == STORED_OUTCOME)
+                    {
+                        record_projection!(self, seq, t, outcome);
+                    }
                 }
-                let hold_until = match recording {
-                    InboxRecording::Premarked { hold_until } => hold_until,
-                    InboxRecording::Update => 0,
-                };
-                for seq in held {
-                    sqlx::query(
-                        "UPDATE inbox SET processed_at = NULL, outcome = NULL, lease_until = $1 WHERE seq = $2",
-                    )
-                    .bind(hold_until)
-                    .bind(seq)
-                    .execute(&mut *self)
-                    .await
-                    .map_err(map_err("hold a projection for its relay"))?;
+                // The relays, appended to the outbox in this transaction: the version and
+                // its relay are committed together or not at all.
+                let lock = if $pg { postgres::LOCK_OUTBOX_SQL } else { sqlite::LOCK_OUTBOX_SQL };
+                for k in to_relay {
+                    let act = relay.relay(items[k].version).map_err(|cause| StoreError::Other {
+                        action: "build the relay of a posting",
+                        cause,
+                    })?;
+                    let _seq = outbox_append!(self, lock, &act);
+                    if let Some(seq) = items[k].inbox_seq {
+                        record_projection!(self, seq, t, RELAYED_OUTCOME);
+                    }
                 }
                 Ok(out
                     .into_iter()
@@ -1256,25 +1308,34 @@ impl Store {
     /// higher version replaces the stored one, a lower or equal one with the same content
     /// is stale, an equal one with other content is a conflict (the stored one is kept),
     /// and a tombstone wins over everything.
+    ///
+    /// Without a federation to sign relays ([`NoRelays`]): a new version of a posting we
+    /// relayed is refused with an error (nothing stored). The projection uses
+    /// [`Store::apply_posting_versions`].
     pub async fn apply_posting_version(&self, v: &PostingVersion) -> Result<PostingApply> {
         let applied = self
-            .apply_posting_versions(&[BatchedVersion {
-                inbox_seq: None,
-                version: v,
-            }])
+            .apply_posting_versions(
+                &[BatchedVersion {
+                    inbox_seq: None,
+                    version: v,
+                }],
+                &NoRelays,
+            )
             .await?;
         Ok(applied.first().map_or(PostingApply::Stale, |a| a.apply))
     }
 
     /// Stores several verified posting versions in **one** write transaction, in order, by
-    /// the rules of [`Store::apply_posting_version`]. An item that comes from the inbox
-    /// (`inbox_seq`) is recorded as projected in the same transaction, with the outcome
-    /// text of [`AppliedVersion::outcome`], unless it was stored and we relayed the
-    /// posting earlier ([`AppliedVersion::relayed`]): the caller relays the new version
-    /// (§10) and then records the item. Nothing is written when an error is returned.
+    /// the rules of [`Store::apply_posting_version`]. A new version of a posting we
+    /// relayed earlier is relayed again (§10): `relay` builds its `Announce`, appended to
+    /// the outbox in the same transaction ([`AppliedVersion::relayed`]). An item that
+    /// comes from the inbox (`inbox_seq`) is recorded as projected in the same transaction,
+    /// with the outcome text of [`AppliedVersion::outcome`]. Nothing is written when an
+    /// error is returned.
     pub async fn apply_posting_versions(
         &self,
         items: &[BatchedVersion<'_>],
+        relay: &dyn Relayer,
     ) -> Result<Vec<AppliedVersion>> {
         let t = to_ms(now());
         let prepared: Vec<PreparedVersion> = items
@@ -1282,12 +1343,16 @@ impl Store {
             .map(|i| PreparedVersion::new(i.version))
             .collect();
         let prepared: Vec<&PreparedVersion> = prepared.iter().collect();
-        both!(self, pool => {
+        let out = both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            let out = VersionWrites::apply_versions(&mut *tx, items, &prepared, t, InboxRecording::Update).await?;
+            let out = VersionWrites::apply_versions(&mut *tx, items, &prepared, t, InboxRecording::Update, relay).await?;
             tx.commit().await.map_err(map_err("commit"))?;
-            Ok(out)
-        })
+            out
+        });
+        if out.iter().any(|a| a.relayed) {
+            self.notify_outbox();
+        }
+        Ok(out)
     }
 
     /// Deletes a remote posting, leaving a tombstone that no later version revives.
@@ -1473,6 +1538,53 @@ impl Store {
 }
 
 impl Store {
+    /// Appends an HR officer's first relay (`Announce`, §10) of the received posting
+    /// `object_id`, built from its stored `version`, with its audit record: under the
+    /// feed's lock, which every writer of the remote postings takes, so that no version
+    /// is stored between the check and the append. A later version then finds the relay
+    /// and is relayed in turn ([`Relayer`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the posting is no longer at `version` (a newer one
+    /// was stored, or it was deleted, since it was read): nothing is written, build the
+    /// relay again from the stored posting.
+    pub async fn append_relay(
+        &self,
+        activity: &NewActivity,
+        version: i64,
+        audit: &AuditRecord,
+    ) -> Result<i64> {
+        let seq = both!(self, pool, lock => {
+            let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            super::feed::FeedIndex::lock_feed(&mut *tx).await?;
+            let current = sqlx::query("SELECT version, deleted_at FROM remote_postings WHERE object_id = $1")
+                .bind(&activity.object_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err("read a remote posting"))?;
+            let unchanged = match current {
+                Some(r) => {
+                    let v: i64 = col!(r, "version");
+                    let deleted: Option<i64> = col!(r, "deleted_at");
+                    v == version && deleted.is_none()
+                }
+                None => false,
+            };
+            if !unchanged {
+                return Err(StoreError::conflict(format!(
+                    "posting {} changed while it was being relayed",
+                    activity.object_id
+                )));
+            }
+            let seq = outbox_append!(tx, lock, activity);
+            audit!(tx, audit);
+            tx.commit().await.map_err(map_err("commit"))?;
+            seq
+        });
+        self.notify_outbox();
+        Ok(seq)
+    }
+
     /// Appends an activity that changes nothing else (a relay, a re-sent message) to the
     /// outbox, with its delivery jobs and, when a person asked, its audit record.
     pub async fn append_activity(

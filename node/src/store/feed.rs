@@ -30,6 +30,10 @@ use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, facet_token, f
 /// two processes) would otherwise both read the old row, and the later commit could write
 /// an older version over a newer one or revive a posting deleted meanwhile. Taken first,
 /// it also orders every such writer the same way (no deadlock with their row locks).
+///
+/// A transaction that also appends to the outbox (whose table lock orders its sequence
+/// numbers) takes this lock first: the storing of a version relays it from inside the
+/// feed's lock, so a local posting's change takes the feed's lock before the outbox's too.
 const FEED_LOCK_KEY: i64 = 0x7061_7373_6665_6564;
 
 /// A multi-valued or single-valued filter dimension, also a facet.
@@ -1021,7 +1025,7 @@ macro_rules! feed_index_impl {
                 };
                 if !e.terms.is_empty() {
                     let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
-                    push_values(&mut sql, e.terms.len(), 3);
+                    push_values(&mut sql, e.terms.len(), 3, !pg);
                     sql.push_str(" ON CONFLICT DO NOTHING");
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (f, v) in &e.terms {
@@ -1060,7 +1064,7 @@ macro_rules! feed_index_impl {
                          published_at, updated_at, verified_key, verified_at, indexed_at",
                     );
                     sql.push_str(if pg { ", tsv) VALUES " } else { ") VALUES " });
-                    push_values_with(&mut sql, chunk.len(), 20, if pg { 3 } else { 0 }, |sql, b| {
+                    push_values_with(&mut sql, chunk.len(), 20, if pg { 3 } else { 0 }, !pg, |sql, b| {
                         if pg {
                             let _ = write!(sql, ", {}", pg_tsv(b + 21));
                         }
@@ -1097,7 +1101,7 @@ macro_rules! feed_index_impl {
                     .collect();
                 for chunk in terms.chunks(rows_per_insert * 5) {
                     let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
-                    push_values(&mut sql, chunk.len(), 3);
+                    push_values(&mut sql, chunk.len(), 3, !pg);
                     sql.push_str(" ON CONFLICT DO NOTHING");
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (doc_id, f, v) in chunk {
@@ -1110,7 +1114,7 @@ macro_rules! feed_index_impl {
                 if !pg {
                     for chunk in added.chunks(rows_per_insert) {
                         let mut sql = String::from("INSERT INTO feed_fts (rowid, name, body, facets) VALUES ");
-                        push_values(&mut sql, chunk.len(), 4);
+                        push_values(&mut sql, chunk.len(), 4, true);
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for (doc_id, rec) in chunk {
                             let e = &rec.entry;
@@ -1873,6 +1877,12 @@ impl Store {
         if refilled > 0 {
             tracing::info!(refilled, "full-text rows of the feed rebuilt");
         }
+        // Nothing is missing at almost every start: that is checked on a reader, without
+        // the write lock, so that scanning every posting does not fill the SQLite writer
+        // connection's cache (8–16 MB more until it closes, 30–60 s unused).
+        if !self.feed_misses_postings().await? {
+            return Ok(0);
+        }
         let mut done = 0u64;
         // Local postings, by id.
         let mut last = String::new();
@@ -1963,6 +1973,22 @@ impl Store {
         Ok(done)
     }
 
+    /// Whether a published local posting or a received one is missing from the feed.
+    async fn feed_misses_postings(&self) -> Result<bool> {
+        both!(self, pool => {
+            let missing: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM postings p WHERE p.status <> 'draft' \
+                   AND NOT EXISTS (SELECT 1 FROM feed_postings f WHERE f.local_id = p.id)) \
+                 OR EXISTS (SELECT 1 FROM remote_postings r WHERE r.deleted_at IS NULL AND r.document IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM feed_postings f WHERE f.posting_id = r.object_id))",
+            )
+            .fetch_one(pool)
+            .await
+            .map_err(map_err("check the feed index"))?;
+            Ok(missing)
+        })
+    }
+
     /// SQLite: gives back their full-text row (`feed_fts`, with its facet tokens) to the
     /// feed rows listed in `feed_fts_pending` (all of them after migration 0007), from
     /// the postings' documents, keeping their `doc_id`; returns how many. A listed row
@@ -2006,7 +2032,7 @@ impl Store {
                 let mut sql = String::from(
                     "INSERT OR REPLACE INTO feed_fts (rowid, name, body, facets) VALUES ",
                 );
-                push_values(&mut sql, chunk.len(), 4);
+                push_values(&mut sql, chunk.len(), 4, true);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (doc_id, e) in chunk {
                     q = q
@@ -2039,6 +2065,9 @@ impl Store {
     pub async fn optimize(&self, bulk: bool) -> Result<()> {
         match &self.inner {
             Inner::Sqlite(pool) => {
+                // The turn at the writer, but a connection of the shared pool: reading
+                // every table would fill the writer's larger cache with pages that
+                // writes do not need (16 MB more at rest).
                 let _turn = pool
                     .write_turn()
                     .await
@@ -2089,7 +2118,7 @@ impl Store {
         Ok(())
     }
 
-    // ---- saved searches ----    // ---- saved searches ----
+    // ---- saved searches ----
 
     /// Saves a search for `owner`; what is in the feed now counts as seen.
     ///
@@ -2178,7 +2207,7 @@ impl Store {
     /// Marks the results of a saved search seen up to `doc_id`.
     pub async fn mark_saved_search_seen(&self, owner: &str, id: Uuid, doc_id: i64) -> Result<()> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             let n = sqlx::query(
                 "UPDATE saved_searches SET seen_doc_id = CASE WHEN seen_doc_id > $1 THEN seen_doc_id ELSE $1 END, \
                  seen_at = $2 WHERE owner = $3 AND id = $4",
@@ -2187,7 +2216,7 @@ impl Store {
             .bind(to_ms(now()))
             .bind(owner)
             .bind(id.to_string())
-            .execute(pool)
+            .execute(&*writer)
             .await
             .map_err(map_err("mark a saved search seen"))?
             .rows_affected();

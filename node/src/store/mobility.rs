@@ -814,7 +814,7 @@ impl Store {
     /// was one of ours to that node.
     pub async fn ack_profile_delete(&self, activity_id: &str, actor: &str) -> Result<bool> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             let n = sqlx::query(
                 "UPDATE profile_recipients SET acknowledged_at = COALESCE(acknowledged_at, $1) \
                  WHERE delete_activity = $2 AND actor_id = $3",
@@ -822,7 +822,7 @@ impl Store {
             .bind(to_ms(now()))
             .bind(activity_id)
             .bind(actor)
-            .execute(pool)
+            .execute(&*writer)
             .await
             .map_err(map_err("record an acknowledgement"))?
             .rows_affected();

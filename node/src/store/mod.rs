@@ -86,28 +86,42 @@ fn map_err(action: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 }
 
 /// Appends the rows of a multi-row `VALUES` list to `sql`: `rows` parenthesised lists of
-/// `cols` numbered placeholders each, numbered on from `$1` (`($1, $2), ($3, $4)` for two
-/// rows of two).
-fn push_values(sql: &mut String, rows: usize, cols: usize) {
-    push_values_with(sql, rows, cols, 0, |_, _| {});
+/// `cols` placeholders each, the statement's first parameters. On PostgreSQL they are
+/// numbered from `$1` (`($1, $2), ($3, $4)` for two rows of two); on SQLite (`sqlite`)
+/// they are anonymous (`(?, ?), (?, ?)`). SQLite keeps the names of numbered (`$N`)
+/// parameters in a list that it scans for each one, and sqlx asks for the name of every
+/// parameter it binds, so binding n numbered parameters took n² steps
+/// (`sqlite3_bind_parameter_name` was 5 % of a pulling node's CPU, a fifth of its SQLite
+/// thread's, BENCHMARKS.md). sqlx binds anonymous parameters in order, and a numbered
+/// parameter of the same statement by its number, which follows the list's.
+fn push_values(sql: &mut String, rows: usize, cols: usize, sqlite: bool) {
+    push_values_with(sql, rows, cols, 0, sqlite, |_, _| {});
 }
 
 /// [`push_values`] where each row also takes `extra` more parameters, numbered after its
 /// `cols` plain ones, that `tail` writes into the row as expressions (given `sql` and the
-/// row's first parameter number minus one).
+/// row's first parameter number minus one). Numbered (PostgreSQL) placeholders only when
+/// `extra` is not 0.
 fn push_values_with(
     sql: &mut String,
     rows: usize,
     cols: usize,
     extra: usize,
+    sqlite: bool,
     tail: impl Fn(&mut String, usize),
 ) {
     use std::fmt::Write as _;
+    debug_assert!(!(sqlite && extra > 0), "extra parameters are numbered");
     for row in 0..rows {
         let base = row * (cols + extra);
         sql.push_str(if row > 0 { ", (" } else { "(" });
         for col in 1..=cols {
-            let _ = write!(sql, "{}${}", if col > 1 { ", " } else { "" }, base + col);
+            let sep = if col > 1 { ", " } else { "" };
+            if sqlite {
+                let _ = write!(sql, "{sep}?");
+            } else {
+                let _ = write!(sql, "{sep}${}", base + col);
+            }
         }
         tail(sql, base);
         sql.push(')');
@@ -488,45 +502,62 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
 
 /// Opens a transaction that will write. On SQLite, writers of this process first queue
 /// for their turn in memory ([`sqlite::write_turn`]), then take the write lock at once
-/// (`BEGIN IMMEDIATE`): they wait for each other in order instead of polling the lock
-/// through SQLite's busy handler (which sleeps up to 100 ms between tries and made a
-/// group commit wait behind the projection), and never fail when a read-then-write
-/// transaction tries to upgrade. The busy timeout still covers any other process.
+/// (`BEGIN IMMEDIATE`) on the database's one writer connection ([`sqlite::writer`]): they
+/// wait for each other in order instead of polling the lock through SQLite's busy handler
+/// (which sleeps up to 100 ms between tries and made a group commit wait behind the
+/// projection), never fail when a read-then-write transaction tries to upgrade, and find
+/// the writer's page cache still valid. The busy timeout still covers any other process.
 ///
 /// A single statement that writes outside a transaction (an autocommit `UPDATE`) takes
-/// the same turn first ([`BeginWrite::write_turn`]), or it would wait for the lock
-/// through the busy handler behind every queued transaction (a pull's `sync_state`
-/// update took over a second during a catch-up).
+/// the same turn first ([`BeginWrite::write_turn`]) and runs on the same connection, or it
+/// would wait for the lock through the busy handler behind every queued transaction (a
+/// pull's `sync_state` update took over a second during a catch-up), and its commit from
+/// another connection would empty the writer's cache.
 trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(
         &self,
     ) -> impl std::future::Future<Output = std::result::Result<WriteTx<Self::Db>, sqlx::Error>> + Send;
 
-    /// This process's turn at the writer, held while one autocommit statement runs:
-    /// `Some` on SQLite, `None` on PostgreSQL (row locks, no single writer).
+    /// This process's turn at the writer, held while one autocommit statement runs on the
+    /// pool it derefs to: the writer connection's on SQLite, the pool itself on PostgreSQL
+    /// (row locks, no single writer).
     fn write_turn(
         &self,
-    ) -> impl std::future::Future<
-        Output = std::result::Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error>,
-    > + Send;
+    ) -> impl std::future::Future<Output = std::result::Result<WriteTurn<Self::Db>, sqlx::Error>> + Send;
+}
+
+/// A turn at the writer for autocommit statements ([`BeginWrite::write_turn`]): derefs to
+/// the pool to run them on.
+struct WriteTurn<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTurn<DB> {
+    type Target = sqlx::Pool<DB>;
+    fn deref(&self) -> &sqlx::Pool<DB> {
+        &self.pool
+    }
 }
 
 impl BeginWrite for sqlx::SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_write(&self) -> std::result::Result<WriteTx<Self::Db>, sqlx::Error> {
         let turn = sqlite::write_turn(self).await?;
-        let tx = self.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = sqlite::writer(self)?.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx {
             tx,
             _turn: Some(turn),
         })
     }
 
-    async fn write_turn(
-        &self,
-    ) -> std::result::Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error> {
-        sqlite::write_turn(self).await.map(Some)
+    async fn write_turn(&self) -> std::result::Result<WriteTurn<Self::Db>, sqlx::Error> {
+        let turn = sqlite::write_turn(self).await?;
+        Ok(WriteTurn {
+            pool: sqlite::writer(self)?,
+            _turn: Some(turn),
+        })
     }
 }
 
@@ -539,10 +570,11 @@ impl BeginWrite for sqlx::PgPool {
         })
     }
 
-    async fn write_turn(
-        &self,
-    ) -> std::result::Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error> {
-        Ok(None)
+    async fn write_turn(&self) -> std::result::Result<WriteTurn<Self::Db>, sqlx::Error> {
+        Ok(WriteTurn {
+            pool: self.clone(),
+            _turn: None,
+        })
     }
 }
 
@@ -1318,11 +1350,11 @@ impl Store {
     /// Records that a token was used.
     pub async fn touch_token(&self, id: Uuid) -> Result<()> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(to_ms(now()))
                 .bind(id.to_string())
-                .execute(pool)
+                .execute(&*writer)
                 .await
                 .map_err(map_err("update a token"))?;
         });
@@ -1602,6 +1634,8 @@ impl Store {
     ) -> Result<Posting> {
         both!(self, pool, lock => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            // The feed's lock before the outbox's (see `feed::FEED_LOCK_KEY`).
+            feed::FeedIndex::lock_feed(&mut *tx).await?;
             if let Some(act) = activity {
                 let _seq = outbox_append!(tx, lock, act);
             }
@@ -1760,9 +1794,14 @@ impl Store {
         })
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pool (and on SQLite the writer connection), waiting for connections to
+    /// be returned.
     pub async fn close(&self) {
-        both!(self, pool => pool.close().await)
+        both!(self, pool => pool.close().await);
+        // After the pool: a closed store opens no new writer ([`sqlite::writer`]).
+        if let Inner::Sqlite(pool) = &self.inner {
+            sqlite::close_writer(pool).await;
+        }
     }
 }
 
@@ -1782,3 +1821,53 @@ mod console;
 pub use console::*;
 mod mobility;
 pub use mobility::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_lists_are_numbered_on_postgresql_and_anonymous_on_sqlite() {
+        let mut pg = String::new();
+        push_values(&mut pg, 2, 2, false);
+        assert_eq!(pg, "($1, $2), ($3, $4)");
+        let mut lite = String::new();
+        push_values(&mut lite, 2, 2, true);
+        assert_eq!(lite, "(?, ?), (?, ?)");
+    }
+
+    /// On SQLite, anonymous placeholders bind in order and a numbered parameter of the
+    /// same statement by its number, even written before the list (as the projection's
+    /// `UPDATE inbox … WHERE seq IN (…)` does).
+    #[tokio::test]
+    async fn sqlite_binds_a_numbered_parameter_beside_an_anonymous_list() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE t (k INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let mut sql = String::from("UPDATE t SET v = $3 WHERE k IN ");
+        push_values(&mut sql, 1, 2, true);
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(1)
+            .bind(3)
+            .bind("z")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT k, v FROM t ORDER BY k")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, "z".to_owned()),
+                (2, "b".to_owned()),
+                (3, "z".to_owned())
+            ]
+        );
+    }
+}

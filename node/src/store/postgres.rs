@@ -49,7 +49,8 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, S
 pub(super) const VERSION_SQL: &str =
     "SELECT version() || ' (plan_cache_mode ' || current_setting('plan_cache_mode') || ')'";
 
-/// Statement run at the start of a transaction that appends to the outbox. Several
+/// Statement run in a transaction that appends to the outbox, before its first append (after
+/// the feed's lock when it takes both: `feed::FEED_LOCK_KEY`). Several
 /// processes may write to one database; identity values are handed out before commit, so
 /// without this lock a reader paging by sequence number could skip a row that commits
 /// late. The lock serializes outbox appends only; reads are not blocked.

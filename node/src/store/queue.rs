@@ -17,8 +17,8 @@ use super::{
     push_values, sqlite, to_ms,
 };
 use crate::store::federation::{
-    AppliedVersion, BatchedVersion, InboxRecording, PostingVersion, PreparedVersion,
-    STORED_OUTCOME, VersionWrites as _, same_content,
+    AppliedVersion, BatchedVersion, InboxRecording, NoRelays, PostingVersion, PreparedVersion,
+    Relayer, STORED_OUTCOME, VersionWrites as _, same_content,
 };
 
 /// How an activity reached us.
@@ -114,8 +114,7 @@ pub struct PulledAccept {
     /// Stored, duplicate or reused id.
     pub accept: InboxAccept,
     /// What storing its posting version did, when it was stored with the page (a new item
-    /// with a version). When [`AppliedVersion::outcome`] is `None`, the item waits, leased
-    /// to the caller for the page's lease, for its relay (§10).
+    /// with a version); its relay (§10), if any, was appended to the outbox with it.
     pub applied: Option<AppliedVersion>,
 }
 
@@ -420,7 +419,7 @@ impl Store {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let out = self.accept_with_cursor(items, None).await?;
+        let out = self.accept_with_cursor(items, None, &NoRelays).await?;
         Ok(out.into_iter().map(|a| a.accept).collect())
     }
 
@@ -436,27 +435,29 @@ impl Store {
     /// as stored: no claim and no later write of the row, which a catch-up of 100,000
     /// postings would otherwise pay twice per row. A version found stale, tombstoned or
     /// in conflict has its outcome written over that; a new version of a posting we
-    /// relayed goes back to waiting, leased to the caller for the page's lease, and the
-    /// caller relays it (§10) and records it.
+    /// relayed is relayed again (§10) with `relay`, in the same transaction.
     pub async fn accept_page(
         &self,
         items: &[PulledActivity],
         cursor: &PageCursor<'_>,
+        relay: &dyn Relayer,
     ) -> Result<Vec<PulledAccept>> {
-        self.accept_with_cursor(items, Some(cursor)).await
+        self.accept_with_cursor(items, Some(cursor), relay).await
     }
 
     async fn accept_with_cursor<T: Incoming>(
         &self,
         items: &[T],
         cursor: Option<&PageCursor<'_>>,
+        relay: &dyn Relayer,
     ) -> Result<Vec<PulledAccept>> {
         /// Rows per statement (11 parameters each; well under both engines' limits).
         const CHUNK: usize = 200;
         let t = to_ms(now());
         let mut out: Vec<Option<InboxAccept>> = vec![None; items.len()];
-        let hold_until = t.saturating_add(cursor.map_or(0, |c| dur_ms(c.lease)));
+        let lease_until = t.saturating_add(cursor.map_or(0, |c| dur_ms(c.lease)));
         let mut applied: Vec<Option<AppliedVersion>> = vec![None; items.len()];
+        let is_sqlite = matches!(self.inner, Inner::Sqlite(_));
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
             for (c, chunk) in items.chunks(CHUNK).enumerate() {
@@ -464,7 +465,7 @@ impl Store {
                     "INSERT INTO inbox (activity_id, actor_id, activity_type, object_id, document, via, \
                      received_at, signers, processed_at, outcome, attempts) VALUES ",
                 );
-                push_values(&mut sql, chunk.len(), 11);
+                push_values(&mut sql, chunk.len(), 11, is_sqlite);
                 sql.push_str(" ON CONFLICT (activity_id) DO NOTHING RETURNING seq, activity_id");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for item in chunk {
@@ -511,7 +512,7 @@ impl Store {
             }
             if !batch.is_empty() {
                 let done = (*tx)
-                    .apply_versions(&batch, &preps, t, InboxRecording::Premarked { hold_until })
+                    .apply_versions(&batch, &preps, t, InboxRecording::Premarked, relay)
                     .await?;
                 for (k, a) in at.into_iter().zip(done) {
                     applied[k] = Some(a);
@@ -543,7 +544,7 @@ impl Store {
                 .bind(c.next_url)
                 .bind(i64::try_from(items.len()).unwrap_or(i64::MAX))
                 .bind(t)
-                .bind(hold_until)
+                .bind(lease_until)
                 .bind(c.actor_id)
                 .execute(&mut *tx)
                 .await
@@ -559,6 +560,9 @@ impl Store {
                 applied,
             })
             .collect();
+        if out.iter().any(|a| a.applied.is_some_and(|a| a.relayed)) {
+            self.notify_outbox();
+        }
         // The projection has work when an item was stored without its version.
         if out
             .iter()
@@ -609,14 +613,14 @@ impl Store {
     /// Records that a received activity was projected, with what outcome.
     pub async fn finish_inbox(&self, seq: i64, outcome: &str) -> Result<()> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "UPDATE inbox SET processed_at = $1, outcome = $2, lease_until = NULL, lease_owner = NULL WHERE seq = $3",
             )
             .bind(to_ms(now()))
             .bind(outcome)
             .bind(seq)
-            .execute(pool)
+            .execute(&*writer)
             .await
             .map_err(map_err("record a projection"))?;
             Ok(())
@@ -627,12 +631,12 @@ impl Store {
     /// `retry_in`.
     pub async fn retry_inbox(&self, seq: i64, error: &str, retry_in: Duration) -> Result<()> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE inbox SET lease_until = $1, lease_owner = NULL, outcome = $2 WHERE seq = $3")
                 .bind(to_ms(now()).saturating_add(dur_ms(retry_in)))
                 .bind(format!("retrying: {error}"))
                 .bind(seq)
-                .execute(pool)
+                .execute(&*writer)
                 .await
                 .map_err(map_err("postpone a projection"))?;
             Ok(())
@@ -917,7 +921,7 @@ impl Store {
     pub async fn dead_letter_inbox(&self, inbox_url: &str, error: &str) -> Result<u64> {
         let t = to_ms(now());
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             let n = sqlx::query(
                 "UPDATE deliveries SET state = 'dead', last_code = 'gone', last_error = $1, finished_at = $2, \
                  lease_until = NULL, lease_owner = NULL WHERE inbox_url = $3 AND state = 'pending'",
@@ -925,7 +929,7 @@ impl Store {
             .bind(error)
             .bind(t)
             .bind(inbox_url)
-            .execute(pool)
+            .execute(&*writer)
             .await
             .map_err(map_err("dead-letter an inbox's jobs"))?
             .rows_affected();
@@ -1115,12 +1119,12 @@ impl Store {
 
     async fn ensure_sync_rows(&self) -> Result<()> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "INSERT INTO sync_state (actor_id) SELECT actor_id FROM partners \
                  WHERE outgoing = 'accepted' AND outbox IS NOT NULL AND outbox <> '' ON CONFLICT (actor_id) DO NOTHING",
             )
-            .execute(pool)
+            .execute(&*writer)
             .await
             .map_err(map_err("create pull state"))?;
             Ok(())
@@ -1181,7 +1185,7 @@ impl Store {
     ) -> Result<()> {
         let t = to_ms(now());
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query(
                 "UPDATE sync_state SET lease_until = NULL, lease_owner = NULL, last_pull_at = $1, \
                  last_success_at = CASE WHEN $2 IS NULL THEN $1 ELSE last_success_at END, last_error = $2, \
@@ -1193,7 +1197,7 @@ impl Store {
             .bind(to_ms(next_pull_at))
             .bind(to_ms(started))
             .bind(actor_id)
-            .execute(pool)
+            .execute(&*writer)
             .await
             .map_err(map_err("end a pull"))?;
             Ok(())
@@ -1204,11 +1208,11 @@ impl Store {
     pub async fn request_pull(&self, actor_id: Option<&str>) -> Result<()> {
         self.ensure_sync_rows().await?;
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE sync_state SET requested_at = $1 WHERE $2 IS NULL OR actor_id = $2")
                 .bind(to_ms(now()))
                 .bind(actor_id)
-                .execute(pool)
+                .execute(&*writer)
                 .await
                 .map_err(map_err("request a pull"))?;
             Ok(())
@@ -1219,10 +1223,10 @@ impl Store {
     /// restarts): the next pull starts from its outbox's first page.
     pub async fn reset_cursor(&self, actor_id: &str) -> Result<()> {
         both!(self, pool => {
-            let _turn = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
+            let writer = pool.write_turn().await.map_err(map_err("wait for the writer"))?;
             sqlx::query("UPDATE sync_state SET next_url = NULL WHERE actor_id = $1")
                 .bind(actor_id)
-                .execute(pool)
+                .execute(&*writer)
                 .await
                 .map_err(map_err("reset a pull cursor"))?;
             Ok(())

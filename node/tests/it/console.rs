@@ -154,6 +154,18 @@ async fn console_sign_in_session_and_csrf() {
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.body.contains("Identifiant ou mot de passe incorrect"));
+    // A field holding U+0000 (`%00`), which the database cannot store: the sign-in page
+    // again, with why.
+    let r = send(
+        &n,
+        "POST",
+        "/console/connexion",
+        &login_cookie,
+        Some(&format!("_csrf={csrf}&username=alice%00&password=x")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("caractère nul"), "{}", r.body);
 
     let (cookie, csrf) = sign_in(&n, "bob", Role::Rh).await;
     let page = send(&n, "GET", "/console/offres", &cookie, None).await;
@@ -189,6 +201,16 @@ async fn console_sign_in_session_and_csrf() {
             .unwrap()
             .is_empty()
     );
+    let r = send(
+        &n,
+        "POST",
+        "/console/recherches",
+        &cookie,
+        Some(&format!("_csrf={csrf}&name=Re%00cherche&query=q%3Dx")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("caractère nul"), "{}", r.body);
     let r = send(
         &n,
         "POST",

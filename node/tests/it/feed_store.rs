@@ -737,6 +737,39 @@ async fn reindex_restores_missing_rows(store: &Store, db: &TestDb) {
     assert_eq!(store.reindex_feed().await.unwrap(), 5);
     assert_eq!(store.reindex_feed().await.unwrap(), 0);
     assert_eq!(names(store, q("ingénieure")).await.len(), 1);
+
+    // Only a local posting missing (every received one indexed): found and indexed too.
+    let id = Uuid::now_v7();
+    let url = format!("https://rh.grenoble.example/postings/{id}");
+    let doc = json!({
+        "id": url, "type": "Posting", "postingKind": "vacancy", "status": "published",
+        "attributedTo": "https://rh.grenoble.example/actor", "version": 1,
+        "published": "2026-11-10T10:00:00Z", "visibility": "federation",
+        "name": "Juriste marchés publics", "locations": [{"commune": "38185"}],
+    });
+    let audit = AuditRecord::new("test", "posting", "x");
+    store
+        .create_posting(id, "vacancy", &doc, &audit)
+        .await
+        .unwrap();
+    store
+        .update_posting(id, 1, &doc, PostingStatus::Published, None, &audit)
+        .await
+        .unwrap();
+    assert_eq!(names(store, q("juriste")).await.len(), 1);
+    let local = "(SELECT doc_id FROM feed_postings WHERE local_id IS NOT NULL)";
+    let delete_terms = format!("DELETE FROM feed_terms WHERE doc_id IN {local}");
+    let delete_fts = format!("DELETE FROM feed_fts WHERE rowid IN {local}");
+    let mut stmts = vec![delete_terms.as_str()];
+    if db.name == "sqlite" {
+        stmts.push(&delete_fts);
+    }
+    stmts.push("DELETE FROM feed_postings WHERE local_id IS NOT NULL");
+    raw(db, &stmts).await;
+    assert!(names(store, q("juriste")).await.is_empty());
+    assert_eq!(store.reindex_feed().await.unwrap(), 1);
+    assert_eq!(store.reindex_feed().await.unwrap(), 0);
+    assert_eq!(names(store, q("juriste")).await.len(), 1);
 }
 
 /// Words combined with multi-valued filters (which the full-text index intersects

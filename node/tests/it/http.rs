@@ -140,7 +140,7 @@ impl TestNode {
     }
 }
 
-fn assert_problem(r: &Reply, status: StatusCode, code: &str) {
+pub fn assert_problem(r: &Reply, status: StatusCode, code: &str) {
     assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.content_type, "application/problem+json");
     let p = r.json();

@@ -407,3 +407,87 @@ async fn public_outbox_pages_html_page_and_atom_feed() {
     let home = String::from_utf8(n.request("GET", "/", None, None).await.body).unwrap();
     assert!(home.contains("Ville de Grenoble"));
 }
+
+/// An address whose path or query holds U+0000 (`%00`) is refused with `400
+/// uri_invalid` before any handler, on both backends. Regression: a feed search for it
+/// answered 500 on PostgreSQL, whose text cannot hold the character.
+#[tokio::test]
+async fn a_nul_character_in_an_address_is_refused_on_both_backends() {
+    for db in crate::support::TestDb::all().await {
+        let n = crate::http::node_on(db, true).await;
+        let rh = n.token(Role::Rh).await;
+        for uri in [
+            "/api/v1/feed?q=ing%C3%A9nieur%00",
+            "/api/v1/feed?q=technicien&commune=Grenoble%00",
+            "/api/v1/postings/%00",
+            "/console/offres?q=a%00b",
+            "/.well-known/webfinger?resource=acct:a%00@grenoble.example",
+        ] {
+            let r = n.request("GET", uri, Some(&rh), None).await;
+            crate::http::assert_problem(&r, StatusCode::BAD_REQUEST, "uri_invalid");
+            assert!(
+                r.json()["detail"].as_str().unwrap().contains("U+0000"),
+                "{uri}: {}",
+                r.json()
+            );
+        }
+        // The same search without it is answered; "%" itself (`%25`) is not refused.
+        let (s, page) = n
+            .call("GET", "/api/v1/feed?q=ing%C3%A9nieur", Some(&rh), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let (s, page) = n
+            .call("GET", "/api/v1/feed?q=100%2500", Some(&rh), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        n.store.close().await;
+        n.db.cleanup().await;
+    }
+}
+
+/// A body whose strings hold U+0000 (`\u0000`, valid JSON) is refused with a problem on
+/// both backends and changes nothing. Regression: it was accepted on SQLite, and on
+/// PostgreSQL, whose text cannot hold the character, the change failed with a 500.
+#[tokio::test]
+async fn a_nul_character_in_a_body_is_refused_on_both_backends() {
+    for db in crate::support::TestDb::all().await {
+        let n = crate::http::node_on(db, true).await;
+        let rh = n.token(Role::Rh).await;
+        let mut content = example("posting-vacancy.json");
+        content["name"] = json!("Technicien\u{0} des espaces verts");
+        let r = n
+            .request("POST", "/api/v1/postings", Some(&rh), Some(content))
+            .await;
+        crate::http::assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_body");
+        assert!(
+            r.json()["detail"].as_str().unwrap().contains("U+0000"),
+            "{}",
+            r.json()
+        );
+        let r = n
+            .request(
+                "POST",
+                "/api/v1/agents",
+                Some(&rh),
+                Some(json!({"display_name": "Camille\u{0}", "email": "c@grenoble.example"})),
+            )
+            .await;
+        crate::http::assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_body");
+        let (_, postings) = n.call("GET", "/api/v1/postings", Some(&rh), None).await;
+        assert_eq!(postings, json!([]));
+        let (_, agents) = n.call("GET", "/api/v1/agents", Some(&rh), None).await;
+        assert_eq!(agents, json!([]));
+        // The same posting without the character is created (on PostgreSQL too).
+        let (s, created) = n
+            .call(
+                "POST",
+                "/api/v1/postings",
+                Some(&rh),
+                Some(example("posting-vacancy.json")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        n.store.close().await;
+        n.db.cleanup().await;
+    }
+}

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use passerelle_node::store::{
     AppliedVersion, AuditRecord, BatchedVersion, BlockKind, DeliveryOutcome, InboxAccept,
-    IncomingActivity, NewActivity, PageCursor, PartnerInfo, PartnershipChange, PartnershipState,
-    PostingApply, PostingVersion, PulledAccept, PulledActivity, Store, Via, Viewer,
+    IncomingActivity, NewActivity, NoRelays, PageCursor, PartnerInfo, PartnershipChange,
+    PartnershipState, PostingApply, PostingVersion, PulledAccept, PulledActivity, Relayer, Store,
+    StoreError, Via, Viewer,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -30,6 +31,44 @@ macro_rules! on_each_backend {
 
 const ME: &str = "https://rh.isere.example/actor";
 const FOLLOWERS: &str = "https://rh.isere.example/followers";
+
+/// Our relays of postings, built as the federation builds them (unsigned here); or none,
+/// as when signing fails.
+#[derive(Default)]
+struct TestRelays {
+    fail: bool,
+}
+
+impl TestRelays {
+    /// The id of our relay of `v`.
+    fn id_of(v: &PostingVersion) -> String {
+        format!(
+            "https://rh.isere.example/activities/relay-{}-v{}",
+            v.object_id.rsplit('/').next().unwrap_or_default(),
+            v.version
+        )
+    }
+}
+
+impl Relayer for TestRelays {
+    fn relay(
+        &self,
+        v: &PostingVersion,
+    ) -> Result<NewActivity, Box<dyn std::error::Error + Send + Sync>> {
+        if self.fail {
+            return Err("the node's key is unreadable".into());
+        }
+        let id = Self::id_of(v);
+        Ok(NewActivity {
+            activity_id: id.clone(),
+            activity_type: "Announce".into(),
+            object_id: v.object_id.clone(),
+            public: false,
+            document: json!({"id": id, "type": "Announce", "actor": ME, "to": [FOLLOWERS],
+                "object": v.document}),
+        })
+    }
+}
 
 fn audit() -> AuditRecord {
     AuditRecord::new("test", "t", "x")
@@ -164,8 +203,8 @@ async fn inbox_dedup_and_leases(store: &Store) {
 }
 
 /// A batch of received posting versions is stored and its inbox items recorded in one
-/// transaction, in order; a new version of a posting we relayed is stored but left for
-/// the caller to relay and record.
+/// transaction, in order; a new version of a posting we relayed is relayed again in that
+/// transaction, or nothing of the batch is stored.
 async fn inbox_posting_batch(store: &Store) {
     let posting = |n: u32| format!("https://a.example/postings/{n}");
     let version = |n: u32, v: i64, name: &str| PostingVersion {
@@ -175,7 +214,8 @@ async fn inbox_posting_batch(store: &Store) {
         kind: "vacancy".into(),
         version: v,
         document: json!({"id": posting(n), "type": "Posting", "version": v, "name": name,
-            "attributedTo": "https://a.example/actor", "postingKind": "vacancy"}),
+            "attributedTo": "https://a.example/actor", "postingKind": "vacancy",
+            "visibility": "federation"}),
         verified_key: "https://a.example/actor#k1".into(),
     };
     // Our relay (`Announce`) of posting `n`.
@@ -242,7 +282,22 @@ async fn inbox_posting_batch(store: &Store) {
             version: v,
         })
         .collect();
-    let applied = store.apply_posting_versions(&items).await.unwrap();
+    // The relay cannot be built (its signature fails): nothing is stored, and the items
+    // wait for a retry, which relays the version as it stores it. (Storing the version
+    // first and relaying it after the commit lost the relay: the retry found the version
+    // stored.)
+    let err = store
+        .apply_posting_versions(&items, &TestRelays { fail: true })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unreadable"), "{err}");
+    assert!(store.remote_posting(&posting(1)).await.unwrap().is_none());
+    assert!(store.remote_posting(&posting(3)).await.unwrap().is_none());
+    assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 8);
+    let applied = store
+        .apply_posting_versions(&items, &TestRelays::default())
+        .await
+        .unwrap();
     let stored = |relayed| AppliedVersion {
         apply: PostingApply::Stored,
         relayed,
@@ -270,7 +325,7 @@ async fn inbox_posting_batch(store: &Store) {
         Some("version conflict: stored version kept"),
         Some("posting stored"),
         Some("posting already known (same or newer version)"),
-        None,
+        Some("posting stored and relayed again"),
         Some("posting deleted earlier (tombstone wins)"),
         Some("posting stored"),
     ];
@@ -278,8 +333,30 @@ async fn inbox_posting_batch(store: &Store) {
         let (_, outcome) = store.inbox_entry(&a.activity_id).await.unwrap().unwrap();
         assert_eq!(outcome.as_deref(), want, "{}", a.activity_id);
     }
-    // The one left to relay is still leased to us, not projected.
-    assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 1);
+    assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 0);
+    // The relay of posting 3's new version is in the outbox, and only that one.
+    let relay3 = store
+        .outbox_item(&TestRelays::id_of(&versions[5]))
+        .await
+        .unwrap()
+        .expect("posting 3's new version relayed");
+    assert_eq!(
+        (
+            relay3.activity.activity_type.as_str(),
+            relay3.activity.object_id.as_str()
+        ),
+        ("Announce", posting(3).as_str())
+    );
+    assert_eq!(relay3.activity.document["object"]["name"], json!("three"));
+    for v in [&versions[0], &versions[1], &versions[3], &versions[7]] {
+        assert!(
+            store
+                .outbox_item(&TestRelays::id_of(v))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
     let one = store.remote_posting(&posting(1)).await.unwrap().unwrap();
     assert_eq!(
         (one.version, one.document.unwrap()["name"].clone()),
@@ -297,18 +374,87 @@ async fn inbox_posting_batch(store: &Store) {
         store.feed_item(&posting(1)).await.unwrap().unwrap().name,
         "second"
     );
-    // A relay's copy of a posting we relayed is not relayed again (one hop).
+    // A relay's copy of a posting we relayed is not relayed again (one hop): nothing
+    // asks for a relay (which `NoRelays` would refuse).
     let again = store
-        .apply_posting_versions(&[BatchedVersion {
-            inbox_seq: None,
-            version: &PostingVersion {
-                version: 2,
-                ..relayed_copy
-            },
-        }])
+        .apply_posting_versions(
+            &[BatchedVersion {
+                inbox_seq: None,
+                version: &PostingVersion {
+                    version: 2,
+                    ..relayed_copy
+                },
+            }],
+            &NoRelays,
+        )
         .await
         .unwrap();
     assert_eq!(again, [stored(false)]);
+    // Posting 3's author narrows it to a circle: the new version is stored and not
+    // relayed (§6.2: only `federation` and `public` postings are relayed).
+    let mut narrowed = version(3, 3, "three, for a circle");
+    narrowed.document["visibility"] = json!("partner_circle");
+    let applied = store
+        .apply_posting_versions(
+            &[BatchedVersion {
+                inbox_seq: None,
+                version: &narrowed,
+            }],
+            &NoRelays,
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, [stored(false)]);
+    assert_eq!(
+        store
+            .remote_posting(&posting(3))
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        3
+    );
+    // An HR officer's relay built from version 2, appended after version 3 was stored:
+    // refused, nothing written (the federation reads the posting again: here version 3,
+    // for a circle, which it would not relay; the store does not judge that).
+    let hr_relay = |v: i64| NewActivity {
+        activity_id: format!("https://rh.isere.example/activities/hr-relay-3-v{v}"),
+        activity_type: "Announce".into(),
+        object_id: posting(3),
+        public: false,
+        document: json!({"id": format!("https://rh.isere.example/activities/hr-relay-3-v{v}"),
+            "type": "Announce", "actor": ME, "to": [FOLLOWERS]}),
+    };
+    let err = store
+        .append_relay(&hr_relay(2), 2, &audit())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert!(
+        store
+            .outbox_item(&hr_relay(2).activity_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.append_relay(&hr_relay(3), 3, &audit()).await.unwrap();
+    assert!(
+        store
+            .outbox_item(&hr_relay(3).activity_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A deleted posting is not relayed either.
+    assert!(
+        store
+            .apply_posting_delete(&posting(2), "https://a.example/actor", None)
+            .await
+            .unwrap()
+    );
+    let mut gone = hr_relay(1);
+    gone.object_id = posting(2);
+    assert!(store.append_relay(&gone, 1, &audit()).await.is_err());
 }
 
 async fn deliveries_fan_out_limits_and_dead_letters(store: &Store) {
@@ -507,6 +653,19 @@ async fn accept_pulled(
     items: &[PulledActivity],
     next: &str,
 ) -> Vec<PulledAccept> {
+    try_accept_pulled(store, actor, items, next, &TestRelays::default())
+        .await
+        .unwrap()
+}
+
+/// [`accept_pulled`] with `relay`, which may fail.
+async fn try_accept_pulled(
+    store: &Store,
+    actor: &str,
+    items: &[PulledActivity],
+    next: &str,
+    relay: &dyn Relayer,
+) -> passerelle_node::store::Result<Vec<PulledAccept>> {
     store
         .accept_page(
             items,
@@ -515,9 +674,9 @@ async fn accept_pulled(
                 next_url: Some(next),
                 lease: Duration::from_secs(60),
             },
+            relay,
         )
         .await
-        .unwrap()
 }
 
 /// [`accept_pulled`] for activities that carry no posting version.
@@ -538,7 +697,7 @@ async fn accept_page(
 
 /// A pulled page stores the posting versions of its new items in its own transaction: each
 /// such item is recorded as projected as it is stored (never claimed), by the rules of
-/// §8.5, but a new version of a posting we relayed, which waits, leased, for its relay.
+/// §8.5; a new version of a posting we relayed is relayed again in that transaction.
 async fn pulled_page_stores_its_versions(store: &Store) {
     let b = partner(store, "b.example", PartnershipState::None).await;
     let lease = Duration::from_secs(60);
@@ -551,7 +710,7 @@ async fn pulled_page_stores_its_versions(store: &Store) {
         kind: "vacancy".into(),
         version: v,
         document: json!({"id": posting(n), "type": "Posting", "version": v, "name": name,
-            "attributedTo": b, "postingKind": "vacancy"}),
+            "attributedTo": b, "postingKind": "vacancy", "visibility": "federation"}),
         verified_key: format!("{b}#k1"),
     };
     let pulled_activity = |id: &str, v: Option<&PostingVersion>| {
@@ -606,27 +765,43 @@ async fn pulled_page_stores_its_versions(store: &Store) {
         pulled("5a", Some(version(5, 1, "five"))),
         pulled("5b", Some(version(5, 2, "five, second"))),
     ];
+    // The relay of posting 3 cannot be built: nothing of the page is stored, the cursor
+    // stays (the puller stores the page without its versions: `federation::sync`).
+    let before = store.inbox_stats().await.unwrap().total;
+    let err = try_accept_pulled(
+        store,
+        &b,
+        &page,
+        "https://b.example/outbox?after=A",
+        &TestRelays { fail: true },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("unreadable"), "{err}");
+    assert_eq!(store.inbox_stats().await.unwrap().total, before);
+    assert!(store.remote_posting(&posting(1)).await.unwrap().is_none());
+    assert_eq!(store.sync_targets().await.unwrap()[0].items_pulled, 0);
     let out = accept_pulled(store, &b, &page, "https://b.example/outbox?after=A").await;
-    let applied: Vec<Option<(PostingApply, Option<&str>)>> = out
+    let applied: Vec<Option<(PostingApply, &str)>> = out
         .iter()
         .map(|o| {
             assert!(matches!(o.accept, InboxAccept::Stored { .. }), "{o:?}");
             o.applied.map(|a| (a.apply, a.outcome()))
         })
         .collect();
-    let stored = Some((PostingApply::Stored, Some("posting stored")));
+    let stored = Some((PostingApply::Stored, "posting stored"));
     assert_eq!(
         applied,
         [
             stored,
             Some((
                 PostingApply::Stale,
-                Some("posting already known (same or newer version)")
+                "posting already known (same or newer version)"
             )),
-            Some((PostingApply::Stored, None)),
+            Some((PostingApply::Stored, "posting stored and relayed again")),
             Some((
                 PostingApply::Tombstoned,
-                Some("posting deleted earlier (tombstone wins)")
+                "posting deleted earlier (tombstone wins)"
             )),
             None,
             stored,
@@ -637,7 +812,7 @@ async fn pulled_page_stores_its_versions(store: &Store) {
     let recorded = [
         Some("posting stored"),
         Some("posting already known (same or newer version)"),
-        None,
+        Some("posting stored and relayed again"),
         Some("posting deleted earlier (tombstone wins)"),
         None,
         Some("posting stored"),
@@ -651,9 +826,14 @@ async fn pulled_page_stores_its_versions(store: &Store) {
             .unwrap();
         assert_eq!(outcome.as_deref(), want, "{}", item.activity().activity_id);
     }
-    // Only what has no version is left to the projection; the item to relay waits,
-    // leased to the puller (for the page's lease).
-    assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 2);
+    // Only what has no version is left to the projection.
+    assert_eq!(store.inbox_stats().await.unwrap().unprocessed, 1);
+    let relay3 = store
+        .outbox_item(&TestRelays::id_of(&version(3, 1, "three")))
+        .await
+        .unwrap()
+        .expect("posting 3's new version relayed with the page");
+    assert_eq!(relay3.activity.document["object"]["name"], json!("three"));
     let claimed = store.claim_inbox("p1", 10, lease).await.unwrap();
     assert_eq!(
         claimed
@@ -1009,7 +1189,7 @@ async fn queue_concurrent_versions_of_one_posting_postgres() {
         kind: "vacancy".into(),
         version: v,
         document: json!({"id": id, "type": "Posting", "version": v, "name": format!("v{v}"),
-            "attributedTo": b, "postingKind": "vacancy"}),
+            "attributedTo": b, "postingKind": "vacancy", "visibility": "federation"}),
         verified_key: format!("{b}#k1"),
     };
     assert_eq!(
@@ -1043,6 +1223,7 @@ async fn queue_concurrent_versions_of_one_posting_postgres() {
                     next_url: Some("https://b.example/outbox?after=A"),
                     lease: Duration::from_secs(60),
                 },
+                &NoRelays,
             )
             .await
             .unwrap()

@@ -180,10 +180,92 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// JSON body extractor whose rejections use our problem format.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// JSON body extractor whose rejections use our problem format. Like `axum::Json` (same
+/// content types, body limit and errors), and it refuses the character U+0000 in any
+/// string of the body: PostgreSQL's text cannot hold it, so such a body would otherwise
+/// be accepted on SQLite and fail with a 500 on PostgreSQL.
 pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        if !json_content_type(req.headers()) {
+            return Err(AppError::bad_request(
+                "unsupported_media_type",
+                "corps de requête refusé : Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge(
+                        "corps de requête trop volumineux (limite server.body_limit_bytes)"
+                            .to_owned(),
+                    )
+                } else {
+                    AppError::bad_request(
+                        "invalid_body",
+                        format!("corps de requête refusé : {}", rejection.body_text()),
+                    )
+                }
+            })?;
+        if let Some(offset) = escaped_nul_at(&bytes) {
+            return Err(AppError::bad_request(
+                "invalid_body",
+                format!(
+                    "corps de requête refusé : le caractère U+0000 (\\u0000, octet {offset}) n'est accepté dans aucun champ"
+                ),
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(AppJson(value))
+    }
+}
+
+/// Whether `Content-Type` is JSON (`application/json` or `application/*+json`), as
+/// `axum::Json` requires.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
+}
+
+/// The byte offset of the first `\u0000` escape in a JSON text (the only way JSON carries
+/// U+0000). Exact for valid JSON, where every backslash starts an escape inside a string:
+/// each escape is skipped whole, so `\\u0000` (a backslash, then `u0000`) is not one.
+fn escaped_nul_at(json: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000".as_slice())
+            {
+                return Some(i);
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
@@ -202,5 +284,37 @@ impl From<JsonRejection> for AppError {
             code,
             format!("corps de requête refusé : {}", rejection.body_text()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_nul_is_found_only_where_json_carries_u0000() {
+        assert_eq!(escaped_nul_at(br#"{"name":"a\u0000b"}"#), Some(10));
+        assert_eq!(escaped_nul_at(br#"{"a\u0000":1}"#), Some(3));
+        // An escaped backslash followed by `u0000` is text, not the character.
+        assert_eq!(escaped_nul_at(br#"{"name":"a\\u0000b"}"#), None);
+        assert_eq!(escaped_nul_at(br#"{"name":"a\\\u0000"}"#), Some(12));
+        assert_eq!(escaped_nul_at(br#"{"name":"\u0001 \u00000"}"#), Some(16));
+        assert_eq!(escaped_nul_at(br#"{"name":"\"u0000"}"#), None);
+        assert_eq!(escaped_nul_at(b"\\"), None);
+    }
+
+    #[test]
+    fn json_content_types_are_those_of_axum_json() {
+        let with = |v: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, v.parse().unwrap());
+            json_content_type(&h)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with("application/problem+json"));
+        assert!(!with("text/json"));
+        assert!(!with("application/jsonx"));
+        assert!(!json_content_type(&axum::http::HeaderMap::new()));
     }
 }

@@ -108,6 +108,15 @@ pub async fn post_login(
             Some("Le formulaire a expiré : saisissez à nouveau vos identifiants."),
         );
     }
+    if f.has_nul() {
+        return login_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            &next,
+            "",
+            Some(super::NUL_IN_FORM),
+        );
+    }
     let username = f.text("username");
     let password = f.get("password").unwrap_or_default().to_owned();
     match auth::login(state.store(), &username, &password).await {

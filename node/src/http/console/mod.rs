@@ -504,6 +504,9 @@ impl FromRequestParts<AppState> for User {
 #[derive(Debug, Clone, Default)]
 pub struct Form(pub Vec<(String, String)>);
 
+/// What an officer is told of a form with U+0000 in a field ([`Form::has_nul`]).
+pub const NUL_IN_FORM: &str = "Le caractère nul (U+0000) n'est admis dans aucun champ.";
+
 impl Form {
     /// Parses a body.
     pub fn parse(body: &[u8]) -> Self {
@@ -512,6 +515,15 @@ impl Form {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
+    }
+
+    /// Whether a name or a value holds U+0000 (`%00`), which no field may carry: the
+    /// database cannot store it (the API refuses it the same way, `AppJson`). The
+    /// officer is told [`NUL_IN_FORM`].
+    pub fn has_nul(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
     }
 
     /// The first value of `name`.
@@ -601,6 +613,13 @@ pub fn day_fr(d: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_field_holding_nul_is_seen() {
+        assert!(!Form::parse(b"name=Poste+%C3%A0+pourvoir&csrf=x").has_nul());
+        assert!(Form::parse(b"name=Poste%00&csrf=x").has_nul());
+        assert!(Form::parse(b"na%00me=x").has_nul());
+    }
 
     #[test]
     fn every_template_compiles() {

@@ -618,10 +618,14 @@ pub async fn get_posting(
     )
 }
 
-/// Parses a form body, checking its CSRF token.
+/// Parses a form body, checking its CSRF token, and refuses a field holding U+0000 (a
+/// database cannot store it).
 pub fn form(user: &User, body: &Bytes) -> Result<Form, ConsoleError> {
     let form = Form::parse(body);
     user.check_csrf(&form)?;
+    if form.has_nul() {
+        return Err(ConsoleError::BadRequest(super::NUL_IN_FORM.to_owned()));
+    }
     Ok(form)
 }
 
