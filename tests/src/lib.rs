@@ -266,7 +266,13 @@ impl Node {
                 .arg(&config)
                 .arg("serve")
                 .env_remove("PASSERELLE_CONFIG")
-                .env("PASSERELLE_LOG_FILTER", "warn")
+                // `PASSERELLE_TEST_CHILD_LOG=<filter>` lets a diagnosis read more of a
+                // node process's log (stderr), e.g. `warn,passerelle_node::federation::sync=debug`.
+                .env(
+                    "PASSERELLE_LOG_FILTER",
+                    std::env::var("PASSERELLE_TEST_CHILD_LOG")
+                        .unwrap_or_else(|_| "warn".to_owned()),
+                )
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap();

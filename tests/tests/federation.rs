@@ -466,12 +466,14 @@ async fn catch_up_over_several_pages(backend: Backend) {
     grenoble.stop().await;
     isere.stop().await;
 
-    // 230 valid activities (three pages of at most 100 with the two refused ones) while
+    // 229 valid activities (three pages of at most 100 with the three refused ones) while
     // Grenoble is away; the pushes are dropped so that it can only pull.
     let (key, key_id) = passerelle_tests::node_key(&isere).await;
     let actor = isere.actor();
     let stranger_key = passerelle_protocol::keys::SigningKey::generate().unwrap();
     let mut valid = Vec::new();
+    // The postings of activities 149 to 151.
+    let mut around_150 = Vec::new();
     for i in 0..232 {
         let mut doc = passerelle_tests::signed_activity(
             &actor,
@@ -483,9 +485,10 @@ async fn catch_up_over_several_pages(backend: Backend) {
         match i {
             // Changed after signing: its proof does not verify.
             60 => doc["object"]["title"] = json!("Poste modifié après signature"),
-            // A valid posting whose name holds a NUL character, which PostgreSQL's text
-            // cannot hold: its page cannot be stored with its postings there, and is
-            // stored for the projection instead (the pull goes on).
+            // A posting whose name holds a NUL character, which no message may carry
+            // (a database cannot store it): refused as `validation_failed`, the pull goes
+            // on. Regression: it was accepted, and on PostgreSQL its page could not be
+            // stored with its postings.
             100 => {
                 let mut posting = signed_posting(&actor, &key, &key_id, i);
                 posting["name"] = json!("Poste\u{0} n° 100");
@@ -502,7 +505,6 @@ async fn catch_up_over_several_pages(backend: Backend) {
                     json!({"type": "Create", "object": posting,
                            "to": [format!("{}/followers", actor.trim_end_matches("/actor"))]}),
                 );
-                valid.push(doc["id"].as_str().unwrap().to_owned());
             }
             // Another node's activity in Isère's outbox: not Isère's to serve.
             170 => {
@@ -516,6 +518,9 @@ async fn catch_up_over_several_pages(backend: Backend) {
                 );
             }
             _ => valid.push(doc["id"].as_str().unwrap().to_owned()),
+        }
+        if (149..=151).contains(&i) {
+            around_150.push(doc["object"]["id"].as_str().unwrap().to_owned());
         }
         isere
             .store
@@ -533,6 +538,52 @@ async fn catch_up_over_several_pages(backend: Backend) {
             .unwrap();
     }
     isere.execute_sql("DELETE FROM deliveries").await;
+    // Grenoble's database refuses to store posting 150 (as it would a value beyond one of
+    // its limits): its page cannot be stored with its postings, and is stored for the
+    // projection instead, which stores the others (the pull goes on).
+    grenoble
+        .execute_sql(match backend {
+            Backend::Sqlite => {
+                r#"CREATE TRIGGER refuse_150 BEFORE INSERT ON remote_postings
+                   WHEN NEW.document LIKE '%"Poste n° 150"%'
+                   BEGIN SELECT RAISE(ABORT, 'posting 150 refused by the test'); END;"#
+            }
+            Backend::Postgres => {
+                r#"CREATE FUNCTION refuse_150() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN
+                     IF NEW.document LIKE '%"Poste n° 150"%' THEN
+                       RAISE EXCEPTION 'posting 150 refused by the test';
+                     END IF;
+                     RETURN NEW;
+                   END $$;
+                   CREATE TRIGGER refuse_150 BEFORE INSERT ON remote_postings
+                   FOR EACH ROW EXECUTE FUNCTION refuse_150();"#
+            }
+        })
+        .await;
+    // Grenoble's cursor is one Isère does not know (as after Isère restored an older
+    // backup): Isère answers `cursor_invalid`, and Grenoble forgets the cursor and reads
+    // Isère's outbox again from its first page (what it has already is a duplicate).
+    // Without that restart nothing below would be pulled.
+    let stale = format!(
+        "{}/outbox?after=pas-un-curseur",
+        actor.trim_end_matches("/actor")
+    );
+    grenoble
+        .execute_sql(&format!(
+            "UPDATE sync_state SET next_url = '{stale}' WHERE actor_id = '{actor}'"
+        ))
+        .await;
+    assert!(
+        grenoble
+            .store
+            .sync_targets()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.actor_id == actor && t.next_url.as_deref() == Some(stale.as_str())),
+        "the stale cursor is in place"
+    );
     isere.start_again().await;
     grenoble.start_again().await;
 
@@ -549,7 +600,7 @@ async fn catch_up_over_several_pages(backend: Backend) {
         got.reverse();
         got
     };
-    wait_until("Grenoble pulls the 230 activities", PATIENCE, || async {
+    wait_until("Grenoble pulls the 229 activities", PATIENCE, || async {
         new_from_isere().await.len() >= valid.len()
     })
     .await;
@@ -581,6 +632,36 @@ async fn catch_up_over_several_pages(backend: Backend) {
     };
     assert_eq!(refused("proof_invalid").await, 1.0);
     assert_eq!(refused("key_actor_mismatch").await, 1.0);
+    assert_eq!(refused("validation_failed").await, 1.0);
+    // Posting 150's page was stored without its postings; the projection stored its
+    // neighbours, and keeps retrying 150.
+    wait_until(
+        "the projection stores posting 150's neighbours",
+        PATIENCE,
+        || async {
+            grenoble
+                .store
+                .remote_posting(&around_150[0])
+                .await
+                .unwrap()
+                .is_some()
+                && grenoble
+                    .store
+                    .remote_posting(&around_150[2])
+                    .await
+                    .unwrap()
+                    .is_some()
+        },
+    )
+    .await;
+    assert!(
+        grenoble
+            .store
+            .remote_posting(&around_150[1])
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         grenoble.metric("passerelle_pulled_activities_total").await,
         got.len() as f64,

@@ -255,6 +255,29 @@ async fn hostile_activities_are_refused_and_change_nothing() {
         .await,
         (403, "not_a_partner".into())
     );
+    // A posting whose name holds U+0000 (valid JSON, which no message may carry: a
+    // database cannot store it), properly signed. Regression: it was accepted (202).
+    let mut nul = posting_of(&metropole, &mkey, &mkid);
+    nul["name"] = json!("Poste\u{0} piégé");
+    nul.as_object_mut().unwrap().remove("proof");
+    let nul = passerelle_protocol::proof::sign(
+        nul,
+        &mkey,
+        &passerelle_protocol::proof::ProofOptions::new(&mkid, time::OffsetDateTime::now_utc()),
+    )
+    .unwrap();
+    let nul = create(&metropole, &mkey, &mkid, nul);
+    assert_eq!(
+        post_signed(
+            &inbox,
+            &serde_json::to_vec(&nul).unwrap(),
+            &mkey,
+            &mkid,
+            now
+        )
+        .await,
+        (422, "validation_failed".into())
+    );
     // Unknown activity type.
     let note = signed_activity(
         &metropole.actor(),

@@ -1606,7 +1606,7 @@ async fn postings_fill_and_expire_and_the_metier_picker() {
 /// deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mutation_prompt_shown_to_both_employers() {
-    let (isere, metropole, _grenoble) = three_nodes().await;
+    let (isere, metropole, grenoble) = three_nodes().await;
     let start = today();
     let due = Date::from_calendar_date(start.year() + 3, start.month(), start.day())
         .or_else(|_| Date::from_calendar_date(start.year() + 3, start.month(), 28))
@@ -1665,4 +1665,9 @@ async fn mutation_prompt_shown_to_both_employers() {
             .any(|d| d["kind"] == "mutation_prompt_due"),
         "{all}"
     );
+    // Regression: this test left its nodes running, and the Métropole's PostgreSQL
+    // schema behind it, at every run.
+    isere.shutdown().await;
+    metropole.shutdown().await;
+    grenoble.shutdown().await;
 }
