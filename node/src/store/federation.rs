@@ -1040,7 +1040,7 @@ macro_rules! version_writes_impl {
                 recording: InboxRecording,
                 relay: &dyn Relayer,
             ) -> Result<Vec<AppliedVersion>> {
-                // Before any row is read: see `feed::FEED_LOCK_KEY`.
+                // Before any row is read: see `feed::FEED_LOCK_CLASS`.
                 super::feed::FeedIndex::lock_feed(&mut *self).await?;
                 let mut out: Vec<Option<AppliedVersion>> = vec![None; items.len()];
                 let texts: Vec<&str> = prepared.iter().map(|p| p.text.as_str()).collect();
@@ -1368,7 +1368,7 @@ impl Store {
         let t = to_ms(now());
         both!(self, pool => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            // As every writer of the remote postings: see `feed::FEED_LOCK_KEY`.
+            // As every writer of the remote postings: see `feed::FEED_LOCK_CLASS`.
             super::feed::FeedIndex::lock_feed(&mut *tx).await?;
             let n = sqlx::query(
                 "INSERT INTO remote_postings (object_id, author, relayed_by, kind, version, document, \

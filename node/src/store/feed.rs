@@ -34,7 +34,16 @@ use crate::domain::search::{IndexEntry, NO_DATE, Term, TextQuery, facet_token, f
 /// A transaction that also appends to the outbox (whose table lock orders its sequence
 /// numbers) takes this lock first: the storing of a version relays it from inside the
 /// feed's lock, so a local posting's change takes the feed's lock before the outbox's too.
-const FEED_LOCK_KEY: i64 = 0x7061_7373_6665_6564;
+///
+/// An advisory lock's key is the database's, not the schema's: the lock is this class
+/// with the hash of the node's schema (`current_schema()`), so that nodes sharing one
+/// database in their own schemas (a hosting centre de gestion, the tests) never wait for
+/// each other's feed; two schemas whose names collide in the hash only share the lock.
+const FEED_LOCK_CLASS: i32 = 0x7061_7373;
+
+/// The statement taking the feed's lock ([`FEED_LOCK_CLASS`]) until the end of the
+/// transaction.
+const FEED_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))";
 
 /// A multi-valued or single-valued filter dimension, also a facet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -894,7 +903,7 @@ pub(super) trait FeedIndex: Send {
         &mut self,
         recs: &[FeedRecord<'_>],
     ) -> impl std::future::Future<Output = Result<u64>> + Send;
-    /// Takes the feed's lock until the end of the transaction ([`FEED_LOCK_KEY`]) on
+    /// Takes the feed's lock until the end of the transaction ([`FEED_LOCK_CLASS`]) on
     /// PostgreSQL; nothing on SQLite, whose single writer already serialises writers.
     fn lock_feed(&mut self) -> impl std::future::Future<Output = Result<()>> + Send;
     /// Removes a posting by its id (`by_local` false) or by the local posting id.
@@ -1130,8 +1139,8 @@ macro_rules! feed_index_impl {
 
             async fn lock_feed(&mut self) -> Result<()> {
                 if $pg {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(FEED_LOCK_KEY)
+                    sqlx::query(FEED_LOCK_SQL)
+                        .bind(FEED_LOCK_CLASS)
                         .execute(&mut *self)
                         .await
                         .map_err(map_err("lock the feed index"))?;

@@ -1634,7 +1634,7 @@ impl Store {
     ) -> Result<Posting> {
         both!(self, pool, lock => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
-            // The feed's lock before the outbox's (see `feed::FEED_LOCK_KEY`).
+            // The feed's lock before the outbox's (see `feed::FEED_LOCK_CLASS`).
             feed::FeedIndex::lock_feed(&mut *tx).await?;
             if let Some(act) = activity {
                 let _seq = outbox_append!(tx, lock, act);

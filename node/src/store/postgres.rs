@@ -50,7 +50,7 @@ pub(super) const VERSION_SQL: &str =
     "SELECT version() || ' (plan_cache_mode ' || current_setting('plan_cache_mode') || ')'";
 
 /// Statement run in a transaction that appends to the outbox, before its first append (after
-/// the feed's lock when it takes both: `feed::FEED_LOCK_KEY`). Several
+/// the feed's lock when it takes both: `feed::FEED_LOCK_CLASS`). Several
 /// processes may write to one database; identity values are handed out before commit, so
 /// without this lock a reader paging by sequence number could skip a row that commits
 /// late. The lock serializes outbox appends only; reads are not blocked.

@@ -1250,6 +1250,90 @@ async fn queue_concurrent_versions_of_one_posting_postgres() {
     db.cleanup().await;
 }
 
+/// PostgreSQL: the feed's lock is the node's schema's. While a pulled page of a node holds
+/// it (its transaction waits, uncommitted, at its cursor update), another node in another
+/// schema of the same database stores a posting version: it does not wait for the first
+/// node's transaction. Regression: the lock's key was the database's, so every node of a
+/// shared database (the tests, a hosting centre de gestion) waited for every other's feed
+/// writes, and one stuck transaction stalled them all.
+#[tokio::test]
+async fn feed_lock_is_per_schema_postgres() {
+    use sqlx::Connection as _;
+    let (Some(db), Some(other_db)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    let store = db.store().await;
+    let other = other_db.store().await;
+    let b = partner(&store, "b.example", PartnershipState::None).await;
+    let c = partner(&other, "c.example", PartnershipState::None).await;
+    assert_eq!(
+        store
+            .claim_pulls("p1", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let version = |author: &str, id: &str| PostingVersion {
+        object_id: id.into(),
+        author: author.into(),
+        relayed_by: None,
+        kind: "vacancy".into(),
+        version: 1,
+        document: json!({"id": id, "type": "Posting", "version": 1, "name": "v1",
+            "attributedTo": author, "postingKind": "vacancy", "visibility": "federation"}),
+        verified_key: format!("{author}#k1"),
+    };
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 AS x FROM sync_state WHERE actor_id = $1 FOR UPDATE")
+        .bind(&b)
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let mut activity = incoming("https://b.example/activities/1", json!({"v": 1}));
+    activity.actor_id = b.clone();
+    let page_store = store.clone();
+    let (cursor_actor, page_version) = (b.clone(), version(&b, "https://b.example/postings/1"));
+    let page = tokio::spawn(async move {
+        page_store
+            .accept_page(
+                &[PulledActivity::new(activity, Some(page_version))],
+                &PageCursor {
+                    actor_id: &cursor_actor,
+                    next_url: Some("https://b.example/outbox?after=A"),
+                    lease: Duration::from_secs(60),
+                },
+                &NoRelays,
+            )
+            .await
+            .unwrap()
+    });
+    // The page holds its schema's feed lock and waits for `holder`.
+    blocked_by(&mut holder, me).await;
+    let stored = tokio::time::timeout(
+        Duration::from_secs(60),
+        other.apply_posting_version(&version(&c, "https://c.example/postings/1")),
+    )
+    .await
+    .expect("a node in another schema waited for this one's feed lock");
+    assert_eq!(stored.unwrap(), PostingApply::Stored);
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    assert_eq!(
+        page.await.unwrap()[0].applied.map(|a| a.apply),
+        Some(PostingApply::Stored)
+    );
+    holder.close().await.unwrap();
+    store.close().await;
+    other.close().await;
+    db.cleanup().await;
+    other_db.cleanup().await;
+}
+
 /// The session that `pid` blocks (polled; a guard against a hang, not a timing).
 async fn blocked_by(conn: &mut sqlx::PgConnection, pid: i32) -> i32 {
     for _ in 0..400 {
