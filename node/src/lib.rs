@@ -129,7 +129,15 @@ pub async fn run(
         }
     })
     .await;
-    store.close().await;
+    // Closing waits for the connections still in use: a worker left past its grace period
+    // may hold one. It is given the grace period too, so that a stop always ends (what it
+    // held is taken again through its lease, or rolled back by the database).
+    if tokio::time::timeout(grace, store.close()).await.is_err() {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "database connections still in use after the grace period; stopping without them"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
