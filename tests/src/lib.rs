@@ -18,6 +18,25 @@ use serde_json::{Value, json};
 /// Default PostgreSQL server of the project machines and CI.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
+/// How long a node may take to stop after its shutdown signal: three times its grace
+/// period (`server.shutdown_grace_secs`, 5 s here: for the requests, the workers, then the
+/// database connections) and a wide margin. A node still running after it fails the test
+/// instead of hanging it.
+pub const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a test's HTTP request may take, answer included: over the node's own request
+/// timeout (`server.request_timeout_secs`), so a node's answer always comes first, and a
+/// request that no answer ends fails the test instead of hanging it.
+pub const HTTP_LIMIT: Duration = Duration::from_secs(120);
+
+/// An HTTP client for tests, whose requests give up after [`HTTP_LIMIT`].
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(HTTP_LIMIT)
+        .build()
+        .unwrap()
+}
+
 /// The database backend of a test node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -328,7 +347,13 @@ impl Node {
             Runner::Stopped => {}
             Runner::InProcess { stop, task } => {
                 let _ = stop.send(());
-                task.await.unwrap().unwrap();
+                match tokio::time::timeout(STOP_LIMIT, task).await {
+                    Ok(done) => done.unwrap().unwrap(),
+                    Err(_) => panic!(
+                        "{} did not stop within {STOP_LIMIT:?} of its shutdown signal",
+                        self.name
+                    ),
+                }
             }
             Runner::Child(mut child) => {
                 let status = std::process::Command::new("kill")
@@ -336,10 +361,22 @@ impl Node {
                     .status()
                     .unwrap();
                 assert!(status.success());
-                let exit = tokio::task::spawn_blocking(move || child.wait())
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let started = std::time::Instant::now();
+                let exit = loop {
+                    if let Some(exit) = child.try_wait().unwrap() {
+                        break exit;
+                    }
+                    if started.elapsed() > STOP_LIMIT {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!(
+                            "{} (process {}) did not exit within {STOP_LIMIT:?} of SIGTERM; killed",
+                            self.name,
+                            child.id()
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
                 assert!(exit.success(), "{} did not stop cleanly: {exit}", self.name);
             }
         }
@@ -663,8 +700,7 @@ pub async fn post_signed_raw(
         created,
     )
     .unwrap();
-    let client = reqwest::Client::new();
-    let mut req = client
+    let mut req = http_client()
         .post(inbox)
         .header("content-type", ct)
         .header("signature-input", &signed.signature.signature_input)

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use passerelle_protocol::keys::SigningKey;
 use passerelle_tests::{
-    Backend, GRENOBLE, ISERE, METROPOLE, Node, example_posting, node_key, post_signed_raw,
-    postgres_available, signed_activity, unix_now, wait_until,
+    Backend, GRENOBLE, HTTP_LIMIT, ISERE, METROPOLE, Node, example_posting, http_client, node_key,
+    post_signed_raw, postgres_admin_url, postgres_available, signed_activity, unix_now, wait_until,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -212,7 +212,7 @@ async fn feed_loop(
         "/api/v1/feed?filiere=technique&facets=true&limit=10",
         "/api/v1/feed?q=%22espaces%20verts%22%20OR%20m%C3%A9diath%C3%A8que",
     ];
-    let client = reqwest::Client::new();
+    let client = http_client();
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
@@ -263,6 +263,7 @@ async fn console_loop(
 ) {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(HTTP_LIMIT)
         .build()
         .unwrap();
     let login = client
@@ -378,7 +379,7 @@ async fn burst_over_the_limits(
             (id, r)
         });
     }
-    let client = reqwest::Client::new();
+    let client = http_client();
     let mut queries = tokio::task::JoinSet::new();
     for _ in 0..client_burst + OVER_BURST {
         let request = client
@@ -442,7 +443,69 @@ async fn server_errors(node: &Node) -> f64 {
         .sum()
 }
 
-async fn sustained_mixed_load(backend: Backend) {
+/// What a scenario is doing, for the message of [`within_limit`].
+type Phase = Arc<std::sync::Mutex<&'static str>>;
+
+fn enter(phase: &Phase, what: &'static str) {
+    *phase.lock().unwrap() = what;
+}
+
+/// How long a scenario may run beyond its load: starting three nodes, the bursts, the
+/// wait for the projection (at most 120 s), the checks and the stop, with a wide margin.
+const SCENARIO_MARGIN: Duration = Duration::from_secs(420);
+
+/// Runs the scenario on `backend`; one that does not end within its load's duration and
+/// [`SCENARIO_MARGIN`] fails with the phase it was in and, on PostgreSQL, the database's
+/// sessions and the locks they wait for (a hang would otherwise last until CI's own limit,
+/// with nothing to tell why).
+async fn within_limit(backend: Backend) {
+    let phase: Phase = Arc::new(std::sync::Mutex::new("starting"));
+    let limit = duration() + SCENARIO_MARGIN;
+    let run = tokio::spawn(sustained_mixed_load(backend, phase.clone()));
+    let abort = run.abort_handle();
+    match tokio::time::timeout(limit, run).await {
+        Ok(done) => {
+            if let Err(e) = done
+                && e.is_panic()
+            {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        Err(_) => {
+            abort.abort();
+            let sessions = match backend {
+                Backend::Postgres => postgres_sessions().await,
+                Backend::Sqlite => String::new(),
+            };
+            let phase = *phase.lock().unwrap();
+            panic!(
+                "the {backend:?} scenario did not end within {limit:?}; it was {phase}{sessions}"
+            );
+        }
+    }
+}
+
+/// The server's client sessions, what they wait for and the sessions blocking them.
+async fn postgres_sessions() -> String {
+    use sqlx::Connection as _;
+    let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await else {
+        return "; PostgreSQL unreachable".to_owned();
+    };
+    let rows: Vec<(i32, String, String, String, Vec<i32>)> = sqlx::query_as(
+        "SELECT pid, coalesce(state, ''), coalesce(wait_event_type || ':' || wait_event, ''),          left(query, 160), pg_blocking_pids(pid) FROM pg_stat_activity          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    let _ = conn.close().await;
+    let mut out = String::from("; PostgreSQL sessions (pid, state, wait, query, blocked by):");
+    for (pid, state, wait, query, blockers) in rows {
+        out.push_str(&format!("\n  {pid} {state} {wait} {query:?} {blockers:?}"));
+    }
+    out
+}
+
+async fn sustained_mixed_load(backend: Backend, phase: Phase) {
     const INBOX_BURST: u32 = 10;
     const CLIENT_BURST: u32 = 20;
     let isere = Node::start_with(&ISERE, backend, true, |c| {
@@ -462,6 +525,7 @@ async fn sustained_mixed_load(backend: Backend) {
         partner.follow(&isere).await;
         isere.follow(partner).await;
     }
+    enter(&phase, "waiting for the partnerships");
     for partner in [&metropole, &grenoble] {
         wait_until("partners", Duration::from_secs(30), || async {
             isere
@@ -487,6 +551,7 @@ async fn sustained_mixed_load(backend: Backend) {
     let counts = Arc::new(Counts::default());
     let failures = Arc::new(Failures::default());
 
+    enter(&phase, "sending the bursts over the limits");
     let (inbox_limited, feed_limited, burst_accepted) = burst_over_the_limits(
         &isere,
         &metropole,
@@ -506,6 +571,7 @@ async fn sustained_mixed_load(backend: Backend) {
     // Let both buckets fill again before the sustained load.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
+    enter(&phase, "under the sustained load");
     let mut senders = Vec::new();
     for partner in [metropole, grenoble] {
         let partner = Arc::new(partner);
@@ -552,6 +618,7 @@ async fn sustained_mixed_load(backend: Backend) {
         backlog.push((s.total, s.unprocessed));
     }
     stop.store(true, Ordering::Relaxed);
+    enter(&phase, "waiting for the senders and clients to end");
     println!("inbox (received, still to project) each second: {backlog:?}");
     // Under sustained pushes the projection lags by seconds, not more: what is left to
     // project when the senders stop was received within the last 30 s.
@@ -574,12 +641,14 @@ async fn sustained_mixed_load(backend: Backend) {
     }
 
     // Everything accepted is projected, exactly as the senders were told.
+    enter(&phase, "waiting for the projection");
     wait_until(
         "every accepted activity is projected",
         Duration::from_secs(120),
         || async { isere.store.inbox_stats().await.unwrap().unprocessed == 0 },
     )
     .await;
+    enter(&phase, "reading what was stored");
     let stats = isere.store.inbox_stats().await.unwrap();
     let cached: BTreeMap<String, (i64, bool)> = isere
         .cached_postings()
@@ -641,12 +710,13 @@ async fn sustained_mixed_load(backend: Backend) {
         late <= early + RSS_GROWTH_MARGIN_KIB,
         "resident memory keeps growing: {early} KiB in the first two thirds, {late} KiB after"
     );
+    enter(&phase, "stopping the node");
     Arc::try_unwrap(isere).ok().unwrap().shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sustained_mixed_load_on_sqlite() {
-    sustained_mixed_load(Backend::Sqlite).await;
+    within_limit(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -654,5 +724,5 @@ async fn sustained_mixed_load_on_postgres() {
     if !postgres_available().await {
         return;
     }
-    sustained_mixed_load(Backend::Postgres).await;
+    within_limit(Backend::Postgres).await;
 }
