@@ -1687,6 +1687,9 @@ impl Store {
     ) -> Result<()> {
         both!(self, pool, lock => {
             let mut tx = pool.begin_write().await.map_err(map_err("begin a transaction"))?;
+            // The feed's lock before the posting's row and the outbox's lock, as
+            // `update_posting` takes them (see `feed::FEED_LOCK_CLASS`).
+            feed::FeedIndex::lock_feed(&mut *tx).await?;
             let n = sqlx::query("DELETE FROM postings WHERE id = $1")
                 .bind(id.to_string())
                 .execute(&mut *tx)

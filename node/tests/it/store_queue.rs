@@ -8,8 +8,8 @@ use std::time::Duration;
 use passerelle_node::store::{
     AppliedVersion, AuditRecord, BatchedVersion, BlockKind, DeliveryOutcome, InboxAccept,
     IncomingActivity, NewActivity, NoRelays, PageCursor, PartnerInfo, PartnershipChange,
-    PartnershipState, PostingApply, PostingVersion, PulledAccept, PulledActivity, Relayer, Store,
-    StoreError, Via, Viewer,
+    PartnershipState, PostingApply, PostingStatus, PostingVersion, PulledAccept, PulledActivity,
+    Relayer, Store, StoreError, Via, Viewer,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -1196,40 +1196,15 @@ async fn queue_concurrent_versions_of_one_posting_postgres() {
         store.apply_posting_version(&version(1)).await.unwrap(),
         PostingApply::Stored
     );
-    // Hold the pull's cursor row, so that the page below stores version 3 and then waits,
-    // uncommitted, at its cursor update.
-    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("SELECT 1 AS x FROM sync_state WHERE actor_id = $1 FOR UPDATE")
-        .bind(&b)
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
-    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
-    let v3 = version(3);
-    let mut activity = incoming("https://b.example/activities/v3", json!({"v": 3}));
-    activity.actor_id = b.clone();
-    let page_store = store.clone();
-    let cursor_actor = b.clone();
-    let page = tokio::spawn(async move {
-        page_store
-            .accept_page(
-                &[PulledActivity::new(activity, Some(v3))],
-                &PageCursor {
-                    actor_id: &cursor_actor,
-                    next_url: Some("https://b.example/outbox?after=A"),
-                    lease: Duration::from_secs(60),
-                },
-                &NoRelays,
-            )
-            .await
-            .unwrap()
-    });
-    // The session blocked by `pid` (polled; a guard against a hang, not a timing).
-    let page_pid = blocked_by(&mut holder, me).await;
+    // The page stores version 3 and then waits, uncommitted, at its cursor update.
+    let (mut holder, page, page_pid) = stalled_page(
+        &db.url,
+        &store,
+        &b,
+        "https://b.example/activities/v3",
+        version(3),
+    )
+    .await;
     // Meanwhile the projection stores version 2 of the same posting.
     let projection_store = store.clone();
     let v2 = version(2);
@@ -1284,37 +1259,15 @@ async fn feed_lock_is_per_schema_postgres() {
             "attributedTo": author, "postingKind": "vacancy", "visibility": "federation"}),
         verified_key: format!("{author}#k1"),
     };
-    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("SELECT 1 AS x FROM sync_state WHERE actor_id = $1 FOR UPDATE")
-        .bind(&b)
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
-    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
-    let mut activity = incoming("https://b.example/activities/1", json!({"v": 1}));
-    activity.actor_id = b.clone();
-    let page_store = store.clone();
-    let (cursor_actor, page_version) = (b.clone(), version(&b, "https://b.example/postings/1"));
-    let page = tokio::spawn(async move {
-        page_store
-            .accept_page(
-                &[PulledActivity::new(activity, Some(page_version))],
-                &PageCursor {
-                    actor_id: &cursor_actor,
-                    next_url: Some("https://b.example/outbox?after=A"),
-                    lease: Duration::from_secs(60),
-                },
-                &NoRelays,
-            )
-            .await
-            .unwrap()
-    });
-    // The page holds its schema's feed lock and waits for `holder`.
-    blocked_by(&mut holder, me).await;
+    // The page holds its schema's feed lock and waits, uncommitted, at its cursor update.
+    let (mut holder, page, _) = stalled_page(
+        &db.url,
+        &store,
+        &b,
+        "https://b.example/activities/1",
+        version(&b, "https://b.example/postings/1"),
+    )
+    .await;
     let stored = tokio::time::timeout(
         Duration::from_secs(60),
         other.apply_posting_version(&version(&c, "https://c.example/postings/1")),
@@ -1332,6 +1285,156 @@ async fn feed_lock_is_per_schema_postgres() {
     other.close().await;
     db.cleanup().await;
     other_db.cleanup().await;
+}
+
+/// PostgreSQL: one officer's update and another's deletion of the same published posting,
+/// at once, both end without a deadlock: the deletion takes the feed's lock first, as the
+/// update does, and the update then finds the posting gone. Regression: the deletion
+/// locked the posting's row first, then waited for the outbox's lock, which the update
+/// held while it waited for that row; PostgreSQL broke the cycle by failing one of them.
+#[tokio::test]
+async fn update_and_delete_of_one_posting_at_once_postgres() {
+    use sqlx::Connection as _;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.store().await;
+    let id = Uuid::now_v7();
+    let url = format!("https://rh.isere.example/postings/{id}");
+    let doc = json!({
+        "id": url, "type": "Posting", "postingKind": "vacancy", "status": "published",
+        "attributedTo": ME, "version": 1, "published": "2026-11-10T10:00:00Z",
+        "visibility": "federation", "name": "Juriste marchés publics",
+    });
+    store
+        .create_posting(id, "vacancy", &doc, &audit())
+        .await
+        .unwrap();
+    store
+        .update_posting(id, 1, &doc, PostingStatus::Published, None, &audit())
+        .await
+        .unwrap();
+    let change = |kind: &str| NewActivity {
+        activity_id: format!("https://rh.isere.example/activities/{}", Uuid::now_v7()),
+        activity_type: kind.into(),
+        object_id: url.clone(),
+        public: true,
+        document: json!({"type": kind, "actor": ME, "object": url}),
+    };
+    // A session holds the posting's row, so that both writers queue behind it.
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 AS x FROM postings WHERE id = $1 FOR UPDATE")
+        .bind(id.to_string())
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let (deleting_store, delete) = (store.clone(), change("Delete"));
+    let deletion = tokio::spawn(async move {
+        deleting_store
+            .delete_posting(id, Some(&delete), &audit())
+            .await
+    });
+    let deleter = blocked_by(&mut holder, me).await;
+    let (updating_store, update, updated_doc) = (store.clone(), change("Update"), doc.clone());
+    let update = tokio::spawn(async move {
+        updating_store
+            .update_posting(
+                id,
+                2,
+                &updated_doc,
+                PostingStatus::Published,
+                Some(&update),
+                &audit(),
+            )
+            .await
+    });
+    // The update waits too: behind the deletion (the feed's lock) or the holder (the row).
+    blocked_by_either(&mut holder, [me, deleter], deleter).await;
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    deletion.await.unwrap().unwrap();
+    match update.await.unwrap() {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("the update should find the posting deleted: {other:?}"),
+    }
+    assert!(store.posting(id).await.is_err());
+    holder.close().await.unwrap();
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// Waits for a session other than `except` that one of `pids` blocks (polled; a guard
+/// against a hang, not a timing).
+async fn blocked_by_either(conn: &mut sqlx::PgConnection, pids: [i32; 2], except: i32) {
+    for _ in 0..400 {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE pid <> $3 \
+             AND ($1 = ANY(pg_blocking_pids(pid)) OR $2 = ANY(pg_blocking_pids(pid))) LIMIT 1",
+        )
+        .bind(pids[0])
+        .bind(pids[1])
+        .bind(except)
+        .fetch_optional(&mut *conn)
+        .await
+        .unwrap();
+        if found.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no session blocked by {pids:?}");
+}
+
+/// A pulled page of `actor`'s holding `version`, stored on `store` in a task that waits,
+/// uncommitted, at its cursor update: the cursor row is held by the returned connection
+/// (on `url`, in a transaction; `COMMIT` on it lets the page end). Returns that
+/// connection, the page's task and the page's session.
+async fn stalled_page(
+    url: &str,
+    store: &Store,
+    actor: &str,
+    activity_id: &str,
+    version: PostingVersion,
+) -> (
+    sqlx::PgConnection,
+    tokio::task::JoinHandle<Vec<PulledAccept>>,
+    i32,
+) {
+    use sqlx::Connection as _;
+    let mut holder = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 AS x FROM sync_state WHERE actor_id = $1 FOR UPDATE")
+        .bind(actor)
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let mut activity = incoming(activity_id, json!({"v": version.version}));
+    activity.actor_id = actor.to_owned();
+    let (page_store, cursor_actor) = (store.clone(), actor.to_owned());
+    let page = tokio::spawn(async move {
+        page_store
+            .accept_page(
+                &[PulledActivity::new(activity, Some(version))],
+                &PageCursor {
+                    actor_id: &cursor_actor,
+                    next_url: Some("https://b.example/outbox?after=A"),
+                    lease: Duration::from_secs(60),
+                },
+                &NoRelays,
+            )
+            .await
+            .unwrap()
+    });
+    let page_pid = blocked_by(&mut holder, me).await;
+    (holder, page, page_pid)
 }
 
 /// The session that `pid` blocks (polled; a guard against a hang, not a timing).
