@@ -1322,17 +1322,7 @@ async fn update_and_delete_of_one_posting_at_once_postgres() {
         document: json!({"type": kind, "actor": ME, "object": url}),
     };
     // A session holds the posting's row, so that both writers queue behind it.
-    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("SELECT 1 AS x FROM postings WHERE id = $1 FOR UPDATE")
-        .bind(id.to_string())
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
-    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
+    let (mut holder, me) = hold_row(&db.url, "postings", "id", &id.to_string()).await;
     let (deleting_store, delete) = (store.clone(), change("Delete"));
     let deletion = tokio::spawn(async move {
         deleting_store
@@ -1404,18 +1394,7 @@ async fn stalled_page(
     tokio::task::JoinHandle<Vec<PulledAccept>>,
     i32,
 ) {
-    use sqlx::Connection as _;
-    let mut holder = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("SELECT 1 AS x FROM sync_state WHERE actor_id = $1 FOR UPDATE")
-        .bind(actor)
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
-    let me: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
+    let (mut holder, me) = hold_row(url, "sync_state", "actor_id", actor).await;
     let mut activity = incoming(activity_id, json!({"v": version.version}));
     activity.actor_id = actor.to_owned();
     let (page_store, cursor_actor) = (store.clone(), actor.to_owned());
@@ -1435,6 +1414,26 @@ async fn stalled_page(
     });
     let page_pid = blocked_by(&mut holder, me).await;
     (holder, page, page_pid)
+}
+
+/// A session on `url` holding, in an open transaction, the row of `table` whose `column`
+/// is `value` (`FOR UPDATE`); and its process id.
+async fn hold_row(url: &str, table: &str, column: &str, value: &str) -> (sqlx::PgConnection, i32) {
+    use sqlx::Connection as _;
+    let mut holder = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 AS x FROM {table} WHERE {column} = $1 FOR UPDATE"
+    )))
+    .bind(value)
+    .fetch_one(&mut holder)
+    .await
+    .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    (holder, pid)
 }
 
 /// The session that `pid` blocks (polled; a guard against a hang, not a timing).
