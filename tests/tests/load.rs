@@ -197,7 +197,11 @@ async fn sender_loop(
     expected
 }
 
-/// An HR client of the feed API: full text, filters, facets, paging.
+/// Pages an HR client follows past the first, every third query.
+const FOLLOWED_PAGES: u32 = 3;
+
+/// An HR client of the feed API: full text, filters, facets, paging (each cursor with the
+/// query that gave it).
 async fn feed_loop(
     node: Arc<Node>,
     token: String,
@@ -216,8 +220,10 @@ async fn feed_loop(
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        let mut url = format!("{}{}", node.base, queries[i % queries.len()]);
-        // Follow the cursor of the first page once in a while.
+        let query = queries[i % queries.len()];
+        let mut url = format!("{}{query}", node.base);
+        // Every third query, follow its cursor for a few pages.
+        let mut pages_left = if i % 3 == 0 { FOLLOWED_PAGES } else { 0 };
         loop {
             let r = client.get(&url).bearer_auth(&token).send().await.unwrap();
             let status = r.status().as_u16();
@@ -237,9 +243,9 @@ async fn feed_loop(
             counts.feed.fetch_add(1, Ordering::Relaxed);
             let page: Value = r.json().await.unwrap();
             match page["next_cursor"].as_str() {
-                Some(next) if i % 3 == 0 && !next.is_empty() => {
-                    url = format!("{}{}&cursor={next}", node.base, queries[i % queries.len()]);
-                    i += 3;
+                Some(next) if pages_left > 0 && !next.is_empty() => {
+                    url = format!("{}{query}&cursor={next}", node.base);
+                    pages_left -= 1;
                 }
                 _ => break,
             }
