@@ -1032,18 +1032,9 @@ macro_rules! feed_index_impl {
                         col!(row, "doc_id")
                     }
                 };
-                if !e.terms.is_empty() {
-                    let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
-                    push_values(&mut sql, e.terms.len(), 3, !pg);
-                    sql.push_str(" ON CONFLICT DO NOTHING");
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (f, v) in &e.terms {
-                        q = q.bind(*f).bind(v.as_str()).bind(doc_id);
-                    }
-                    q.execute(&mut *self)
-                        .await
-                        .map_err(map_err("index the facets of a posting"))?;
-                }
+                let terms: Vec<(i64, &str, &str)> =
+                    e.terms.iter().map(|(f, v)| (doc_id, *f, v.as_str())).collect();
+                self.insert_terms(&terms).await?;
                 if !pg {
                     sqlx::query("INSERT INTO feed_fts (rowid, name, body, facets) VALUES ($1, $2, $3, $4)")
                         .bind(doc_id)
@@ -1179,8 +1170,8 @@ macro_rules! feed_index_impl {
 feed_index_impl!(sqlx::SqliteConnection, false);
 feed_index_impl!(sqlx::PgConnection, true);
 
-/// Inserts the `feed_terms` rows `(doc_id, field, value)` of postings just added to the
-/// feed (one implementation per backend).
+/// Inserts the `feed_terms` rows `(doc_id, field, value)` of postings added to the feed or
+/// indexed again (one implementation per backend).
 trait TermRows {
     fn insert_terms(
         &mut self,
