@@ -1,13 +1,16 @@
 //! French text search and the feed's view of a posting (pure).
 //!
 //! Text analysis is the same for indexing and for queries: lower-case, French accents
-//! removed ([`super::fold`]), split on anything that is not a letter or a digit (so
+//! removed ([`super::fold`]), split on anything that is not a letter or an ASCII digit (so
 //! elisions such as « l'ingénieure » give `l` and `ingenieure`), French stop words
 //! dropped, then the Snowball French stemmer (`rust-stemmers`) applied. SQLite's FTS5 has
-//! no French stemmer, so the SQLite index stores these stems; PostgreSQL indexes the folded
-//! text with its own `french` configuration (the same Snowball algorithm), so it needs no
-//! `unaccent` extension. Folding before stemming makes « médiathèque » and « mediatheques »
-//! give the same stem, whatever accents either side typed.
+//! no French stemmer, so the SQLite index stores these stems. On PostgreSQL the node
+//! writes the `tsvector` and the `tsquery` itself ([`pg_tsvector`], [`TextQuery::tsquery`]),
+//! equal to what the server's `french` configuration makes of the folded text (the same
+//! Snowball algorithm; words holding a digit are not stemmed): no `unaccent` extension is
+//! needed, and the server does not parse each posting again. Folding before stemming
+//! makes « médiathèque » and « mediatheques » give the same stem, whatever accents either
+//! side typed.
 //!
 //! [`IndexEntry::from_document`] reads what the feed filters, sorts and shows from a
 //! posting document (local or received), tolerating documents from newer nodes: a missing
@@ -22,28 +25,35 @@ use super::fold;
 const STOP_WORDS: &[&str] = &[
     "a", "ai", "aie", "aient", "aies", "ait", "as", "au", "aura", "aurai", "auraient", "aurais",
     "aurait", "auras", "aurez", "auriez", "aurions", "aurons", "auront", "aux", "avaient", "avais",
-    "avait", "avec", "avez", "aviez", "avions", "avons", "ayant", "ayez", "ayons", "c", "ce",
-    "ceci", "cela", "ces", "cet", "cette", "d", "dans", "de", "des", "du", "elle", "en", "es",
-    "est", "et", "etaient", "etais", "etait", "etant", "ete", "etee", "etees", "etes", "etiez",
-    "etions", "eu", "eue", "eues", "eumes", "eurent", "eus", "eusse", "eussent", "eusses",
-    "eussiez", "eussions", "eut", "eutes", "eux", "fumes", "furent", "fus", "fusse", "fussent",
-    "fusses", "fussiez", "fussions", "fut", "futes", "ici", "il", "ils", "j", "je", "l", "la",
-    "le", "les", "leur", "leurs", "lui", "m", "ma", "mais", "me", "meme", "memes", "mes", "moi",
-    "mon", "n", "ne", "nos", "notre", "nous", "on", "ont", "ou", "par", "pas", "pour", "qu", "que",
-    "quel", "quelle", "quelles", "quels", "qui", "s", "sa", "sans", "se", "sera", "serai",
-    "seraient", "serais", "serait", "seras", "serez", "seriez", "serions", "serons", "seront",
-    "ses", "soi", "soient", "sois", "soit", "sommes", "son", "sont", "soyez", "soyons", "suis",
-    "sur", "t", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre", "vous", "y",
+    "avait", "avec", "avez", "aviez", "avions", "avons", "ayant", "ayante", "ayantes", "ayants",
+    "ayez", "ayons", "c", "ce", "ceci", "cela", "ces", "cet", "cette", "d", "dans", "de", "des",
+    "du", "elle", "en", "es", "est", "et", "etaient", "etais", "etait", "etant", "etante",
+    "etantes", "etants", "ete", "etee", "etees", "etes", "etiez", "etions", "eu", "eue", "eues",
+    "eumes", "eurent", "eus", "eusse", "eussent", "eusses", "eussiez", "eussions", "eut", "eutes",
+    "eux", "fumes", "furent", "fus", "fusse", "fussent", "fusses", "fussiez", "fussions", "fut",
+    "futes", "ici", "il", "ils", "j", "je", "l", "la", "le", "les", "leur", "leurs", "lui", "m",
+    "ma", "mais", "me", "meme", "memes", "mes", "moi", "mon", "n", "ne", "nos", "notre", "nous",
+    "on", "ont", "ou", "par", "pas", "pour", "qu", "que", "quel", "quelle", "quelles", "quels",
+    "qui", "s", "sa", "sans", "se", "sera", "serai", "seraient", "serais", "serait", "seras",
+    "serez", "seriez", "serions", "serons", "seront", "ses", "soi", "soient", "sois", "soit",
+    "sommes", "son", "sont", "soyez", "soyons", "suis", "sur", "t", "ta", "te", "tes", "toi",
+    "ton", "tu", "un", "une", "vos", "votre", "vous", "y",
 ];
 
 fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.binary_search(&word).is_ok()
 }
 
+/// Whether `c` belongs to a word: a letter or an ASCII digit, as for PostgreSQL's text
+/// search parser (« m² » is the word `m`, then a separator).
+fn is_word_char(c: char) -> bool {
+    c.is_alphabetic() || c.is_ascii_digit()
+}
+
 /// The folded words of `text` (lower-case, no accents, no stop words), in order.
 pub fn words(text: &str) -> Vec<String> {
     fold(text)
-        .split(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !is_word_char(c))
         .filter(|w| !w.is_empty() && !is_stop_word(w))
         .map(str::to_owned)
         .collect()
@@ -94,39 +104,149 @@ fn push_stem(out: &mut String, word: &str) {
     });
 }
 
-/// The stems of `words`, space-separated.
-fn stems_of(words: &[String]) -> String {
+/// The stems of `words`, space-separated, and where each word's stem is in them.
+fn stems_of(words: &[String]) -> (String, Vec<std::ops::Range<usize>>) {
     let mut out = String::with_capacity(words.iter().map(|w| w.len() + 1).sum());
+    let mut spans = Vec::with_capacity(words.len());
     for w in words {
         if !out.is_empty() {
             out.push(' ');
         }
+        let start = out.len();
         push_stem(&mut out, w);
+        spans.push(start..out.len());
     }
-    out
+    (out, spans)
 }
 
 /// The stems of `text`, space-separated (what the SQLite index stores).
 pub fn stems(text: &str) -> String {
-    stems_of(&words(text))
+    stems_of(&words(text)).0
 }
 
-/// The folded words of `text`, space-separated (what PostgreSQL's `to_tsvector('french', …)`
-/// reads).
+/// The folded words of `text`, space-separated.
 pub fn folded(text: &str) -> String {
     words(text).join(" ")
 }
 
-/// [`folded`] and [`stems`] of `text`, folding it once.
-fn folded_and_stems(text: &str) -> (String, String) {
-    let words = words(text);
-    (words.join(" "), stems_of(&words))
+/// A text field analysed once for both indexes: its folded words and their stems.
+#[derive(Debug, Clone, PartialEq)]
+struct Analysed {
+    words: Vec<String>,
+    stems: String,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl Analysed {
+    fn new(text: &str) -> Self {
+        let words = words(text);
+        let (stems, spans) = stems_of(&words);
+        Self {
+            words,
+            stems,
+            spans,
+        }
+    }
+
+    /// Each word with its PostgreSQL lexeme ([`pg_lexeme`]).
+    fn pg_lexemes(&self) -> impl Iterator<Item = &str> {
+        self.words
+            .iter()
+            .zip(&self.spans)
+            .map(|(w, span)| pg_lexeme(w, self.stems.get(span.clone()).unwrap_or_default()))
+    }
+}
+
+/// The lexeme PostgreSQL's `french` text search configuration makes of a folded word
+/// (already free of stop words): the Snowball French stem of a word of letters (its
+/// `french_stem` dictionary: the same algorithm as `rust-stemmers`), the word itself when
+/// it holds a digit or any other character (a number or a `numword` to its parser, which
+/// go through the `simple` dictionary).
+pub fn pg_lexeme<'a>(word: &'a str, stem: &'a str) -> &'a str {
+    if word.chars().all(char::is_alphabetic) {
+        stem
+    } else {
+        word
+    }
+}
+
+/// [`IndexEntry::pg_tsvector`] of a posting whose title is `name`, whose other text is
+/// `body` and whose facet tokens are `tokens` (space-separated).
+pub fn pg_tsvector_of(name: &str, body: &str, tokens: &str) -> String {
+    pg_tsvector(&Analysed::new(name), &Analysed::new(body), tokens)
+}
+
+/// Positions PostgreSQL's `to_tsvector` keeps for one lexeme (the first ones).
+const PG_POSITIONS: usize = 255;
+/// Largest position in a PostgreSQL `tsvector`: later words all get it.
+const PG_LAST_POSITION: usize = 16_383;
+/// Longest lexeme of a PostgreSQL `tsvector`, in bytes: `to_tsvector` skips a longer
+/// word without counting its position, and the text form is refused.
+const PG_LEXEME_BYTES: usize = 2_047;
+
+/// The PostgreSQL `tsvector` of a posting, in its text form: the title's lexemes at
+/// positions 1, 2… weighted A, the other text's after them weighted B, and the facet
+/// `tokens` (space-separated) without position. It is what
+/// `setweight(to_tsvector('french', title), 'A') || setweight(to_tsvector('french', text),
+/// 'B') || array_to_tsvector(tokens)` gives for the folded title and text (the store's
+/// PostgreSQL tests check it against the server), built by the node so that the server
+/// only reads it: parsing and stemming each posting was a sixth of the time the server
+/// spent storing a pulled page.
+fn pg_tsvector(name: &Analysed, body: &Analysed, tokens: &str) -> String {
+    use std::collections::btree_map::{BTreeMap, Entry};
+    let mut lexemes: BTreeMap<&str, Vec<(usize, char)>> = BTreeMap::new();
+    // `||` shifts the right operand's positions by the left one's largest position.
+    let mut offset = 0;
+    for (field, weight) in [(name, 'A'), (body, 'B')] {
+        let mut word_pos = 0;
+        let mut last_kept = offset;
+        for lexeme in field.pg_lexemes() {
+            if lexeme.is_empty() || lexeme.len() > PG_LEXEME_BYTES {
+                continue;
+            }
+            word_pos += 1;
+            let pos = (offset + word_pos.min(PG_LAST_POSITION)).min(PG_LAST_POSITION);
+            let positions = lexemes.entry(lexeme).or_default();
+            let in_field = positions.iter().filter(|(_, w)| *w == weight).count();
+            if in_field < PG_POSITIONS && positions.last().map(|(p, _)| *p) != Some(pos) {
+                positions.push((pos, weight));
+                last_kept = last_kept.max(pos);
+            }
+        }
+        offset = last_kept;
+    }
+    for token in tokens.split(' ').filter(|t| !t.is_empty()) {
+        if let Entry::Vacant(e) = lexemes.entry(token) {
+            e.insert(Vec::new());
+        }
+    }
+    let mut out =
+        String::with_capacity(lexemes.iter().map(|(l, p)| l.len() + 3 + 6 * p.len()).sum());
+    for (lexeme, positions) in &lexemes {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('\'');
+        for c in lexeme.chars() {
+            if c == '\'' || c == '\\' {
+                out.push(c);
+            }
+            out.push(c);
+        }
+        out.push('\'');
+        for (i, (pos, weight)) in positions.iter().enumerate() {
+            out.push(if i == 0 { ':' } else { ',' });
+            out.push_str(&pos.to_string());
+            out.push(*weight);
+        }
+    }
+    out
 }
 
 /// One search term: the folded word and its stem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Term {
-    /// Folded word (letters and digits only).
+    /// Folded word (letters and ASCII digits only).
     pub word: String,
     /// Its stem.
     pub stem: String,
@@ -180,12 +300,13 @@ impl TextQuery {
             .join(&format!(" {op} "))
     }
 
-    /// PostgreSQL `to_tsquery('french', …)` text of `terms` joined by `op` (`&`, `|`).
-    /// Words hold letters and digits only, so they cannot form tsquery operators.
+    /// PostgreSQL `tsquery` text of `terms` joined by `op` (`&`, `|`): each term's
+    /// [`pg_lexeme`], quoted, which is what `to_tsquery('french', …)` makes of the folded
+    /// word. Words hold letters and ASCII digits only, so they need no escaping.
     pub fn tsquery(terms: &[Term], op: &str) -> String {
         terms
             .iter()
-            .map(|t| t.word.as_str())
+            .map(|t| format!("'{}'", pg_lexeme(&t.word, &t.stem)))
             .collect::<Vec<_>>()
             .join(&format!(" {op} "))
     }
@@ -423,21 +544,54 @@ pub struct IndexEntry {
     pub published_ms: i64,
     /// `updated` (else `published`), Unix ms.
     pub updated_ms: i64,
-    /// Multi-valued facets: (field, value).
+    /// Multi-valued facets: (field, value), each pair once (the store inserts them as
+    /// they are, under a unique key).
     pub terms: Vec<(&'static str, String)>,
-    /// Title, folded (PostgreSQL index).
-    pub folded_name: String,
-    /// Other text, folded (PostgreSQL index).
-    pub folded_body: String,
-    /// Title, stemmed (SQLite index).
-    pub stems_name: String,
-    /// Other text, stemmed (SQLite index).
-    pub stems_body: String,
+    /// The title, analysed.
+    name_text: Analysed,
+    /// The other text, analysed.
+    body_text: Analysed,
+    /// [`IndexEntry::pg_tsvector`], when computed ahead ([`IndexEntry::with_pg_tsvector`]).
+    pg_tsvector: Option<String>,
     /// `verificationMethod` of the posting's proof.
     pub proof_key: Option<String>,
 }
 
 impl IndexEntry {
+    /// The title's stems, space-separated (SQLite's `feed_fts.name`).
+    pub fn stems_name(&self) -> &str {
+        &self.name_text.stems
+    }
+
+    /// The other text's stems, space-separated (SQLite's `feed_fts.body`).
+    pub fn stems_body(&self) -> &str {
+        &self.body_text.stems
+    }
+
+    /// The PostgreSQL `tsvector` of the title, the other text and the facet tokens, in its
+    /// text form ([`pg_tsvector`]): the one computed ahead, else computed now.
+    pub fn pg_tsvector(&self) -> std::borrow::Cow<'_, str> {
+        match &self.pg_tsvector {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => std::borrow::Cow::Owned(pg_tsvector(
+                &self.name_text,
+                &self.body_text,
+                &self.facet_tokens(),
+            )),
+        }
+    }
+
+    /// Computes [`IndexEntry::pg_tsvector`] now, for a PostgreSQL store: where postings are
+    /// prepared before their transaction (a pulled page, on the threads that verified
+    /// it), so that the store does not.
+    #[must_use]
+    pub fn with_pg_tsvector(mut self) -> Self {
+        if self.pg_tsvector.is_none() {
+            self.pg_tsvector = Some(self.pg_tsvector().into_owned());
+        }
+        self
+    }
+
     /// The [`facet_token`]s of the multi-valued facets a filter can select by value
     /// (all but métier labels, which are matched by substring), sorted, each once,
     /// space-separated: SQLite's `feed_fts.facets`, PostgreSQL's position-less lexemes.
@@ -633,8 +787,6 @@ impl IndexEntry {
         let body = body_text.join("\n");
 
         let published_ms = ms(doc, "/published").unwrap_or(0);
-        let (folded_name, stems_name) = folded_and_stems(&name);
-        let (folded_body, stems_body) = folded_and_stems(&body);
         Self {
             kind: s(doc, "/postingKind").unwrap_or_default().to_owned(),
             status: s(doc, "/status").unwrap_or("published").to_owned(),
@@ -649,10 +801,9 @@ impl IndexEntry {
             published_ms,
             updated_ms: ms(doc, "/updated").unwrap_or(published_ms),
             terms,
-            folded_name,
-            folded_body,
-            stems_name,
-            stems_body,
+            name_text: Analysed::new(&name),
+            body_text: Analysed::new(&body),
+            pg_tsvector: None,
             proof_key: proof_key(doc),
             name,
         }
@@ -798,14 +949,21 @@ mod tests {
         words.push(format!("{}ements", "x".repeat(STEM_MEMO_WORD)));
         let fresh: Vec<String> = words.iter().map(|w| stem(w)).collect();
         for _ in 0..2 {
-            assert_eq!(stems_of(&words), fresh.join(" "));
+            let (stems, spans) = stems_of(&words);
+            assert_eq!(stems, fresh.join(" "));
+            let each: Vec<&str> = spans.iter().map(|s| &stems[s.clone()]).collect();
+            assert_eq!(each, fresh);
             STEMS.with_borrow(|memo| {
                 assert!(memo.len() <= STEM_MEMO, "{}", memo.len());
                 assert!(memo.keys().all(|w| w.len() <= STEM_MEMO_WORD));
             });
         }
         let text = "Techniciennes de la médiathèque, animatrices";
-        assert_eq!(folded_and_stems(text), (folded(text), stems(text)));
+        let analysed = Analysed::new(text);
+        assert_eq!(
+            (analysed.words.join(" "), analysed.stems),
+            (folded(text), stems(text))
+        );
         assert_eq!(stems(text), "technicien mediathequ anim");
     }
 
@@ -825,10 +983,13 @@ mod tests {
                 .count()
                 .is_multiple_of(2)
         );
+        let tsquery = TextQuery::tsquery(&q.include, "&");
         assert!(
-            TextQuery::tsquery(&q.include, "&")
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == ' ' || c == '&')
+            tsquery.split(" & ").all(|lexeme| {
+                let inner = lexeme.strip_prefix('\'').and_then(|l| l.strip_suffix('\''));
+                inner.is_some_and(|l| !l.is_empty() && l.chars().all(is_word_char))
+            }),
+            "{tsquery}"
         );
     }
 
@@ -886,7 +1047,56 @@ mod tests {
             e.proof_key.as_deref(),
             Some("https://a.example/actor#key-1")
         );
-        assert!(e.stems_name.contains(&stem("ingenieur")));
+        assert!(e.stems_name().contains(&stem("ingenieur")));
+    }
+
+    #[test]
+    fn pg_tsvector_text_form() {
+        let voirie = stem("voirie");
+        assert_eq!(
+            pg_tsvector_of(
+                "Ingénieure voirie",
+                "La voirie, 2026",
+                "departementz3338 categoriez41"
+            ),
+            format!("'2026':4B 'categoriez41' 'departementz3338' 'ingenieur':1A '{voirie}':2A,3B")
+        );
+        assert_eq!(pg_tsvector_of("", "", ""), "");
+        // Later words share the last position; a lexeme keeps its first 255 positions.
+        let many = vec!["agent"; 20_000].join(" ");
+        let v = pg_tsvector_of("", &many, "");
+        assert!(v.ends_with(",255B"), "{}", &v[v.len() - 20..]);
+        let v = pg_tsvector_of("", &format!("{many} fin"), "");
+        assert!(v.ends_with("'fin':16383B"), "{}", &v[v.len() - 20..]);
+    }
+
+    #[test]
+    fn repeated_facet_values_give_one_term() {
+        // The store inserts a posting's terms under a unique key without `ON CONFLICT`:
+        // a value repeated in the document, or reached twice (two communes of one
+        // département), must give one term.
+        let doc = json!({
+            "postingKind": "vacancy", "name": "Agent d'accueil",
+            "statutory": {"categories": ["C", "C"], "cadresEmplois": ["Adjoints administratifs", "Adjoints administratifs "]},
+            "metiers": [
+                {"rome": {"code": "M1601", "label": "Accueil"}},
+                {"rome": {"code": "m1601"}, "local": {"label": "Accueil"}}
+            ],
+            "locations": [{"commune": "38185"}, {"commune": "38421"}, {"commune": "38185"}]
+        });
+        let e = IndexEntry::from_document(&doc);
+        let mut distinct = e.terms.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), e.terms.len(), "{:?}", e.terms);
+        let count = |field: &str| e.terms.iter().filter(|(f, _)| *f == field).count();
+        assert_eq!(count(field::CATEGORIE), 1);
+        assert_eq!(count(field::CADRE), 1);
+        assert_eq!(count(field::ROME), 1);
+        assert_eq!(count(field::METIER), 1);
+        assert_eq!(count(field::COMMUNE), 2);
+        assert_eq!(count(field::DEPARTEMENT), 1);
+        assert_eq!(count(field::REGION), 1);
     }
 
     #[test]

@@ -498,7 +498,7 @@ async fn verify_page(
                             .await
                             .map(|activity| {
                                 let version = posting_version_of(&fed, (&activity).into());
-                                PulledActivity::new(activity, version)
+                                PulledActivity::new(activity, version, fed.store().kind())
                             })
                     } else {
                         Err(ProtocolError::new(

@@ -949,11 +949,16 @@ pub struct PreparedVersion {
 }
 
 impl PreparedVersion {
-    /// Prepares `v` for [`Store::apply_posting_versions`] or a pulled page.
-    pub fn new(v: &PostingVersion) -> Self {
+    /// Prepares `v` for [`Store::apply_posting_versions`] or a pulled page, for a store
+    /// of `kind` (a PostgreSQL one gets its `tsvector` text now).
+    pub fn new(v: &PostingVersion, kind: super::DatabaseKind) -> Self {
+        let entry = crate::domain::search::IndexEntry::from_document(&v.document);
         Self {
             text: json_text(&v.document),
-            entry: crate::domain::search::IndexEntry::from_document(&v.document),
+            entry: match kind {
+                super::DatabaseKind::Postgres => entry.with_pg_tsvector(),
+                super::DatabaseKind::Sqlite => entry,
+            },
         }
     }
 }
@@ -1340,7 +1345,7 @@ impl Store {
         let t = to_ms(now());
         let prepared: Vec<PreparedVersion> = items
             .iter()
-            .map(|i| PreparedVersion::new(i.version))
+            .map(|i| PreparedVersion::new(i.version, self.kind()))
             .collect();
         let prepared: Vec<&PreparedVersion> = prepared.iter().collect();
         let out = both!(self, pool => {

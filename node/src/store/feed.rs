@@ -4,7 +4,8 @@
 //! `feed_postings` holds one row per posting in the feed (local ones once published,
 //! received ones until deleted), `feed_terms` the multi-valued facets, and the full text is
 //! in `feed_fts` (SQLite FTS5 over stems computed by `domain::search`) or in the `tsv`
-//! column (PostgreSQL `french` over folded text). Rows are written in the same transaction
+//! column (PostgreSQL: lexemes of the folded text built by `domain::search`, as the server's
+//! `french` configuration would make them). Rows are written in the same transaction
 //! as the posting they index: `update_posting`/`delete_posting` for local postings,
 //! `apply_posting_version`/`apply_posting_delete` for received ones.
 
@@ -555,13 +556,13 @@ fn fts5_words(filter: &FeedFilter, include: &[Term]) -> String {
 
 /// The PostgreSQL condition that `f.tsv` holds the words `include` and, as on SQLite
 /// ([`fts5_words`]), the filter's facet tokens, so that one GIN index scan intersects
-/// them. The tokens' `tsquery` is cast, not parsed by `to_tsquery`, so no dictionary
-/// changes them.
+/// them. Words and tokens are cast to `tsquery`, not parsed by `to_tsquery`: the words'
+/// lexemes are the node's ([`TextQuery::tsquery`]), and no dictionary changes a token.
 fn pg_words(filter: &FeedFilter, include: &[Term], sql: &mut Sql) -> String {
     let p = sql.text(&TextQuery::tsquery(include, "&"));
     let groups = facet_token_groups(filter);
     if groups.is_empty() {
-        return format!("f.tsv @@ to_tsquery('french', {p})");
+        return format!("f.tsv @@ CAST({p} AS tsquery)");
     }
     let facets = groups
         .iter()
@@ -572,7 +573,7 @@ fn pg_words(filter: &FeedFilter, include: &[Term], sql: &mut Sql) -> String {
         .collect::<Vec<_>>()
         .join(" & ");
     let f = sql.text(&facets);
-    format!("f.tsv @@ (to_tsquery('french', {p}) && CAST({f} AS tsquery))")
+    format!("f.tsv @@ (CAST({p} AS tsquery) && CAST({f} AS tsquery))")
 }
 
 /// The estimated rows of the top node of a plan printed by `EXPLAIN` (its first line,
@@ -717,7 +718,7 @@ fn conditions(
         if !text.exclude.is_empty() {
             c.push(if pg {
                 let p = sql.text(&TextQuery::tsquery(&text.exclude, "|"));
-                format!("NOT (f.tsv @@ to_tsquery('french', {p}))")
+                format!("NOT (f.tsv @@ CAST({p} AS tsquery))")
             } else {
                 let p = sql.text(&format!(
                     "{{name body}} : ({})",
@@ -876,17 +877,12 @@ impl<'a> FeedRecord<'a> {
     }
 }
 
-/// The PostgreSQL `tsv` of a feed row from parameters `$first` (folded title, weight
-/// A), `$first + 1` (folded text, weight B) and `$first + 2` (the posting's
-/// [`facet_token`]s, space-separated, as lexemes without positions: they narrow a search
-/// but `ts_rank_cd` ignores them).
-fn pg_tsv(first: usize) -> String {
-    format!(
-        "setweight(to_tsvector('french', ${first}), 'A') || setweight(to_tsvector('french', ${}), 'B') \
-         || array_to_tsvector(string_to_array(${}, ' '))",
-        first + 1,
-        first + 2
-    )
+/// The PostgreSQL `tsv` of a feed row from parameter `$n`: the text form built by the
+/// node ([`IndexEntry::pg_tsvector`]: the folded title weighted A, the folded text
+/// weighted B, and the posting's [`facet_token`]s as lexemes without positions, which
+/// narrow a search but which `ts_rank_cd` ignores).
+fn pg_tsv(n: usize) -> String {
+    format!("CAST(${n} AS tsvector)")
 }
 
 /// Writes of the feed index inside a transaction (one implementation per backend).
@@ -982,7 +978,7 @@ macro_rules! feed_index_impl {
                             .bind_feed_fields(rec)
                             .bind(doc_id);
                         let q = if pg {
-                            q.bind(&e.folded_name).bind(&e.folded_body).bind(e.facet_tokens())
+                            q.bind(e.pg_tsvector().into_owned())
                         } else {
                             q
                         };
@@ -1021,7 +1017,7 @@ macro_rules! feed_index_impl {
                             .bind_feed_fields(rec)
                             .bind(t);
                         let q = if pg {
-                            q.bind(&e.folded_name).bind(&e.folded_body).bind(e.facet_tokens())
+                            q.bind(e.pg_tsvector().into_owned())
                         } else {
                             q
                         };
@@ -1038,8 +1034,8 @@ macro_rules! feed_index_impl {
                 if !pg {
                     sqlx::query("INSERT INTO feed_fts (rowid, name, body, facets) VALUES ($1, $2, $3, $4)")
                         .bind(doc_id)
-                        .bind(&e.stems_name)
-                        .bind(&e.stems_body)
+                        .bind(e.stems_name())
+                        .bind(e.stems_body())
                         .bind(e.facet_tokens())
                         .execute(&mut *self)
                         .await
@@ -1064,21 +1060,26 @@ macro_rules! feed_index_impl {
                          published_at, updated_at, verified_key, verified_at, indexed_at",
                     );
                     sql.push_str(if pg { ", tsv) VALUES " } else { ") VALUES " });
-                    push_values_with(&mut sql, chunk.len(), 20, if pg { 3 } else { 0 }, !pg, |sql, b| {
+                    push_values_with(&mut sql, chunk.len(), 20, if pg { 1 } else { 0 }, !pg, |sql, b| {
                         if pg {
                             let _ = write!(sql, ", {}", pg_tsv(b + 21));
                         }
                     });
                     sql.push_str(" ON CONFLICT (posting_id) DO NOTHING RETURNING posting_id, doc_id");
+                    // Computed ahead on a pulled page (`IndexEntry::with_pg_tsvector`).
+                    let tsvs: Vec<std::borrow::Cow<'_, str>> = if pg {
+                        chunk.iter().map(|rec| rec.entry.pg_tsvector()).collect()
+                    } else {
+                        Vec::new()
+                    };
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for rec in chunk {
-                        let e = &rec.entry;
+                    for (i, rec) in chunk.iter().enumerate() {
                         q = q
                             .bind(rec.posting_id)
                             .bind_feed_fields(rec)
                             .bind(t);
-                        if pg {
-                            q = q.bind(&e.folded_name).bind(&e.folded_body).bind(e.facet_tokens());
+                        if let Some(tsv) = tsvs.get(i) {
+                            q = q.bind(tsv.as_ref());
                         }
                     }
                     let rows = q
@@ -1107,7 +1108,7 @@ macro_rules! feed_index_impl {
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for (doc_id, rec) in chunk {
                             let e = &rec.entry;
-                            q = q.bind(*doc_id).bind(&e.stems_name).bind(&e.stems_body).bind(e.facet_tokens());
+                            q = q.bind(*doc_id).bind(e.stems_name()).bind(e.stems_body()).bind(e.facet_tokens());
                         }
                         q.execute(&mut *self)
                             .await
@@ -1171,7 +1172,10 @@ feed_index_impl!(sqlx::SqliteConnection, false);
 feed_index_impl!(sqlx::PgConnection, true);
 
 /// Inserts the `feed_terms` rows `(doc_id, field, value)` of postings added to the feed or
-/// indexed again (one implementation per backend).
+/// indexed again (one implementation per backend), with a plain `INSERT`: each posting's
+/// terms are distinct ([`IndexEntry`]), and its `doc_id` is new or its rows were deleted
+/// first, so a conflict is a bug that fails the transaction (no `ON CONFLICT`, which costs
+/// a speculative insertion a row; no foreign key either, migration 0009).
 trait TermRows {
     fn insert_terms(
         &mut self,
@@ -1184,7 +1188,6 @@ impl TermRows for sqlx::SqliteConnection {
         for chunk in terms.chunks(BULK_ROWS.1 * 5) {
             let mut sql = String::from("INSERT INTO feed_terms (field, value, doc_id) VALUES ");
             push_values(&mut sql, chunk.len(), 3, true);
-            sql.push_str(" ON CONFLICT DO NOTHING");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (doc_id, f, v) in chunk {
                 q = q.bind(*f).bind(*v).bind(*doc_id);
@@ -1216,7 +1219,7 @@ impl TermRows for sqlx::PgConnection {
         }
         sqlx::query(
             "INSERT INTO feed_terms (field, value, doc_id) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) ON CONFLICT DO NOTHING",
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])",
         )
         .bind(&fields)
         .bind(&values)
@@ -1461,7 +1464,7 @@ impl Store {
             format!(
                 "WITH c AS MATERIALIZED (SELECT f.doc_id, f.tsv FROM feed_postings f WHERE {where_} \
                  ORDER BY {order} DESC LIMIT {lim}) \
-                 SELECT c.doc_id, -CAST(ts_rank_cd(c.tsv, to_tsquery('french', {p})) AS DOUBLE PRECISION) AS score FROM c"
+                 SELECT c.doc_id, -CAST(ts_rank_cd(c.tsv, CAST({p} AS tsquery)) AS DOUBLE PRECISION) AS score FROM c"
             )
         } else {
             // The full-text index drives, newest first, and stops at `rank_max` matches.
@@ -2084,8 +2087,8 @@ impl Store {
                 for (doc_id, e) in chunk {
                     q = q
                         .bind(*doc_id)
-                        .bind(&e.stems_name)
-                        .bind(&e.stems_body)
+                        .bind(e.stems_name())
+                        .bind(e.stems_body())
                         .bind(e.facet_tokens());
                 }
                 q.execute(&mut *tx)

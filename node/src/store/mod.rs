@@ -649,6 +649,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_outbox_pages.sql"),
         include_str!("../../migrations/postgres/0008_outbox_pages.sql"),
     ),
+    (
+        9,
+        "feed terms unchecked",
+        include_str!("../../migrations/sqlite/0009_feed_terms_unchecked.sql"),
+        include_str!("../../migrations/postgres/0009_feed_terms_unchecked.sql"),
+    ),
 ];
 
 /// File names of the embedded migrations, for the test that both folders match.
@@ -661,6 +667,7 @@ pub const MIGRATION_FILES: &[&str] = &[
     "0006_inbox_counts.sql",
     "0007_feed_facet_tokens.sql",
     "0008_outbox_pages.sql",
+    "0009_feed_terms_unchecked.sql",
 ];
 
 fn migrator(kind: DatabaseKind) -> Migrator {

@@ -77,12 +77,17 @@ pub struct PulledActivity {
 }
 
 impl PulledActivity {
-    /// `activity`, verified, with the posting version to store with it.
-    pub fn new(activity: IncomingActivity, version: Option<PostingVersion>) -> Self {
+    /// `activity`, verified, with the posting version to store with it in a store of
+    /// `kind`.
+    pub fn new(
+        activity: IncomingActivity,
+        version: Option<PostingVersion>,
+        kind: super::DatabaseKind,
+    ) -> Self {
         Self {
             text: json_text(&activity.document),
             version: version.map(|v| {
-                let prepared = PreparedVersion::new(&v);
+                let prepared = PreparedVersion::new(&v, kind);
                 (v, prepared)
             }),
             activity,

@@ -493,7 +493,7 @@ async fn sorting_and_paging(store: &Store, _db: &TestDb) {
     );
 }
 
-async fn index_follows_versions_and_deletes(store: &Store, _db: &TestDb) {
+async fn index_follows_versions_and_deletes(store: &Store, db: &TestDb) {
     let (isere, _, docs) = seed(store).await;
     let first = &docs[0];
     let id = first["id"].as_str().unwrap();
@@ -571,6 +571,8 @@ async fn index_follows_versions_and_deletes(store: &Store, _db: &TestDb) {
     assert!(store.feed_item(id).await.unwrap().is_none());
     assert!(names(store, q("techniciennes")).await.is_empty());
     assert_eq!(store.feed_count(&FeedFilter::default()).await.unwrap(), 4);
+    // Its facet rows went with it (no foreign key removes them, migration 0009).
+    assert_eq!(orphan_term_rows(db).await, 0);
     let facets = store.feed_facets(&FeedFilter::default()).await.unwrap();
     assert!(
         !facets
@@ -579,7 +581,7 @@ async fn index_follows_versions_and_deletes(store: &Store, _db: &TestDb) {
     );
 }
 
-async fn local_postings_join_the_feed_when_published(store: &Store, _db: &TestDb) {
+async fn local_postings_join_the_feed_when_published(store: &Store, db: &TestDb) {
     let id = Uuid::now_v7();
     let url = format!("https://rh.grenoble.example/postings/{id}");
     let doc = |status: &str, version: i64| {
@@ -640,8 +642,13 @@ async fn local_postings_join_the_feed_when_published(store: &Store, _db: &TestDb
         ..q("juriste")
     };
     assert!(names(store, open).await.is_empty());
+    // The facet rows go with each version and with the posting (no foreign key removes
+    // them, migration 0009).
+    assert_eq!(term_rows(db).await, 3, "commune, département, région");
     store.delete_posting(id, None, &audit).await.unwrap();
     assert!(store.feed_item(&url).await.unwrap().is_none());
+    assert_eq!(term_rows(db).await, 0);
+    assert_eq!(orphan_term_rows(db).await, 0);
 }
 
 async fn saved_searches_signal_new_matches(store: &Store, _db: &TestDb) {
@@ -1165,6 +1172,142 @@ async fn relevance_ranks_the_newest_matches(store: &Store, _db: &TestDb) {
         f.departements = vec!["69".into()];
         assert!(search(f, rank_max, 10, None).await.items.is_empty());
     }
+}
+
+/// The node writes PostgreSQL's `tsvector` and `tsquery` itself (`search::pg_tsvector_of`,
+/// `TextQuery::tsquery`): they must be what the server's `french` configuration makes of
+/// the same folded text, which rows indexed before (and any tool reading `tsv`) used.
+#[tokio::test]
+async fn feed_tsvector_is_the_servers_french_analysis_postgres() {
+    use passerelle_node::domain::search::{self, IndexEntry};
+    use sqlx::Connection as _;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    // Every posting example of the specification: its title and its other text (every
+    // string but identifiers and links: PostgreSQL's parser reads some of those, such as
+    // `7e5f` in a UUID, as a number in scientific notation and a word; the node indexes
+    // such a word whole).
+    let mut cases: Vec<(String, String, String)> = Vec::new();
+    let examples = crate::support::workspace_root().join("spec/examples");
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !file.starts_with("posting-") || !file.ends_with(".json") {
+            continue;
+        }
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        fn strings(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) if !s.contains("://") && !s.starts_with("urn:") => {
+                    out.push(s.clone())
+                }
+                Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                Value::Object(o) => o
+                    .iter()
+                    .filter(|(k, _)| !["id", "proof", "published", "updated"].contains(&k.as_str()))
+                    .for_each(|(_, v)| strings(v, out)),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        strings(&doc, &mut body);
+        let tokens = IndexEntry::from_document(&doc).facet_tokens();
+        cases.push((
+            doc["name"].as_str().unwrap().to_owned(),
+            body.join("\n"),
+            tokens,
+        ));
+    }
+    assert!(
+        cases.len() >= 8,
+        "posting examples in {}",
+        examples.display()
+    );
+    // Numbers and words with digits (not stemmed), repeated words, stop words that only
+    // PostgreSQL's list had, a word too long to index, letters beyond French.
+    let repeated = vec!["agent"; 300].join(" ");
+    let long = "x".repeat(2048);
+    cases.push((
+        "Ingénieur·e F1106 (H/F) 2026 — 1er poste".into(),
+        format!(
+            "Ayant, ayante et ayants droit ; étant, étants. B2B, 3D, COVID19, 35h, 1607 heures. \
+             {long} Œuvres, cœur, ex æquo, España, Straße, København, αβγ, m² et 25°. {repeated} fin"
+        ),
+        "categoriez41 departementz3338".into(),
+    ));
+    cases.push((String::new(), String::new(), String::new()));
+    for (name, body, tokens) in &cases {
+        let ours = search::pg_tsvector_of(name, body, tokens);
+        let (same, theirs): (bool, String) = sqlx::query_as(
+            "SELECT CAST($1 AS tsvector) = t, CAST(t AS text) FROM (SELECT \
+             setweight(to_tsvector('french', $2), 'A') || setweight(to_tsvector('french', $3), 'B') \
+             || array_to_tsvector(string_to_array($4, ' ')) AS t) s",
+        )
+        .bind(&ours)
+        .bind(search::folded(name))
+        .bind(search::folded(body))
+        .bind(tokens)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert!(same, "{name}:\nnode:   {ours}\nserver: {theirs}");
+    }
+    // Queries: each word alone, and all at once.
+    let words = "ingénieures médiathèques F1106 2026 b2b cœur espaces-verts 1er l'agent";
+    let mut queries: Vec<String> = words.split(' ').map(str::to_owned).collect();
+    queries.push(words.to_owned());
+    for q in queries {
+        let parsed = TextQuery::parse(&q).unwrap();
+        let ours = TextQuery::tsquery(&parsed.include, "&");
+        let folded: Vec<String> = parsed.include.iter().map(|t| t.word.clone()).collect();
+        let (same, theirs): (bool, String) = sqlx::query_as(
+            "SELECT CAST($1 AS tsquery) = to_tsquery('french', $2), CAST(to_tsquery('french', $2) AS text)",
+        )
+        .bind(&ours)
+        .bind(folded.join(" & "))
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert!(same, "{q}: node {ours}, server {theirs}");
+    }
+    drop(c);
+    db.cleanup().await;
+}
+
+/// `SELECT COUNT(*)` of `sql`'s rows, read directly from the database.
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    use sqlx::Connection as _;
+    let sql = format!("SELECT COUNT(*) FROM ({sql}) AS counted");
+    if db.name == "sqlite" {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    }
+}
+
+/// Every `feed_terms` row.
+async fn term_rows(db: &TestDb) -> i64 {
+    count(db, "SELECT 1 FROM feed_terms").await
+}
+
+/// `feed_terms` rows whose posting is not in the feed.
+async fn orphan_term_rows(db: &TestDb) -> i64 {
+    count(
+        db,
+        "SELECT 1 FROM feed_terms t WHERE NOT EXISTS \
+         (SELECT 1 FROM feed_postings f WHERE f.doc_id = t.doc_id)",
+    )
+    .await
 }
 
 async fn raw(db: &TestDb, stmts: &[&str]) {

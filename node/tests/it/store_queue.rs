@@ -688,7 +688,7 @@ async fn accept_page(
 ) -> Vec<InboxAccept> {
     let items: Vec<PulledActivity> = items
         .iter()
-        .map(|a| PulledActivity::new(a.clone(), None))
+        .map(|a| PulledActivity::new(a.clone(), None, store.kind()))
         .collect();
     let out = accept_pulled(store, actor, &items, next).await;
     assert!(out.iter().all(|o| o.applied.is_none()), "{out:?}");
@@ -726,7 +726,7 @@ async fn pulled_page_stores_its_versions(store: &Store) {
         a
     };
     let pulled = |id: &str, v: Option<PostingVersion>| {
-        PulledActivity::new(pulled_activity(id, v.as_ref()), v)
+        PulledActivity::new(pulled_activity(id, v.as_ref()), v, store.kind())
     };
     // We relayed posting 3 earlier; posting 4 was deleted; posting 2 is known at version 2.
     store
@@ -866,7 +866,7 @@ async fn pulled_page_stores_its_versions(store: &Store) {
     let mut reused = pulled_activity("forged", Some(&forged));
     reused.activity_id = page[0].activity().activity_id.clone();
     let mut again = page.clone();
-    again.push(PulledActivity::new(reused, Some(forged)));
+    again.push(PulledActivity::new(reused, Some(forged), store.kind()));
     let out = accept_pulled(store, &b, &again, "https://b.example/outbox?after=B").await;
     let accepts: Vec<InboxAccept> = out.iter().map(|o| o.accept).collect();
     assert_eq!(accepts[..7], [InboxAccept::Duplicate; 7]);
@@ -1401,7 +1401,11 @@ async fn stalled_page(
     let page = tokio::spawn(async move {
         page_store
             .accept_page(
-                &[PulledActivity::new(activity, Some(version))],
+                &[PulledActivity::new(
+                    activity,
+                    Some(version),
+                    page_store.kind(),
+                )],
                 &PageCursor {
                     actor_id: &cursor_actor,
                     next_url: Some("https://b.example/outbox?after=A"),
