@@ -148,8 +148,8 @@ impl Analysed {
         }
     }
 
-    /// Each word with its PostgreSQL lexeme ([`pg_lexeme`]).
-    fn pg_lexemes(&self) -> impl Iterator<Item = &str> {
+    /// Each word's PostgreSQL lexeme ([`pg_lexeme`]), `None` for a word it skips.
+    fn pg_lexemes(&self) -> impl Iterator<Item = Option<&str>> {
         self.words
             .iter()
             .zip(&self.spans)
@@ -157,16 +157,24 @@ impl Analysed {
     }
 }
 
+/// Longest word PostgreSQL's Snowball dictionaries stem, in bytes: a longer one is kept
+/// as it is.
+const PG_STEMMED_BYTES: usize = 1_000;
+
 /// The lexeme PostgreSQL's `french` text search configuration makes of a folded word
-/// (already free of stop words): the Snowball French stem of a word of letters (its
-/// `french_stem` dictionary: the same algorithm as `rust-stemmers`), the word itself when
-/// it holds a digit or any other character (a number or a `numword` to its parser, which
-/// go through the `simple` dictionary).
-pub fn pg_lexeme<'a>(word: &'a str, stem: &'a str) -> &'a str {
-    if word.chars().all(char::is_alphabetic) {
-        stem
+/// (already free of stop words) whose Snowball French stem is `stem`: the stem for a
+/// word of letters (its `french_stem` dictionary: the same algorithm as
+/// `rust-stemmers`), the word itself when it holds a digit or any other character (a
+/// number or a `numword` to its parser, which go through the `simple` dictionary) or is
+/// longer than [`PG_STEMMED_BYTES`]; `None` for a word longer than
+/// [`PG_LEXEME_BYTES`], which the server skips (without counting its position).
+pub fn pg_lexeme<'a>(word: &'a str, stem: &'a str) -> Option<&'a str> {
+    if word.len() > PG_LEXEME_BYTES {
+        None
+    } else if word.len() <= PG_STEMMED_BYTES && word.chars().all(char::is_alphabetic) {
+        Some(stem)
     } else {
-        word
+        Some(word)
     }
 }
 
@@ -180,8 +188,9 @@ pub fn pg_tsvector_of(name: &str, body: &str, tokens: &str) -> String {
 const PG_POSITIONS: usize = 255;
 /// Largest position in a PostgreSQL `tsvector`: later words all get it.
 const PG_LAST_POSITION: usize = 16_383;
-/// Longest lexeme of a PostgreSQL `tsvector`, in bytes: `to_tsvector` skips a longer
-/// word without counting its position, and the text form is refused.
+/// Longest word of a PostgreSQL `tsvector` or `tsquery`, in bytes: `to_tsvector` and
+/// `to_tsquery` skip a longer word (without counting its position), and their text forms
+/// refuse it.
 const PG_LEXEME_BYTES: usize = 2_047;
 
 /// The PostgreSQL `tsvector` of a posting, in its text form: the title's lexemes at
@@ -201,9 +210,9 @@ fn pg_tsvector(name: &Analysed, body: &Analysed, tokens: &str) -> String {
         let mut word_pos = 0;
         let mut last_kept = offset;
         for lexeme in field.pg_lexemes() {
-            if lexeme.is_empty() || lexeme.len() > PG_LEXEME_BYTES {
+            let Some(lexeme) = lexeme.filter(|l| !l.is_empty()) else {
                 continue;
-            }
+            };
             word_pos += 1;
             let pos = (offset + word_pos.min(PG_LAST_POSITION)).min(PG_LAST_POSITION);
             let positions = lexemes.entry(lexeme).or_default();
@@ -302,11 +311,14 @@ impl TextQuery {
 
     /// PostgreSQL `tsquery` text of `terms` joined by `op` (`&`, `|`): each term's
     /// [`pg_lexeme`], quoted, which is what `to_tsquery('french', …)` makes of the folded
-    /// word. Words hold letters and ASCII digits only, so they need no escaping.
+    /// word; like it, a word too long to be indexed is left out (the text form refuses
+    /// it), and none left gives an empty query, which matches nothing. Words hold letters
+    /// and ASCII digits only, so they need no escaping.
     pub fn tsquery(terms: &[Term], op: &str) -> String {
         terms
             .iter()
-            .map(|t| format!("'{}'", pg_lexeme(&t.word, &t.stem)))
+            .filter_map(|t| pg_lexeme(&t.word, &t.stem))
+            .map(|l| format!("'{l}'"))
             .collect::<Vec<_>>()
             .join(&format!(" {op} "))
     }

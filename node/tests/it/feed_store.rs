@@ -228,6 +228,24 @@ async fn full_text_is_french(store: &Store, _db: &TestDb) {
     assert_eq!(names(store, q("bibliothèque")).await, [media]);
     assert_eq!(names(store, q("grenoble")).await, [vr]);
     assert!(names(store, q("astronaute")).await.is_empty());
+    // A word too long for PostgreSQL's index (2,048 bytes) matches nothing and excludes
+    // nothing, on both backends (PostgreSQL refused the query).
+    let long = "x".repeat(2048);
+    assert!(names(store, q(&long)).await.is_empty());
+    assert_eq!(
+        names(store, q(&format!("médiathèque -{long}"))).await,
+        [anim, media]
+    );
+    let ranked = store
+        .feed_search(&FeedQuery {
+            filter: q(&long),
+            sort: FeedSort::Relevance,
+            limit: 10,
+            ..FeedQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(ranked.items.is_empty());
     // Relevance: a title match ranks first.
     let page = store
         .feed_search(&FeedQuery {
@@ -1228,7 +1246,8 @@ async fn feed_tsvector_is_the_servers_french_analysis_postgres() {
     // Numbers and words with digits (not stemmed), repeated words, stop words that only
     // PostgreSQL's list had, a word too long to index, letters beyond French.
     let repeated = vec!["agent"; 300].join(" ");
-    let long = "x".repeat(2048);
+    // Not indexed (2,048 bytes and more, whatever its stem), not stemmed (over 1,000).
+    let long = format!("{}ements {}ements", "x".repeat(2043), "y".repeat(1000));
     cases.push((
         "Ingénieur·e F1106 (H/F) 2026 — 1er poste".into(),
         format!(
@@ -1258,6 +1277,9 @@ async fn feed_tsvector_is_the_servers_french_analysis_postgres() {
     let words = "ingénieures médiathèques F1106 2026 b2b cœur espaces-verts 1er l'agent";
     let mut queries: Vec<String> = words.split(' ').map(str::to_owned).collect();
     queries.push(words.to_owned());
+    // A word too long to be indexed is left out, as `to_tsquery` does.
+    queries.push(format!("ingénieures {}", "x".repeat(2048)));
+    queries.push("x".repeat(2048));
     for q in queries {
         let parsed = TextQuery::parse(&q).unwrap();
         let ours = TextQuery::tsquery(&parsed.include, "&");
